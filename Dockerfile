@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+# pdvault: wheels are built in a throwaway stage; the runtime stage only installs them into a venv.
+
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+# README.md is the project's `readme` in pyproject.toml, so the wheel build needs it.
+COPY pyproject.toml README.md ./
+COPY src ./src
+# A wheel for pdvault and one for every dependency, so the runtime stage installs offline.
+RUN python -m pip wheel --wheel-dir /wheels .
+
+
+FROM python:3.11-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PDVAULT_HOST=0.0.0.0 \
+    PDVAULT_PORT=8000 \
+    PDVAULT_DATA_DIR=/var/lib/pdvault \
+    PDVAULT_KEYRING=/run/secrets/pdvault_keyring
+
+RUN groupadd --gid 10001 pdvault \
+ && useradd --uid 10001 --gid 10001 --no-log-init --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin pdvault \
+ && install -d -o pdvault -g pdvault -m 0700 /var/lib/pdvault
+
+# The wheels are bind-mounted from the build stage, so they never become a layer of this image.
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-index --find-links=/wheels pdvault
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+# Alembic config and migration scripts stay root-owned: the service can read, not change, them.
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations ./migrations
+
+USER 10001:10001
+EXPOSE 8000
+
+# ProxyHandler({}) so an HTTP(S)_PROXY in the environment cannot reroute the loopback probe.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:8000/healthz', timeout=4)"]
+
+# `exec` hands PID 1 to the server so it receives SIGTERM from `docker stop`.
+CMD ["sh", "-c", "pdvault migrate && exec pdvault serve"]

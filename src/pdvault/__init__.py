@@ -1,0 +1,3 @@
+"""pdvault: a personal-data vault."""
+
+__version__ = "0.1.0"

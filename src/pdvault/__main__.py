@@ -1,0 +1,3 @@
+from pdvault.cli import app
+
+app(prog_name="pdvault")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pdvault.db import Base, UTCDateTime, utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AccessEvent(Base):
+    """One access to personal data or a governance record, allowed or denied.
+
+    Field names only, never values. Events are inserted, never updated or deleted.
+    """
+
+    __tablename__ = "access_events"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    request_id: Mapped[str] = mapped_column(String(128))
+    principal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    purpose: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    basis: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (
+        Index("ix_access_events_customer_id", "customer_id", "seq"),
+        Index("ix_access_events_principal_id", "principal_id", "seq"),
+        Index("ix_access_events_at", "at"),
+    )

@@ -1,0 +1,199 @@
+"""The ``pdvault`` command. Every failure is one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from pdvault.config import Settings, get_settings
+from pdvault.crypto.keyring import KeyringError, new_keyring, write_keyring
+
+app = typer.Typer(
+    help="pdvault: a personal-data vault.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+token_app = typer.Typer(help="Tokens for principals.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key-encryption keys.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(keys_app, name="keys")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"pdvault: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _db_error(exc: BaseException) -> str:
+    return f"database unavailable ({type(exc).__name__}); check PDVAULT_DATABASE_URL"
+
+
+def _migrate(settings: Settings) -> None:
+    from pdvault.migrate import MigrationsNotFoundError, upgrade
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(settings.effective_database_url, settings=settings)
+    except MigrationsNotFoundError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(_db_error(exc))
+
+
+def _ensure_keyring(settings: Settings) -> bool:
+    """Create the keyring if absent; validate it either way. True when created."""
+    from pdvault.main import load_key_provider
+
+    created = False
+    if settings.keys_json is None and not settings.keyring_path.exists():
+        write_keyring(settings.keyring_path, new_keyring())
+        created = True
+    try:
+        load_key_provider(settings)
+    except KeyringError as exc:
+        fail(str(exc))
+    return created
+
+
+@app.command()
+def init(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Create keys if absent, migrate, and print the first admin token once."""
+    settings = get_settings()
+    keyring_created = _ensure_keyring(settings)
+    _migrate(settings)
+    from pdvault.principals.bootstrap import ensure_first_admin
+
+    try:
+        token = asyncio.run(ensure_first_admin(settings))
+    except Exception as exc:
+        fail(_db_error(exc))
+    changed = keyring_created or token is not None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "changed": changed,
+                    "admin_token": token,
+                    "keyring": str(settings.keyring_path) if settings.keys_json is None else None,
+                    "keyring_created": keyring_created,
+                    "database": "postgresql"
+                    if settings.effective_database_url.startswith("postgresql")
+                    else "sqlite",
+                }
+            )
+        )
+        return
+    if token is None:
+        typer.echo("pdvault is already initialised; nothing changed.")
+        return
+    if keyring_created:
+        typer.echo(f"Created keyring at {settings.keyring_path} (mode 0600). Back it up.")
+    typer.echo("Database migrated.")
+    typer.echo("First admin token (shown once, store it now):")
+    typer.echo(token)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the latest revision."""
+    settings = get_settings()
+    _migrate(settings)
+    typer.echo("Database is at the latest revision.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default PDVAULT_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default PDVAULT_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(help="Default PDVAULT_WORKERS")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from pdvault.main import load_key_provider
+    from pdvault.migrate import current_revision, head_revision
+
+    settings = get_settings()
+    try:
+        load_key_provider(settings)
+    except KeyringError as exc:
+        fail(str(exc))
+    try:
+        current = current_revision(settings.effective_database_url)
+    except Exception as exc:
+        fail(_db_error(exc))
+    if current != head_revision(settings):
+        fail("database schema is not current: run 'pdvault init' or 'pdvault migrate'")
+    uvicorn.run(
+        "pdvault.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, storefront, employee, partner, legal, dpo, auditor")],
+    name: Annotated[str, typer.Option(help="Display name of the principal")],
+    partner: Annotated[str | None, typer.Option(help="Partner id (partner role only)")] = None,
+    days: Annotated[int, typer.Option(help="Days until the token expires")] = 90,
+) -> None:
+    """Create a principal and print a token for it (shown once)."""
+    from pydantic import ValidationError
+
+    from pdvault.principals.bootstrap import create_principal_with_token
+    from pdvault.principals.schemas import PrincipalIn
+
+    try:
+        data = PrincipalIn(
+            name=name, role=role, partner_id=uuid.UUID(partner) if partner else None  # type: ignore[arg-type]
+        )
+    except (ValidationError, ValueError) as exc:
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        fail(f"invalid principal: {first}")
+    if not 1 <= days <= 3650:
+        fail("--days must be between 1 and 3650")
+    settings = get_settings()
+    _ensure_keyring(settings)
+    try:
+        token = asyncio.run(create_principal_with_token(settings, data, days))
+    except Exception as exc:
+        fail(_db_error(exc))
+    typer.echo(token)
+
+
+@keys_app.command("create")
+def keys_create(
+    out: Annotated[Path, typer.Option(help="Where to write the new keyring (mode 0600)")],
+) -> None:
+    """Write a new keyring file (for a container secret); refuses to overwrite."""
+    try:
+        write_keyring(out, new_keyring())
+    except (KeyringError, OSError) as exc:
+        fail(str(exc) if isinstance(exc, KeyringError) else f"cannot write {out}: {exc.strerror}")
+    typer.echo(f"Created keyring at {out} (mode 0600).")
+
+
+@app.command()
+def openapi() -> None:
+    """Print the OpenAPI document."""
+    from pdvault.main import create_app
+
+    doc = create_app(Settings()).openapi()
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""How a value is encrypted: envelope encryption, blind indexes, key providers."""

@@ -1,0 +1,64 @@
+"""Field encryption: AES-256-GCM under a per-customer data key.
+
+Ciphertext layout: ``version (1 byte) || nonce (12 bytes) || ciphertext+tag``.
+The associated data binds the customer id, the field name and the format version, so a
+ciphertext copied to another customer or another column fails to decrypt.
+"""
+
+from __future__ import annotations
+
+import secrets
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+FORMAT_VERSION = 1
+NONCE_BYTES = 12
+DATA_KEY_BYTES = 32
+
+
+class DecryptionError(Exception):
+    """A ciphertext failed authentication: tampered, moved, or under another key."""
+
+
+def new_data_key() -> bytes:
+    return secrets.token_bytes(DATA_KEY_BYTES)
+
+
+def field_context(customer_id: UUID, field: str, version: int = FORMAT_VERSION) -> bytes:
+    return b"pdvault/field|%d|%s|%s" % (version, customer_id.hex.encode(), field.encode())
+
+
+def encrypt_field(data_key: bytes, customer_id: UUID, field: str, plaintext: str) -> bytes:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = AESGCM(data_key).encrypt(
+        nonce, plaintext.encode("utf-8"), field_context(customer_id, field)
+    )
+    return bytes([FORMAT_VERSION]) + nonce + sealed
+
+
+def decrypt_field(data_key: bytes, customer_id: UUID, field: str, blob: bytes) -> str:
+    if len(blob) < 1 + NONCE_BYTES + 16 or blob[0] != FORMAT_VERSION:
+        raise DecryptionError("unknown ciphertext format")
+    nonce, sealed = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
+    try:
+        plain = AESGCM(data_key).decrypt(nonce, sealed, field_context(customer_id, field))
+    except InvalidTag:
+        raise DecryptionError("ciphertext failed authentication") from None
+    return plain.decode("utf-8")
+
+
+def seal(key: bytes, plaintext: bytes, context: bytes) -> bytes:
+    """Generic AES-GCM seal used to wrap keys: ``nonce || ciphertext+tag``."""
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+
+
+def unseal(key: bytes, blob: bytes, context: bytes) -> bytes:
+    if len(blob) < NONCE_BYTES + 16:
+        raise DecryptionError("sealed value too short")
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], context)
+    except InvalidTag:
+        raise DecryptionError("sealed value failed authentication") from None

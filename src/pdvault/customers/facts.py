@@ -1,0 +1,53 @@
+"""Loading the facts a policy decision needs, and only those (one query per condition).
+
+Later capabilities (partner grants, judicial requests, complaints, the notice outbox) add
+their loaders here; routers and the policy engine stay as they are.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.customers.models import Consent
+from pdvault.policy import Condition, Facts, Permit, conditions_needed
+
+
+async def current_consents(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, bool]:
+    """The latest recorded state of each consent kind (the history is append-only)."""
+    rows = await session.execute(
+        select(Consent.kind, Consent.granted)
+        .where(Consent.customer_id == customer_id)
+        .order_by(Consent.recorded_at, Consent.id)
+    )
+    state: dict[str, bool] = {}
+    for kind, granted in rows:
+        state[kind] = granted
+    return state
+
+
+async def load_facts(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    permit: Permit,
+    *,
+    justification: str | None = None,
+) -> Facts:
+    needed = conditions_needed(permit)
+    consents = await current_consents(session, customer_id)
+    return Facts(
+        processing_consent=consents.get("processing", False),
+        marketing_consent=(
+            consents.get("marketing", False) if Condition.MARKETING_CONSENT in needed else False
+        ),
+        justification=justification if Condition.JUSTIFICATION in needed else None,
+        # The notice outbox, complaints, deletion requests, partner grants and judicial
+        # requests do not exist yet: their conditions cannot hold, so those rows deny.
+        pending_notice=False,
+        open_complaint_basis=None,
+        open_subject_request_basis=None,
+        partner=None,
+        judicial=None,
+    )

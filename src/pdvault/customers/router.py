@@ -1,0 +1,200 @@
+"""HTTP endpoints for customers (API.md "Customers")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+
+from pdvault.auth.principal import Actor
+from pdvault.customers.schemas import (
+    FAKE_CUSTOMER,
+    BatchIn,
+    BatchOut,
+    CustomerCreated,
+    CustomerIn,
+    CustomerOut,
+    CustomerPatch,
+    SearchIn,
+    SearchOut,
+)
+from pdvault.customers.service import CustomerService
+from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.errors import PreconditionRequired, Unprocessable
+from pdvault.idempotency import IdempotentCall
+from pdvault.openapi_docs import problems
+from pdvault.policy import ALL_FIELDS, Operation
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+JUSTIFICATION_MAX = 2000
+
+
+def justification_header(
+    x_justification: Annotated[
+        str | None,
+        Header(description="Why (special_case_support): percent-encoded UTF-8, 10+ characters"),
+    ] = None,
+) -> str | None:
+    if x_justification is None:
+        return None
+    try:
+        text = unquote(x_justification, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise Unprocessable(
+            "X-Justification is not percent-encoded UTF-8.",
+            errors=[{"loc": ["header", "X-Justification"], "msg": "invalid encoding"}],
+        ) from None
+    if len(text) > JUSTIFICATION_MAX:
+        raise Unprocessable(
+            "X-Justification is too long.",
+            errors=[{"loc": ["header", "X-Justification"], "msg": "too long"}],
+        )
+    return text
+
+
+Justification = Annotated[str | None, Depends(justification_header)]
+
+
+def parse_fields(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    names = [part.strip() for part in raw.split(",")]
+    bad = [n for n in names if n not in ALL_FIELDS]
+    if not names or bad:
+        raise Unprocessable(
+            "fields must be a comma-separated subset of full_name, phone, email, address.",
+            errors=[{"loc": ["query", "fields"], "msg": "unknown field name"}],
+        )
+    return list(dict.fromkeys(names))
+
+
+def parse_if_match(raw: str | None) -> list[str]:
+    if raw is None or not raw.strip():
+        raise PreconditionRequired("PATCH needs If-Match with the ETag of your last read.")
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+Purpose = Annotated[str | None, Query(description="Why the data is read (POLICY.md)")]
+Fields = Annotated[str | None, Query(description="Comma-separated subset of the purpose's fields")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CustomerCreated,
+    summary="Register a customer (storefront, employee)",
+    responses=problems(401, 403, 409, 413, 422, 503),
+)
+async def create_customer(
+    request: Request,
+    body: Annotated[CustomerIn, Body(examples=[FAKE_CUSTOMER])],
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_CREATE))],
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Any:
+    call = IdempotentCall(vault, session, actor, "customer.create", idempotency_key)
+    replay = await call.replay(body.model_dump_json().encode())
+    if replay is not None:
+        return replay
+    created = await CustomerService(vault, session, actor).create(body)
+    return await call.finish(201, created.model_dump(mode="json"))
+
+
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    summary="Register up to 1000 customers; one bad item fails only itself",
+    responses=problems(401, 403, 413, 422, 503),
+)
+async def create_batch(
+    body: BatchIn,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_BATCH))],
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Any:
+    limit = vault.settings.batch_max_items
+    if len(body.items) > limit:
+        raise Unprocessable(
+            f"A batch holds at most {limit} items.",
+            errors=[{"loc": ["body", "items"], "msg": f"at most {limit} items"}],
+        )
+    call = IdempotentCall(vault, session, actor, "customer.batch", idempotency_key)
+    replay = await call.replay(orjson.dumps(body.items, option=orjson.OPT_SORT_KEYS))
+    if replay is not None:
+        return replay
+    results = await CustomerService(vault, session, actor).create_batch(body.items)
+    return await call.finish(200, {"results": [r.model_dump(mode="json", exclude_none=True)
+                                               for r in results]})
+
+
+@router.post(
+    "/search",
+    response_model=SearchOut,
+    summary="Find customers by email or phone (POST: no personal data in URLs)",
+    responses=problems(401, 403, 413, 422, 503),
+)
+async def search_customers(
+    body: SearchIn,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_SEARCH))],
+    justification: Justification,
+) -> SearchOut:
+    hits = await CustomerService(vault, session, actor).search(body, justification)
+    await session.commit()
+    return SearchOut(items=hits)
+
+
+@router.get(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    summary="Read a customer for a stated purpose (employee, storefront, dpo)",
+    responses=problems(401, 403, 404, 410, 422, 503),
+)
+async def read_customer(
+    customer_id: uuid.UUID,
+    response: Response,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_READ))],
+    justification: Justification,
+    purpose: Purpose = None,
+    fields: Fields = None,
+) -> CustomerOut:
+    service = CustomerService(vault, session, actor)
+    out, etag = await service.read(customer_id, purpose, parse_fields(fields), justification)
+    await session.commit()
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-store"
+    return out
+
+
+@router.patch(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    summary="Correct a customer's fields (storefront self-service, dpo on a request)",
+    responses=problems(401, 403, 404, 409, 410, 412, 422, 428, 503),
+)
+async def update_customer(
+    customer_id: uuid.UUID,
+    body: CustomerPatch,
+    response: Response,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_UPDATE))],
+    purpose: Purpose = None,
+    if_match: Annotated[str | None, Header()] = None,
+) -> CustomerOut:
+    tags = parse_if_match(if_match)
+    service = CustomerService(vault, session, actor)
+    out, etag = await service.update(customer_id, purpose, body, tags)
+    await session.commit()
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-store"
+    return out

@@ -1,0 +1,143 @@
+"""Request and response bodies for customers. Examples are fake data, clearly so."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from pdvault.customers import normalize
+
+FieldName = Literal["full_name", "phone", "email", "address"]
+
+FullName = Annotated[str, Field(max_length=2000), AfterValidator(normalize.full_name)]
+Phone = Annotated[str, Field(max_length=64), AfterValidator(normalize.phone)]
+Email = Annotated[str, Field(max_length=512), AfterValidator(normalize.email)]
+Address = Annotated[str, Field(max_length=5000), AfterValidator(normalize.address)]
+PolicyVersion = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.\-:]+$")]
+
+FAKE_CUSTOMER: dict[str, Any] = {
+    "full_name": "Nguyễn Văn Mẫu",
+    "phone": "0900 000 001",
+    "email": "khach.mau@example.com",
+    "address": "Số 1 Đường Ví Dụ, Phường Mẫu, Hà Nội",
+    "consents": {"processing": True, "marketing": False},
+    "policy_version": "2024-01",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ConsentFlags(Strict):
+    processing: bool
+    marketing: bool = False
+
+
+class CustomerIn(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [FAKE_CUSTOMER]})
+
+    full_name: FullName
+    phone: Phone
+    email: Email
+    address: Address
+    consents: ConsentFlags
+    policy_version: PolicyVersion
+
+
+class CustomerCreated(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    consents: dict[str, bool]
+
+
+class BatchIn(Strict):
+    items: list[dict[str, Any]] = Field(min_length=1)
+
+
+class BatchResult(BaseModel):
+    index: int
+    status: int
+    id: uuid.UUID | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResult]
+
+
+class CustomerOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0190f3a0-0000-7000-8000-000000000001",
+                    "purpose": "order_confirmation",
+                    "fields": {k: FAKE_CUSTOMER[k] for k in ("full_name", "phone")},
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "updated_at": "2026-01-01T00:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    purpose: str
+    fields: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class SearchIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"phone": "0900 000 001", "purpose": "order_confirmation"}]},
+    )
+
+    email: Email | None = None
+    phone: Phone | None = None
+    purpose: str = Field(min_length=1, max_length=64)
+    fields: list[FieldName] | None = Field(default=None, min_length=1, max_length=4)
+
+    @model_validator(mode="after")
+    def _exactly_one_key(self) -> SearchIn:
+        if (self.email is None) == (self.phone is None):
+            raise ValueError("give exactly one of email or phone")
+        return self
+
+
+class SearchHit(BaseModel):
+    id: uuid.UUID
+    fields: dict[str, str]
+
+
+class SearchOut(BaseModel):
+    items: list[SearchHit]
+
+
+class CustomerPatch(Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"address": "Số 2 Đường Ví Dụ, Hà Nội"}]}
+    )
+
+    full_name: FullName | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    address: Address | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> CustomerPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of full_name, phone, email, address")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+    def changes(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}

@@ -1,0 +1,65 @@
+"""Turning the four personal fields into stored columns and back, under the customer's DEK."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pdvault.crypto.blind_index import blind_index
+from pdvault.crypto.envelope import decrypt_field, encrypt_field, new_data_key
+from pdvault.crypto.provider import KeyProvider, WrappedKey
+from pdvault.customers.models import Customer
+
+CIPHERTEXT_COLUMN = {
+    "full_name": "full_name_ct",
+    "phone": "phone_ct",
+    "email": "email_ct",
+    "address": "address_ct",
+}
+INDEXED_FIELDS = {"email": "email_bidx", "phone": "phone_bidx"}
+
+
+def index_of(keys: KeyProvider, field: str, normalised: str) -> bytes:
+    return blind_index(keys.index_key(), field, normalised)
+
+
+async def seal_new(
+    keys: KeyProvider, customer_id: uuid.UUID, values: Mapping[str, str]
+) -> dict[str, Any]:
+    """Columns for a new customer: a fresh data key, wrapped; every field encrypted."""
+    data_key = new_data_key()
+    wrapped = await keys.wrap_data_key(data_key, customer_id)
+    columns: dict[str, Any] = {"kek_version": wrapped.version, "wrapped_dek": wrapped.blob}
+    columns.update(seal_fields(keys, data_key, customer_id, values))
+    return columns
+
+
+def seal_fields(
+    keys: KeyProvider, data_key: bytes, customer_id: uuid.UUID, values: Mapping[str, str]
+) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for field, value in values.items():
+        columns[CIPHERTEXT_COLUMN[field]] = encrypt_field(data_key, customer_id, field, value)
+        if field in INDEXED_FIELDS:
+            columns[INDEXED_FIELDS[field]] = index_of(keys, field, value)
+    return columns
+
+
+async def data_key_of(keys: KeyProvider, customer: Customer) -> bytes:
+    if customer.wrapped_dek is None or customer.kek_version is None:
+        raise LookupError("customer has no data key (erased)")
+    return await keys.unwrap_data_key(
+        WrappedKey(customer.kek_version, customer.wrapped_dek), customer.id
+    )
+
+
+async def open_fields(
+    keys: KeyProvider, customer: Customer, fields: Iterable[str]
+) -> dict[str, str]:
+    data_key = await data_key_of(keys, customer)
+    out: dict[str, str] = {}
+    for field in fields:
+        blob = getattr(customer, CIPHERTEXT_COLUMN[field])
+        out[field] = decrypt_field(data_key, customer.id, field, blob)
+    return out

@@ -1,0 +1,464 @@
+"""Customer operations. Every path records its access event; the router commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
+from pdvault.auth.principal import Actor
+from pdvault.crypto.envelope import DecryptionError
+from pdvault.customers import sealing
+from pdvault.customers.facts import load_facts
+from pdvault.customers.models import Consent, Customer
+from pdvault.customers.schemas import (
+    BatchResult,
+    CustomerCreated,
+    CustomerIn,
+    CustomerOut,
+    CustomerPatch,
+    SearchHit,
+    SearchIn,
+)
+from pdvault.db import new_id, utcnow
+from pdvault.deps import known_purpose
+from pdvault.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    PreconditionFailed,
+    Problem,
+    ServiceUnavailable,
+    Unprocessable,
+    problem_body,
+)
+from pdvault.policy import (
+    ALL_FIELDS,
+    Access,
+    AccessDecision,
+    Denial,
+    Facts,
+    Permit,
+    Purpose,
+    Reason,
+    authorize,
+    decide,
+    rule_for,
+)
+from pdvault.vault import Vault
+
+REGISTRATION = Purpose.REGISTRATION.value
+_customer_adapter: TypeAdapter[CustomerIn] = TypeAdapter(CustomerIn)
+
+
+def etag_of(customer: Customer) -> str:
+    return f'"{customer.version}"'
+
+
+class CustomerService:
+    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
+        self.vault = vault
+        self.session = session
+        self.actor = actor
+
+    # -- shared steps -------------------------------------------------------------------
+
+    async def _refuse(
+        self,
+        action: str,
+        reason: str,
+        *,
+        customer_id: uuid.UUID | None = None,
+        purpose: str | None = None,
+        fields: Sequence[str] = (),
+        problem: Problem | None = None,
+    ) -> Any:
+        await self.vault.audit.refuse(
+            self.session,
+            self.actor,
+            EventDraft(
+                action=action,
+                outcome=DENIED,
+                customer_id=customer_id,
+                fields=tuple(fields),
+                purpose=known_purpose(purpose),
+                reason=reason,
+            ),
+            problem or Forbidden(f"Access denied: {reason}.", reason=reason),
+        )
+
+    async def _permit(
+        self, action: str, purpose: str | None, fields: Sequence[str] | None, access: Access,
+        customer_id: uuid.UUID | None = None,
+    ) -> Permit:
+        permit = authorize(self.actor.role, purpose, fields, access)
+        if isinstance(permit, Denial):
+            await self._refuse(
+                action, permit.reason.value, customer_id=customer_id, purpose=purpose,
+                fields=permit.fields,
+            )
+        assert isinstance(permit, Permit)
+        return permit
+
+    async def _live(self, action: str, customer_id: uuid.UUID, purpose: str | None) -> Customer:
+        customer = await self.session.get(Customer, customer_id)
+        if customer is None:
+            await self._refuse(
+                action, "not_found", customer_id=customer_id, purpose=purpose,
+                problem=NotFound("No such customer."),
+            )
+        assert customer is not None
+        if customer.erased_at is not None:
+            await self._refuse(
+                action, "erased", customer_id=customer_id, purpose=purpose,
+                problem=Gone("This customer's personal data has been erased."),
+            )
+        return customer
+
+    async def _decide(
+        self, action: str, customer: Customer, permit: Permit, justification: str | None
+    ) -> AccessDecision:
+        facts = await load_facts(self.session, customer.id, permit, justification=justification)
+        decision = decide(permit, facts)
+        if not decision.allowed:
+            assert decision.reason is not None
+            await self._refuse(
+                action, decision.reason.value, customer_id=customer.id,
+                purpose=decision.purpose, fields=decision.fields,
+            )
+        return decision
+
+    async def _open(self, action: str, customer: Customer, fields: Sequence[str]) -> dict[str, str]:
+        try:
+            return await sealing.open_fields(self.vault.keys, customer, fields)
+        except DecryptionError:
+            await self._refuse(
+                action, "integrity_failure", customer_id=customer.id,
+                problem=ServiceUnavailable(
+                    "A stored value failed its integrity check; nothing was disclosed."
+                ),
+            )
+            raise  # unreachable: _refuse raises
+
+    def _representation(
+        self, customer: Customer, purpose: str, values: dict[str, str]
+    ) -> CustomerOut:
+        return CustomerOut(
+            id=customer.id,
+            purpose=purpose,
+            fields=values,
+            created_at=customer.created_at,
+            updated_at=customer.updated_at,
+            version=customer.version,
+        )
+
+    # -- create ---------------------------------------------------------------------------
+
+    async def create(self, data: CustomerIn) -> CustomerCreated:
+        action = "customer.create"
+        permit = await self._permit(action, REGISTRATION, None, Access.WRITE)
+        decision = decide(permit, Facts(processing_consent=data.consents.processing))
+        if not decision.allowed:
+            await self._refuse(
+                action, Reason.CONSENT_REQUIRED.value, purpose=REGISTRATION,
+                problem=_consent_required(),
+            )
+        email_index = sealing.index_of(self.vault.keys, "email", data.email)
+        existing = await self._existing_by_email(email_index)
+        if existing is not None:
+            await self._refuse_duplicate(action, existing)
+        customer_id = new_id()
+        row = await self._new_row(customer_id, data)
+        try:
+            await self.session.execute(insert(Customer), [row])
+        except IntegrityError:
+            await self.session.rollback()
+            existing = await self._existing_by_email(email_index)
+            await self._refuse_duplicate(action, existing)
+        await self._insert_consents([(customer_id, data)])
+        await self.vault.audit.record(
+            self.session, self.actor,
+            EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id,
+                       fields=ALL_FIELDS, purpose=REGISTRATION, basis=decision.basis),
+        )
+        return CustomerCreated(
+            id=customer_id, created_at=row["created_at"], consents=_consent_state(data)
+        )
+
+    async def _existing_by_email(self, email_index: bytes) -> uuid.UUID | None:
+        return await self.session.scalar(
+            select(Customer.id).where(Customer.email_bidx == email_index)
+        )
+
+    async def _refuse_duplicate(self, action: str, existing: uuid.UUID | None) -> None:
+        await self._refuse(
+            action, "duplicate_customer", customer_id=existing, purpose=REGISTRATION,
+            problem=Conflict(
+                "A live customer with this email already exists.",
+                reason="duplicate_customer",
+                existing_id=str(existing) if existing else None,
+            ),
+        )
+
+    async def _new_row(self, customer_id: uuid.UUID, data: CustomerIn) -> dict[str, Any]:
+        now = utcnow()
+        values = {f: getattr(data, f) for f in ALL_FIELDS}
+        row = await sealing.seal_new(self.vault.keys, customer_id, values)
+        row.update(
+            id=customer_id, created_at=now, updated_at=now, version=1,
+            policy_version=data.policy_version, erased_at=None,
+        )
+        return row
+
+    async def _insert_consents(self, items: Sequence[tuple[uuid.UUID, CustomerIn]]) -> None:
+        now = utcnow()
+        rows = [
+            {
+                "id": new_id(), "customer_id": cid, "kind": kind, "granted": granted,
+                "source": "registration", "policy_version": data.policy_version,
+                "recorded_at": now, "recorded_by": self.actor.principal_id,
+            }
+            for cid, data in items
+            for kind, granted in _consent_state(data).items()
+        ]
+        if rows:
+            await self.session.execute(insert(Consent), rows)
+
+    # -- batch ----------------------------------------------------------------------------
+
+    async def create_batch(self, items: Sequence[dict[str, Any]]) -> list[BatchResult]:
+        action = "customer.create"
+        await self._permit(action, REGISTRATION, None, Access.WRITE)
+        results: list[BatchResult | None] = [None] * len(items)
+        valid: list[tuple[int, CustomerIn, bytes]] = []
+        for index, raw in enumerate(items):
+            try:
+                data = _customer_adapter.validate_python(raw)
+            except ValidationError as exc:
+                results[index] = _item_problem(index, 422, exc)
+                continue
+            if not data.consents.processing:
+                results[index] = BatchResult(
+                    index=index, status=422,
+                    problem=_consent_required().to_body(),
+                )
+                continue
+            valid.append((index, data, sealing.index_of(self.vault.keys, "email", data.email)))
+
+        existing = await self._existing_emails([bidx for _, _, bidx in valid])
+        seen: dict[bytes, uuid.UUID] = {}
+        to_insert: list[tuple[int, uuid.UUID, CustomerIn]] = []
+        rows: list[dict[str, Any]] = []
+        for index, data, bidx in valid:
+            prior = existing.get(bidx) or seen.get(bidx)
+            if prior is not None:
+                results[index] = BatchResult(
+                    index=index, status=409,
+                    problem=problem_body(
+                        409, "A live customer with this email already exists.",
+                        slug="duplicate_customer", reason="duplicate_customer",
+                        existing_id=str(prior),
+                    ),
+                )
+                continue
+            cid = new_id()
+            seen[bidx] = cid
+            rows.append(await self._new_row(cid, data))
+            to_insert.append((index, cid, data))
+        denied = [
+            EventDraft(action=action, outcome=DENIED, purpose=REGISTRATION,
+                       reason="duplicate_customer", customer_id=existing.get(bidx))
+            for _, _, bidx in valid if bidx in existing
+        ]
+        if rows:
+            await self.session.execute(insert(Customer), rows)
+            await self._insert_consents([(cid, data) for _, cid, data in to_insert])
+        await self.vault.audit.write(
+            self.session, self.actor,
+            [
+                *(
+                    EventDraft(action=action, outcome=ALLOWED, customer_id=cid,
+                               fields=ALL_FIELDS, purpose=REGISTRATION,
+                               basis=f"purpose:{REGISTRATION}")
+                    for _, cid, _ in to_insert
+                ),
+                *denied,
+            ],
+        )
+        for index, cid, _ in to_insert:
+            results[index] = BatchResult(index=index, status=201, id=cid)
+        return [r for r in results if r is not None]
+
+    async def _existing_emails(self, indexes: list[bytes]) -> dict[bytes, uuid.UUID]:
+        found: dict[bytes, uuid.UUID] = {}
+        for start in range(0, len(indexes), 500):
+            chunk = indexes[start : start + 500]
+            rows = await self.session.execute(
+                select(Customer.email_bidx, Customer.id).where(Customer.email_bidx.in_(chunk))
+            )
+            for bidx, cid in rows:
+                if bidx is not None:
+                    found[bidx] = cid
+        return found
+
+    # -- read, search -----------------------------------------------------------------------
+
+    async def read(
+        self,
+        customer_id: uuid.UUID,
+        purpose: str | None,
+        fields: Sequence[str] | None,
+        justification: str | None,
+    ) -> tuple[CustomerOut, str]:
+        action = "customer.read"
+        permit = await self._permit(action, purpose, fields, Access.READ, customer_id)
+        customer = await self._live(action, customer_id, purpose)
+        decision = await self._decide(action, customer, permit, justification)
+        values = await self._open(action, customer, decision.fields)
+        await self.vault.audit.record(
+            self.session, self.actor,
+            EventDraft(action=action, outcome=ALLOWED, customer_id=customer.id,
+                       fields=decision.fields, purpose=decision.purpose, basis=decision.basis),
+        )
+        assert decision.purpose is not None
+        return self._representation(customer, decision.purpose, values), etag_of(customer)
+
+    async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
+        action = "customer.search"
+        permit = await self._permit(action, query.purpose, query.fields, Access.READ)
+        if query.email is not None:
+            column, index = Customer.email_bidx, sealing.index_of(
+                self.vault.keys, "email", query.email
+            )
+        else:
+            assert query.phone is not None
+            column, index = Customer.phone_bidx, sealing.index_of(
+                self.vault.keys, "phone", query.phone
+            )
+        matches = (
+            await self.session.scalars(
+                select(Customer)
+                .where(column == index, Customer.erased_at.is_(None))
+                .order_by(Customer.id)
+                .limit(100)
+            )
+        ).all()
+        hits: list[SearchHit] = []
+        drafts: list[EventDraft] = []
+        first_denial: Reason | None = None
+        for customer in matches:
+            facts = await load_facts(self.session, customer.id, permit, justification=justification)
+            decision = decide(permit, facts)
+            if not decision.allowed:
+                assert decision.reason is not None
+                first_denial = first_denial or decision.reason
+                drafts.append(EventDraft(action=action, outcome=DENIED, customer_id=customer.id,
+                                         fields=decision.fields, purpose=decision.purpose,
+                                         reason=decision.reason.value))
+                continue
+            values = await self._open(action, customer, decision.fields)
+            hits.append(SearchHit(id=customer.id, fields=values))
+            drafts.append(EventDraft(action=action, outcome=ALLOWED, customer_id=customer.id,
+                                     fields=decision.fields, purpose=decision.purpose,
+                                     basis=decision.basis))
+        if not matches:
+            drafts.append(EventDraft(action=action, outcome=ALLOWED, purpose=permit.rule.purpose,
+                                     fields=(), basis="no_match"))
+        if first_denial is not None and not hits:
+            await self.session.rollback()
+            await self.vault.audit.write(self.session, self.actor, drafts)
+            await self.session.commit()
+            raise Forbidden(f"Access denied: {first_denial.value}.", reason=first_denial.value)
+        await self.vault.audit.write(self.session, self.actor, drafts)
+        return hits
+
+    # -- update -----------------------------------------------------------------------------
+
+    async def update(
+        self,
+        customer_id: uuid.UUID,
+        purpose: str | None,
+        patch: CustomerPatch,
+        if_match: list[str],
+    ) -> tuple[CustomerOut, str]:
+        action = "customer.update"
+        changes = patch.changes()
+        permit = await self._permit(action, purpose, list(changes), Access.WRITE, customer_id)
+        customer = await self._live(action, customer_id, purpose)
+        decision = await self._decide(action, customer, permit, None)
+        current = etag_of(customer)
+        if "*" not in if_match and current not in if_match:
+            await self._refuse(
+                action, "stale_version", customer_id=customer.id, purpose=decision.purpose,
+                problem=PreconditionFailed(
+                    "The customer changed since you read it; read it again.",
+                    current_etag=current,
+                ),
+            )
+        if "email" in changes:
+            new_index = sealing.index_of(self.vault.keys, "email", changes["email"])
+            holder = await self._existing_by_email(new_index)
+            if holder is not None and holder != customer.id:
+                await self._refuse_duplicate(action, holder)
+        data_key = await sealing.data_key_of(self.vault.keys, customer)
+        columns = sealing.seal_fields(self.vault.keys, data_key, customer.id, changes)
+        now = utcnow()
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer.id, Customer.version == customer.version)
+            .values(**columns, version=customer.version + 1, updated_at=now)
+        )
+        if getattr(result, "rowcount", 1) != 1:
+            await self._refuse(
+                action, "stale_version", customer_id=customer.id, purpose=decision.purpose,
+                problem=PreconditionFailed("The customer changed while updating; retry."),
+            )
+        await self.session.refresh(customer)
+        read_fields = _readable(decision)
+        values = await self._open(action, customer, read_fields)
+        await self.vault.audit.record(
+            self.session, self.actor,
+            EventDraft(action=action, outcome=ALLOWED, customer_id=customer.id,
+                       fields=read_fields, purpose=decision.purpose, basis=decision.basis),
+        )
+        assert decision.purpose is not None
+        return self._representation(customer, decision.purpose, values), etag_of(customer)
+
+
+def _readable(decision: AccessDecision) -> tuple[str, ...]:
+    """After a write, the response shows every field the purpose may read."""
+    rule = rule_for(decision.purpose or "")
+    if rule is None or Access.READ not in rule.access:
+        return decision.fields
+    return rule.fields
+
+
+def _consent_state(data: CustomerIn) -> dict[str, bool]:
+    return {"processing": data.consents.processing, "marketing": data.consents.marketing}
+
+
+def _consent_required() -> Unprocessable:
+    return Unprocessable(
+        "Processing consent must be given to register (consents.processing = true).",
+        reason=Reason.CONSENT_REQUIRED.value,
+        errors=[{"loc": ["body", "consents", "processing"], "msg": "must be true"}],
+    )
+
+
+def _item_problem(index: int, status: int, exc: ValidationError) -> BatchResult:
+    errors = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid value"))}
+        for e in exc.errors()
+    ]
+    return BatchResult(
+        index=index, status=status,
+        problem=problem_body(422, "The item is not valid.", slug="validation_error",
+                             errors=errors),
+    )

@@ -1,0 +1,93 @@
+"""Typed dependency aliases: routes read like sentences."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.audit.writer import DENIED, EventDraft
+from pdvault.auth.principal import Actor, resolve_token
+from pdvault.errors import Forbidden, Unauthorized
+from pdvault.policy import Operation, Reason, may_call, rule_for
+from pdvault.vault import Vault
+
+
+def get_vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+VaultDep = Annotated[Vault, Depends(get_vault)]
+
+
+async def get_session(vault: VaultDep) -> AsyncIterator[AsyncSession]:
+    async with vault.sessions() as session:
+        yield session
+
+
+# scope="function": the session closes (rolling back anything uncommitted) before the
+# response is sent, never after; handlers commit explicitly before returning.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> Actor:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    actor = await resolve_token(session, vault.principals, token.strip())
+    if actor is None:
+        raise Unauthorized("The bearer token is unknown, expired or revoked.")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:
+    """The endpoint gate: the caller's role must be listed for the operation (API.md).
+
+    A refusal is logged like any access, naming the customer when the path has one.
+    """
+
+    async def gate(
+        request: Request, actor: CurrentActor, vault: VaultDep, session: SessionDep
+    ) -> Actor:
+        if may_call(actor.role, operation):
+            return actor
+        raw = request.path_params.get("customer_id")
+        customer_id = _as_uuid(raw)
+        purpose = known_purpose(request.query_params.get("purpose"))
+        await vault.audit.refuse(
+            session,
+            actor,
+            EventDraft(
+                action=operation.value,
+                outcome=DENIED,
+                customer_id=customer_id,
+                purpose=purpose,
+                reason=Reason.ROLE_NOT_PERMITTED.value,
+            ),
+            Forbidden(
+                f"The {actor.role.value} role may not call this operation.",
+                reason=Reason.ROLE_NOT_PERMITTED.value,
+            ),
+        )
+
+    return gate
+
+
+def _as_uuid(raw: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def known_purpose(raw: str | None) -> str | None:
+    """A purpose as logged: a name from the rule table, or nothing (free text never is)."""
+    return raw if raw and rule_for(raw) is not None else None

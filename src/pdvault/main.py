@@ -1,0 +1,77 @@
+"""Builds the app. The lifespan owns the engine and the key provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pdvault import __version__
+from pdvault.audit.writer import AuditLog
+from pdvault.auth.principal import PrincipalCache
+from pdvault.config import Settings, get_settings
+from pdvault.crypto.provider import KeyProvider, LocalKeyProvider
+from pdvault.customers.router import router as customers_router
+from pdvault.db import make_engine, make_sessionmaker
+from pdvault.errors import install_error_handlers
+from pdvault.keys.router import router as keys_router
+from pdvault.middleware import EdgeMiddleware
+from pdvault.observability import Metrics, configure_logging
+from pdvault.principals.router import router as principals_router
+from pdvault.public.router import router as public_router
+from pdvault.vault import Vault
+
+DESCRIPTION = """\
+pdvault keeps a shop's customer data encrypted at rest and hands it out only for a stated
+purpose to a role allowed that purpose (POLICY.md), logging every access, allowed or denied.
+Errors are RFC 9457 `application/problem+json`; denials carry a `reason` code.
+"""
+
+
+def load_key_provider(settings: Settings) -> KeyProvider:
+    """Raises ``KeyringError`` with one clear line when the keys cannot be used."""
+    if settings.keys_json is not None:
+        return LocalKeyProvider.from_json(settings.keys_json.get_secret_value())
+    return LocalKeyProvider.from_file(settings.keyring_path)
+
+
+def create_app(settings: Settings | None = None, keys: KeyProvider | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        provider = keys or load_key_provider(settings)
+        engine = make_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
+        app.state.vault = Vault(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            keys=provider,
+            audit=AuditLog(metrics),
+            metrics=metrics,
+            principals=PrincipalCache(settings.auth_cache_seconds),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="pdvault",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        EdgeMiddleware,
+        metrics=metrics,
+        max_body=settings.max_body_bytes,
+        max_document_body=settings.max_document_bytes,
+    )
+    for router in (public_router, customers_router, principals_router, keys_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,118 @@
+"""The outermost layer: request id, body limits, metrics, access logging, last-resort errors.
+
+A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path stay cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pdvault.errors import is_storage_fault, problem_response, storage_unavailable
+from pdvault.observability import Metrics, request_id_var, sane_request_id
+
+log = logging.getLogger("pdvault.http")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class EdgeMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body: int, max_document_body: int
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+        self.max_document_body = max_document_body
+
+    def _limit_for(self, path: str) -> int:
+        return self.max_document_body if "/documents" in path else self.max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status_holder = [500]
+        response_started = [False]
+        rid_header = (b"x-request-id", rid.encode("ascii"))
+        limit = self._limit_for(scope.get("path", ""))
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_started[0] = True
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        received = [0]
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                received[0] += len(message.get("body", b""))
+                if received[0] > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
+            else:
+                await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if not response_started[0]:
+                await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
+        except Exception as exc:
+            storage = is_storage_fault(exc)
+            log.error(
+                "request failed",
+                extra={"error": type(exc).__name__, "route": _route(scope)},
+                exc_info=not storage,
+            )
+            if not response_started[0]:
+                if storage:
+                    response = storage_unavailable()
+                else:
+                    response = problem_response(500, "Unexpected error; it has been logged.")
+                await response(scope, receive, send_wrapper)
+        finally:
+            route = _route(scope)
+            method = scope.get("method", "-")
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(route, method, str(status_holder[0])).inc()
+            self.metrics.latency.labels(route, method).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status_holder[0],
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+    @staticmethod
+    async def _send_problem(send: Send, status: int, detail: str) -> None:
+        response = problem_response(status, detail, headers={"Connection": "close"})
+        await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _route(scope: dict[str, Any] | Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

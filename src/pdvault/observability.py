@@ -1,0 +1,77 @@
+"""Request ids, JSON logs and Prometheus metrics. Labels and log fields never carry values."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import uuid
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def sane_request_id(candidate: str | None) -> str:
+    if candidate and _SANE_REQUEST_ID.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": request_id_var.get(),
+        }
+        for key in ("method", "route", "status", "duration_ms", "error"):
+            value = getattr(record, key, None)
+            if value is not None:
+                doc[key] = value
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("pdvault")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+class Metrics:
+    """Per-app registry so several apps (tests) never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "pdvault_http_requests_total",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "pdvault_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.access_events = Counter(
+            "pdvault_access_events_total",
+            "Access events written, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.denials = Counter(
+            "pdvault_denials_total", "Denied accesses by reason", ["reason"], registry=self.registry
+        )

@@ -1,0 +1,41 @@
+"""Who may read what: the rule table of POLICY.md and pure functions over it."""
+
+from pdvault.policy.endpoints import ALLOWED_ROLES, Operation, may_call
+from pdvault.policy.engine import (
+    AccessDecision,
+    Denial,
+    Facts,
+    JudicialFacts,
+    PartnerFacts,
+    Permit,
+    Reason,
+    authorize,
+    conditions_needed,
+    decide,
+    rule_for,
+)
+from pdvault.policy.rules import ALL_FIELDS, RULES, Access, Condition, Purpose, Role, Rule
+
+__all__ = [
+    "ALLOWED_ROLES",
+    "ALL_FIELDS",
+    "RULES",
+    "Access",
+    "AccessDecision",
+    "Condition",
+    "Denial",
+    "Facts",
+    "JudicialFacts",
+    "Operation",
+    "PartnerFacts",
+    "Permit",
+    "Purpose",
+    "Reason",
+    "Role",
+    "Rule",
+    "authorize",
+    "conditions_needed",
+    "decide",
+    "may_call",
+    "rule_for",
+]

@@ -1,0 +1,145 @@
+"""Administration endpoints (API.md "Administration"): principals and tokens."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.auth.principal import Actor
+from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.errors import Conflict, NotFound, Unprocessable
+from pdvault.openapi_docs import problems
+from pdvault.pagination import Cursor, Limit, decode_cursor
+from pdvault.policy import Operation
+from pdvault.principals import service
+from pdvault.principals.models import Principal, Token
+from pdvault.principals.schemas import (
+    PrincipalIn,
+    PrincipalOut,
+    PrincipalPage,
+    TokenCreated,
+    TokenIn,
+    TokenRevoked,
+)
+
+router = APIRouter(tags=["administration"])
+
+
+async def _principal(session: SessionDep, principal_id: uuid.UUID) -> Principal:
+    principal = await session.get(Principal, principal_id)
+    if principal is None:
+        raise NotFound("No such principal.")
+    return principal
+
+
+async def _log(vault: VaultDep, session: SessionDep, actor: Actor, action: str) -> None:
+    await vault.audit.record(session, actor, EventDraft(action=action, outcome=ALLOWED))
+
+
+@router.post(
+    "/v1/principals",
+    status_code=201,
+    response_model=PrincipalOut,
+    summary="Create a principal (admin)",
+    responses=problems(401, 403, 422, 503),
+)
+async def create_principal(
+    body: PrincipalIn,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_CREATE))],
+) -> PrincipalOut:
+    principal = await service.create_principal(session, body)
+    await _log(vault, session, actor, Operation.PRINCIPAL_CREATE.value)
+    await session.commit()
+    return service.principal_out(principal)
+
+
+@router.get(
+    "/v1/principals",
+    response_model=PrincipalPage,
+    summary="List principals (admin)",
+    responses=problems(401, 403, 422, 503),
+)
+async def list_principals(
+    session: SessionDep,
+    _actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_LIST))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> PrincipalPage:
+    if cursor is not None:
+        try:
+            uuid.UUID(decode_cursor(cursor))
+        except ValueError:
+            raise Unprocessable(
+                "The cursor is not valid.", errors=[{"loc": ["query", "cursor"], "msg": "invalid"}]
+            ) from None
+    return await service.list_principals(session, limit, cursor)
+
+
+@router.post(
+    "/v1/principals/{principal_id}/disable",
+    response_model=PrincipalOut,
+    summary="Disable a principal: its tokens stop working (admin)",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def disable_principal(
+    principal_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_DISABLE))],
+) -> PrincipalOut:
+    principal = await service.disable_principal(session, await _principal(session, principal_id))
+    await _log(vault, session, actor, Operation.PRINCIPAL_DISABLE.value)
+    await session.commit()
+    vault.principals.clear()
+    return service.principal_out(principal)
+
+
+@router.post(
+    "/v1/principals/{principal_id}/tokens",
+    status_code=201,
+    response_model=TokenCreated,
+    summary="Issue a token for a principal; shown once (admin)",
+    responses=problems(401, 403, 404, 409, 422, 503),
+)
+async def issue_token(
+    principal_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.TOKEN_CREATE))],
+    body: TokenIn | None = None,
+) -> TokenCreated:
+    principal = await _principal(session, principal_id)
+    if principal.disabled_at is not None:
+        raise Conflict("The principal is disabled.", reason="principal_disabled")
+    days = body.expires_in_days if body is not None else vault.settings.token_default_days
+    created = await service.issue_token(session, principal, days)
+    await _log(vault, session, actor, Operation.TOKEN_CREATE.value)
+    await session.commit()
+    return created
+
+
+@router.post(
+    "/v1/tokens/{token_id}/revoke",
+    response_model=TokenRevoked,
+    summary="Revoke a token (admin)",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def revoke_token(
+    token_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.TOKEN_REVOKE))],
+) -> TokenRevoked:
+    token = await session.get(Token, token_id)
+    if token is None:
+        raise NotFound("No such token.")
+    revoked = await service.revoke_token(session, token)
+    await _log(vault, session, actor, Operation.TOKEN_REVOKE.value)
+    await session.commit()
+    vault.principals.clear()
+    return revoked

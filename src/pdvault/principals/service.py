@@ -1,0 +1,77 @@
+"""Principals and their tokens. Tokens are shown once and stored only as SHA-256."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.auth.tokens import hash_token, new_token
+from pdvault.db import new_id, utcnow
+from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.principals.models import Principal, Token
+from pdvault.principals.schemas import (
+    PrincipalIn,
+    PrincipalOut,
+    PrincipalPage,
+    TokenCreated,
+    TokenRevoked,
+)
+
+
+def principal_out(p: Principal) -> PrincipalOut:
+    return PrincipalOut.model_validate(p, from_attributes=True)
+
+
+async def create_principal(session: AsyncSession, data: PrincipalIn) -> Principal:
+    principal = Principal(
+        id=new_id(), name=data.name, role=data.role.value, partner_id=data.partner_id,
+        created_at=utcnow(),
+    )
+    session.add(principal)
+    await session.flush()
+    return principal
+
+
+async def list_principals(session: AsyncSession, limit: int, cursor: str | None) -> PrincipalPage:
+    query = select(Principal).order_by(Principal.id).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(Principal.id > uuid.UUID(decode_cursor(cursor)))
+    rows = list((await session.scalars(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PrincipalPage(
+        items=[principal_out(p) for p in rows],
+        next_cursor=encode_cursor(str(rows[-1].id)) if more else None,
+    )
+
+
+async def disable_principal(session: AsyncSession, principal: Principal) -> Principal:
+    if principal.disabled_at is None:
+        principal.disabled_at = utcnow()
+    await session.flush()
+    return principal
+
+
+async def issue_token(session: AsyncSession, principal: Principal, days: int) -> TokenCreated:
+    token = new_token()
+    row = Token(
+        id=new_id(),
+        principal_id=principal.id,
+        token_hash=hash_token(token),
+        created_at=utcnow(),
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(row)
+    await session.flush()
+    return TokenCreated(id=row.id, token=token, expires_at=row.expires_at, principal_id=principal.id)
+
+
+async def revoke_token(session: AsyncSession, token: Token) -> TokenRevoked:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    await session.flush()
+    assert token.revoked_at is not None
+    return TokenRevoked(id=token.id, principal_id=token.principal_id, revoked_at=token.revoked_at)

@@ -1,0 +1,24 @@
+"""The per-process container the lifespan builds: settings, engine, keys, log, caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pdvault.audit.writer import AuditLog
+from pdvault.auth.principal import PrincipalCache
+from pdvault.config import Settings
+from pdvault.crypto.provider import KeyProvider
+from pdvault.observability import Metrics
+
+
+@dataclass
+class Vault:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keys: KeyProvider
+    audit: AuditLog
+    metrics: Metrics
+    principals: PrincipalCache

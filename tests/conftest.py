@@ -1,0 +1,287 @@
+"""Shared fixtures. Every database test runs on SQLite, and also on PostgreSQL when
+``PDVAULT_TEST_POSTGRES_URL`` names a server: a fresh database is created there per run and
+dropped afterwards. Under ``CI=true`` an unreachable PostgreSQL fails the run; it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from pdvault.config import Settings
+from pdvault.crypto.keyring import Keyring, new_keyring
+from pdvault.crypto.provider import LocalKeyProvider
+from pdvault.main import create_app
+from pdvault.migrate import upgrade
+from pdvault.models import Base
+from pdvault.policy import Role
+
+POSTGRES_URL = os.environ.get("PDVAULT_TEST_POSTGRES_URL")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ENGINES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+if IN_CI and not POSTGRES_URL:
+    raise pytest.UsageError("CI=true but PDVAULT_TEST_POSTGRES_URL is not set")
+
+
+def _admin_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    engine = create_async_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Keyring:
+    return new_keyring()
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database for the whole run, one per engine."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "pdvault.sqlite3"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    assert POSTGRES_URL is not None
+    name = f"pdvault_test_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(_pg_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # unreachable server: a failure, never a skip
+        pytest.fail(f"PostgreSQL at PDVAULT_TEST_POSTGRES_URL unreachable: {type(exc).__name__}")
+    url = make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg", database=name)
+    rendered = url.render_as_string(hide_password=False)
+    upgrade(rendered)
+    yield rendered
+    asyncio.run(_pg_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def engine_name(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+async def truncate_all(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+            if url.startswith("sqlite"):
+                for name in tables:
+                    await conn.execute(text(f'DELETE FROM "{name}"'))
+            else:
+                joined = ", ".join(f'"{n}"' for n in tables)
+                await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        auth_cache_seconds=0.5,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, keyring: Keyring, database_url: str) -> AsyncIterator[Any]:
+    await truncate_all(database_url)
+    application = create_app(settings, LocalKeyProvider(keyring))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Issued:
+    principal_id: str
+    token: str
+    token_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+TokenFactory = Callable[..., Awaitable[Issued]]
+
+
+@pytest.fixture
+async def admin(app: Any) -> Issued:
+    """An admin principal and token created directly (as ``pdvault init`` does)."""
+    from pdvault.principals import service
+    from pdvault.principals.schemas import PrincipalIn
+
+    async with app.state.vault.sessions() as session:
+        principal = await service.create_principal(
+            session, PrincipalIn(name="test-admin", role=Role.ADMIN)
+        )
+        created = await service.issue_token(session, principal, 30)
+        await session.commit()
+    return Issued(str(principal.id), created.token, str(created.id))
+
+
+@pytest.fixture
+def issue(client: httpx.AsyncClient, admin: Issued) -> TokenFactory:
+    """Create a principal of a role through the admin API and return its token."""
+
+    async def _issue(role: str, name: str | None = None, partner_id: str | None = None) -> Issued:
+        body: dict[str, Any] = {"name": name or f"{role}-principal", "role": role}
+        if partner_id is not None:
+            body["partner_id"] = partner_id
+        r = await client.post("/v1/principals", json=body, headers=admin.headers)
+        assert r.status_code == 201, r.text
+        pid = r.json()["id"]
+        r = await client.post(
+            f"/v1/principals/{pid}/tokens", json={"expires_in_days": 7}, headers=admin.headers
+        )
+        assert r.status_code == 201, r.text
+        return Issued(pid, r.json()["token"], r.json()["id"])
+
+    return _issue
+
+
+_counter = [0]
+
+
+def customer_body(**overrides: Any) -> dict[str, Any]:
+    """A valid, clearly fake customer; each call gets a distinct email and phone."""
+    _counter[0] += 1
+    n = _counter[0]
+    body: dict[str, Any] = {
+        "full_name": "Nguyễn Văn Mẫu",
+        "phone": f"09{n % 100_000_000:08d}",
+        "email": f"khach.mau.{n}.{secrets.token_hex(3)}@example.com",
+        "address": "Số 1 Đường Ví Dụ, Phường Mẫu, Hà Nội",
+        "consents": {"processing": True, "marketing": False},
+        "policy_version": "2024-01",
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def make_customer(client: httpx.AsyncClient, issue: TokenFactory) -> Callable[..., Awaitable[str]]:
+    storefront: list[Issued] = []
+
+    async def _make(**overrides: Any) -> str:
+        if not storefront:
+            storefront.append(await issue("storefront", "fixture-storefront"))
+        r = await client.post(
+            "/v1/customers", json=customer_body(**overrides), headers=storefront[0].headers
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    return _make
+
+
+async def access_events(app: Any, **where: Any) -> list[dict[str, Any]]:
+    """Every access event in order, as dicts (optionally filtered by equal columns)."""
+    from sqlalchemy import select
+
+    from pdvault.audit.models import AccessEvent
+
+    async with app.state.vault.sessions() as session:
+        rows = (await session.scalars(select(AccessEvent).order_by(AccessEvent.seq))).all()
+        out = [
+            {c.name: getattr(r, c.name) for c in AccessEvent.__table__.columns} for r in rows
+        ]
+    return [e for e in out if all(str(e.get(k)) == str(v) for k, v in where.items())]
+
+
+# -- a real uvicorn on 127.0.0.1, for end-to-end tests ------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@pytest.fixture
+def live_server_factory(
+    database_url: str, keyring: Keyring, tmp_path: Path
+) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def _start(workers: int = 2, **env_overrides: str) -> LiveServer:
+        asyncio.run(truncate_all(database_url))
+        port = free_port()
+        log_path = tmp_path / f"server-{port}.log"
+        env = {
+            **os.environ,
+            "PDVAULT_DATABASE_URL": database_url,
+            "PDVAULT_KEYS_JSON": keyring.to_json(),
+            "PDVAULT_DATA_DIR": str(tmp_path / "live-data"),
+            "PDVAULT_HOST": "127.0.0.1",
+            "PDVAULT_PORT": str(port),
+            "PDVAULT_WORKERS": str(workers),
+            **env_overrides,
+        }
+        log = log_path.open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pdvault", "serve"], env=env, stdout=log, stderr=log
+        )
+        server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path)
+        started.append(server)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not become healthy within 30 s")
+
+    yield _start
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
