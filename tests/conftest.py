@@ -218,9 +218,7 @@ async def access_events(app: Any, **where: Any) -> list[dict[str, Any]]:
 
     async with app.state.vault.sessions() as session:
         rows = (await session.scalars(select(AccessEvent).order_by(AccessEvent.seq))).all()
-        out = [
-            {c.name: getattr(r, c.name) for c in AccessEvent.__table__.columns} for r in rows
-        ]
+        out = [{c.name: getattr(r, c.name) for c in AccessEvent.__table__.columns} for r in rows]
     return [e for e in out if all(str(e.get(k)) == str(v) for k, v in where.items())]
 
 

@@ -145,7 +145,9 @@ def serve(
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[str, typer.Option(help="admin, storefront, employee, partner, legal, dpo, auditor")],
+    role: Annotated[
+        str, typer.Option(help="admin, storefront, employee, partner, legal, dpo, auditor")
+    ],
     name: Annotated[str, typer.Option(help="Display name of the principal")],
     partner: Annotated[str | None, typer.Option(help="Partner id (partner role only)")] = None,
     days: Annotated[int, typer.Option(help="Days until the token expires")] = 90,
@@ -153,16 +155,20 @@ def token_create(
     """Create a principal and print a token for it (shown once)."""
     from pydantic import ValidationError
 
+    from pdvault.policy import Role
     from pdvault.principals.bootstrap import create_principal_with_token
     from pdvault.principals.schemas import PrincipalIn
 
     try:
         data = PrincipalIn(
-            name=name, role=role, partner_id=uuid.UUID(partner) if partner else None  # type: ignore[arg-type]
+            name=name,
+            role=Role(role),
+            partner_id=uuid.UUID(partner) if partner else None,
         )
-    except (ValidationError, ValueError) as exc:
-        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        fail(f"invalid principal: {first}")
+    except ValidationError as exc:
+        fail(f"invalid principal: {exc.errors()[0]['msg']}")
+    except ValueError:
+        fail("invalid principal: unknown role or malformed partner id")
     if not 1 <= days <= 3650:
         fail("--days must be between 1 and 3650")
     settings = get_settings()

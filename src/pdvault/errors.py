@@ -6,7 +6,7 @@ No handler ever echoes a submitted or stored value: details name fields, never t
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from fastapi import FastAPI, Request
@@ -89,7 +89,10 @@ class Problem(Exception):
 
     def to_body(self) -> dict[str, Any]:
         return problem_body(
-            self.status, self.detail, slug=self.reason or self.slug, reason=self.reason,
+            self.status,
+            self.detail,
+            slug=self.reason or self.slug,
+            reason=self.reason,
             **self.extra,
         )
 
@@ -184,18 +187,18 @@ def storage_unavailable() -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Problem)
-        return exc.to_response()
+        return cast(Problem, exc).to_response()
 
     async def on_validation(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
         return problem_response(
-            422, "The request is not valid.", slug="validation_error",
-            errors=validation_errors(exc),
+            422,
+            "The request is not valid.",
+            slug="validation_error",
+            errors=validation_errors(cast(RequestValidationError, exc)),
         )
 
     async def on_http(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+        exc = cast(StarletteHTTPException, exc)
         status = exc.status_code
         detail = {
             404: "No such resource.",

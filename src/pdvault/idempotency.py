@@ -104,7 +104,8 @@ class IdempotentCall:
         return await self._stored()
 
     async def _stored(self) -> Response | None:
-        assert self.key is not None
+        if self.key is None:
+            return None
         record = await find(self.session, self.actor.principal_id, self.key, self.operation)
         if record is None:
             return None
@@ -124,8 +125,13 @@ class IdempotentCall:
         body = orjson.dumps(payload)
         if self.key is not None:
             remember(
-                self.session, self.actor.principal_id, self.key, self.operation,
-                self.fingerprint, status_code, body,
+                self.session,
+                self.actor.principal_id,
+                self.key,
+                self.operation,
+                self.fingerprint,
+                status_code,
+                body,
             )
         try:
             await self.session.commit()

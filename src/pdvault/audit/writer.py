@@ -82,7 +82,5 @@ class AuditLog:
         await self.record(session, actor, draft)
         await session.commit()
         if problem is None:
-            problem = Forbidden(
-                f"Access denied: {draft.reason}.", reason=draft.reason
-            )
+            problem = Forbidden(f"Access denied: {draft.reason}.", reason=draft.reason)
         raise problem

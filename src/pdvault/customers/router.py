@@ -129,8 +129,9 @@ async def create_batch(
     if replay is not None:
         return replay
     results = await CustomerService(vault, session, actor).create_batch(body.items)
-    return await call.finish(200, {"results": [r.model_dump(mode="json", exclude_none=True)
-                                               for r in results]})
+    return await call.finish(
+        200, {"results": [r.model_dump(mode="json", exclude_none=True) for r in results]}
+    )
 
 
 @router.post(

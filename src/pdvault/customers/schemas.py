@@ -96,7 +96,9 @@ class CustomerOut(BaseModel):
 class SearchIn(Strict):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"phone": "0900 000 001", "purpose": "order_confirmation"}]},
+        json_schema_extra={
+            "examples": [{"phone": "0900 000 001", "purpose": "order_confirmation"}]
+        },
     )
 
     email: Email | None = None

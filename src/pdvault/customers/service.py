@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import insert, select, update
@@ -79,7 +79,7 @@ class CustomerService:
         purpose: str | None = None,
         fields: Sequence[str] = (),
         problem: Problem | None = None,
-    ) -> Any:
+    ) -> NoReturn:
         await self.vault.audit.refuse(
             self.session,
             self.actor,
@@ -95,29 +95,40 @@ class CustomerService:
         )
 
     async def _permit(
-        self, action: str, purpose: str | None, fields: Sequence[str] | None, access: Access,
+        self,
+        action: str,
+        purpose: str | None,
+        fields: Sequence[str] | None,
+        access: Access,
         customer_id: uuid.UUID | None = None,
     ) -> Permit:
         permit = authorize(self.actor.role, purpose, fields, access)
         if isinstance(permit, Denial):
             await self._refuse(
-                action, permit.reason.value, customer_id=customer_id, purpose=purpose,
+                action,
+                permit.reason.value,
+                customer_id=customer_id,
+                purpose=purpose,
                 fields=permit.fields,
             )
-        assert isinstance(permit, Permit)
         return permit
 
     async def _live(self, action: str, customer_id: uuid.UUID, purpose: str | None) -> Customer:
         customer = await self.session.get(Customer, customer_id)
         if customer is None:
             await self._refuse(
-                action, "not_found", customer_id=customer_id, purpose=purpose,
+                action,
+                "not_found",
+                customer_id=customer_id,
+                purpose=purpose,
                 problem=NotFound("No such customer."),
             )
-        assert customer is not None
         if customer.erased_at is not None:
             await self._refuse(
-                action, "erased", customer_id=customer_id, purpose=purpose,
+                action,
+                "erased",
+                customer_id=customer_id,
+                purpose=purpose,
                 problem=Gone("This customer's personal data has been erased."),
             )
         return customer
@@ -128,10 +139,12 @@ class CustomerService:
         facts = await load_facts(self.session, customer.id, permit, justification=justification)
         decision = decide(permit, facts)
         if not decision.allowed:
-            assert decision.reason is not None
             await self._refuse(
-                action, decision.reason.value, customer_id=customer.id,
-                purpose=decision.purpose, fields=decision.fields,
+                action,
+                _reason(decision),
+                customer_id=customer.id,
+                purpose=decision.purpose,
+                fields=decision.fields,
             )
         return decision
 
@@ -140,12 +153,13 @@ class CustomerService:
             return await sealing.open_fields(self.vault.keys, customer, fields)
         except DecryptionError:
             await self._refuse(
-                action, "integrity_failure", customer_id=customer.id,
+                action,
+                "integrity_failure",
+                customer_id=customer.id,
                 problem=ServiceUnavailable(
                     "A stored value failed its integrity check; nothing was disclosed."
                 ),
             )
-            raise  # unreachable: _refuse raises
 
     def _representation(
         self, customer: Customer, purpose: str, values: dict[str, str]
@@ -167,7 +181,9 @@ class CustomerService:
         decision = decide(permit, Facts(processing_consent=data.consents.processing))
         if not decision.allowed:
             await self._refuse(
-                action, Reason.CONSENT_REQUIRED.value, purpose=REGISTRATION,
+                action,
+                Reason.CONSENT_REQUIRED.value,
+                purpose=REGISTRATION,
                 problem=_consent_required(),
             )
         email_index = sealing.index_of(self.vault.keys, "email", data.email)
@@ -184,9 +200,16 @@ class CustomerService:
             await self._refuse_duplicate(action, existing)
         await self._insert_consents([(customer_id, data)])
         await self.vault.audit.record(
-            self.session, self.actor,
-            EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id,
-                       fields=ALL_FIELDS, purpose=REGISTRATION, basis=decision.basis),
+            self.session,
+            self.actor,
+            EventDraft(
+                action=action,
+                outcome=ALLOWED,
+                customer_id=customer_id,
+                fields=ALL_FIELDS,
+                purpose=REGISTRATION,
+                basis=decision.basis,
+            ),
         )
         return CustomerCreated(
             id=customer_id, created_at=row["created_at"], consents=_consent_state(data)
@@ -199,7 +222,10 @@ class CustomerService:
 
     async def _refuse_duplicate(self, action: str, existing: uuid.UUID | None) -> None:
         await self._refuse(
-            action, "duplicate_customer", customer_id=existing, purpose=REGISTRATION,
+            action,
+            "duplicate_customer",
+            customer_id=existing,
+            purpose=REGISTRATION,
             problem=Conflict(
                 "A live customer with this email already exists.",
                 reason="duplicate_customer",
@@ -212,8 +238,12 @@ class CustomerService:
         values = {f: getattr(data, f) for f in ALL_FIELDS}
         row = await sealing.seal_new(self.vault.keys, customer_id, values)
         row.update(
-            id=customer_id, created_at=now, updated_at=now, version=1,
-            policy_version=data.policy_version, erased_at=None,
+            id=customer_id,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            policy_version=data.policy_version,
+            erased_at=None,
         )
         return row
 
@@ -221,9 +251,14 @@ class CustomerService:
         now = utcnow()
         rows = [
             {
-                "id": new_id(), "customer_id": cid, "kind": kind, "granted": granted,
-                "source": "registration", "policy_version": data.policy_version,
-                "recorded_at": now, "recorded_by": self.actor.principal_id,
+                "id": new_id(),
+                "customer_id": cid,
+                "kind": kind,
+                "granted": granted,
+                "source": "registration",
+                "policy_version": data.policy_version,
+                "recorded_at": now,
+                "recorded_by": self.actor.principal_id,
             }
             for cid, data in items
             for kind, granted in _consent_state(data).items()
@@ -246,7 +281,8 @@ class CustomerService:
                 continue
             if not data.consents.processing:
                 results[index] = BatchResult(
-                    index=index, status=422,
+                    index=index,
+                    status=422,
                     problem=_consent_required().to_body(),
                 )
                 continue
@@ -260,10 +296,13 @@ class CustomerService:
             prior = existing.get(bidx) or seen.get(bidx)
             if prior is not None:
                 results[index] = BatchResult(
-                    index=index, status=409,
+                    index=index,
+                    status=409,
                     problem=problem_body(
-                        409, "A live customer with this email already exists.",
-                        slug="duplicate_customer", reason="duplicate_customer",
+                        409,
+                        "A live customer with this email already exists.",
+                        slug="duplicate_customer",
+                        reason="duplicate_customer",
                         existing_id=str(prior),
                     ),
                 )
@@ -273,20 +312,32 @@ class CustomerService:
             rows.append(await self._new_row(cid, data))
             to_insert.append((index, cid, data))
         denied = [
-            EventDraft(action=action, outcome=DENIED, purpose=REGISTRATION,
-                       reason="duplicate_customer", customer_id=existing.get(bidx))
-            for _, _, bidx in valid if bidx in existing
+            EventDraft(
+                action=action,
+                outcome=DENIED,
+                purpose=REGISTRATION,
+                reason="duplicate_customer",
+                customer_id=existing.get(bidx),
+            )
+            for _, _, bidx in valid
+            if bidx in existing
         ]
         if rows:
             await self.session.execute(insert(Customer), rows)
             await self._insert_consents([(cid, data) for _, cid, data in to_insert])
         await self.vault.audit.write(
-            self.session, self.actor,
+            self.session,
+            self.actor,
             [
                 *(
-                    EventDraft(action=action, outcome=ALLOWED, customer_id=cid,
-                               fields=ALL_FIELDS, purpose=REGISTRATION,
-                               basis=f"purpose:{REGISTRATION}")
+                    EventDraft(
+                        action=action,
+                        outcome=ALLOWED,
+                        customer_id=cid,
+                        fields=ALL_FIELDS,
+                        purpose=REGISTRATION,
+                        basis=f"purpose:{REGISTRATION}",
+                    )
                     for _, cid, _ in to_insert
                 ),
                 *denied,
@@ -323,24 +374,31 @@ class CustomerService:
         decision = await self._decide(action, customer, permit, justification)
         values = await self._open(action, customer, decision.fields)
         await self.vault.audit.record(
-            self.session, self.actor,
-            EventDraft(action=action, outcome=ALLOWED, customer_id=customer.id,
-                       fields=decision.fields, purpose=decision.purpose, basis=decision.basis),
+            self.session,
+            self.actor,
+            EventDraft(
+                action=action,
+                outcome=ALLOWED,
+                customer_id=customer.id,
+                fields=decision.fields,
+                purpose=decision.purpose,
+                basis=decision.basis,
+            ),
         )
-        assert decision.purpose is not None
-        return self._representation(customer, decision.purpose, values), etag_of(customer)
+        return self._representation(customer, permit.rule.purpose, values), etag_of(customer)
 
     async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
         action = "customer.search"
         permit = await self._permit(action, query.purpose, query.fields, Access.READ)
         if query.email is not None:
-            column, index = Customer.email_bidx, sealing.index_of(
-                self.vault.keys, "email", query.email
+            column, index = (
+                Customer.email_bidx,
+                sealing.index_of(self.vault.keys, "email", query.email),
             )
         else:
-            assert query.phone is not None
-            column, index = Customer.phone_bidx, sealing.index_of(
-                self.vault.keys, "phone", query.phone
+            column, index = (
+                Customer.phone_bidx,
+                sealing.index_of(self.vault.keys, "phone", query.phone or ""),
             )
         matches = (
             await self.session.scalars(
@@ -352,30 +410,50 @@ class CustomerService:
         ).all()
         hits: list[SearchHit] = []
         drafts: list[EventDraft] = []
-        first_denial: Reason | None = None
+        first_denial: str | None = None
         for customer in matches:
             facts = await load_facts(self.session, customer.id, permit, justification=justification)
             decision = decide(permit, facts)
             if not decision.allowed:
-                assert decision.reason is not None
-                first_denial = first_denial or decision.reason
-                drafts.append(EventDraft(action=action, outcome=DENIED, customer_id=customer.id,
-                                         fields=decision.fields, purpose=decision.purpose,
-                                         reason=decision.reason.value))
+                first_denial = first_denial or _reason(decision)
+                drafts.append(
+                    EventDraft(
+                        action=action,
+                        outcome=DENIED,
+                        customer_id=customer.id,
+                        fields=decision.fields,
+                        purpose=decision.purpose,
+                        reason=_reason(decision),
+                    )
+                )
                 continue
             values = await self._open(action, customer, decision.fields)
             hits.append(SearchHit(id=customer.id, fields=values))
-            drafts.append(EventDraft(action=action, outcome=ALLOWED, customer_id=customer.id,
-                                     fields=decision.fields, purpose=decision.purpose,
-                                     basis=decision.basis))
+            drafts.append(
+                EventDraft(
+                    action=action,
+                    outcome=ALLOWED,
+                    customer_id=customer.id,
+                    fields=decision.fields,
+                    purpose=decision.purpose,
+                    basis=decision.basis,
+                )
+            )
         if not matches:
-            drafts.append(EventDraft(action=action, outcome=ALLOWED, purpose=permit.rule.purpose,
-                                     fields=(), basis="no_match"))
+            drafts.append(
+                EventDraft(
+                    action=action,
+                    outcome=ALLOWED,
+                    purpose=permit.rule.purpose,
+                    fields=(),
+                    basis="no_match",
+                )
+            )
         if first_denial is not None and not hits:
             await self.session.rollback()
             await self.vault.audit.write(self.session, self.actor, drafts)
             await self.session.commit()
-            raise Forbidden(f"Access denied: {first_denial.value}.", reason=first_denial.value)
+            raise Forbidden(f"Access denied: {first_denial}.", reason=first_denial)
         await self.vault.audit.write(self.session, self.actor, drafts)
         return hits
 
@@ -396,7 +474,10 @@ class CustomerService:
         current = etag_of(customer)
         if "*" not in if_match and current not in if_match:
             await self._refuse(
-                action, "stale_version", customer_id=customer.id, purpose=decision.purpose,
+                action,
+                "stale_version",
+                customer_id=customer.id,
+                purpose=decision.purpose,
                 problem=PreconditionFailed(
                     "The customer changed since you read it; read it again.",
                     current_etag=current,
@@ -417,19 +498,28 @@ class CustomerService:
         )
         if getattr(result, "rowcount", 1) != 1:
             await self._refuse(
-                action, "stale_version", customer_id=customer.id, purpose=decision.purpose,
+                action,
+                "stale_version",
+                customer_id=customer.id,
+                purpose=decision.purpose,
                 problem=PreconditionFailed("The customer changed while updating; retry."),
             )
         await self.session.refresh(customer)
         read_fields = _readable(decision)
         values = await self._open(action, customer, read_fields)
         await self.vault.audit.record(
-            self.session, self.actor,
-            EventDraft(action=action, outcome=ALLOWED, customer_id=customer.id,
-                       fields=read_fields, purpose=decision.purpose, basis=decision.basis),
+            self.session,
+            self.actor,
+            EventDraft(
+                action=action,
+                outcome=ALLOWED,
+                customer_id=customer.id,
+                fields=read_fields,
+                purpose=decision.purpose,
+                basis=decision.basis,
+            ),
         )
-        assert decision.purpose is not None
-        return self._representation(customer, decision.purpose, values), etag_of(customer)
+        return self._representation(customer, permit.rule.purpose, values), etag_of(customer)
 
 
 def _readable(decision: AccessDecision) -> tuple[str, ...]:
@@ -438,6 +528,10 @@ def _readable(decision: AccessDecision) -> tuple[str, ...]:
     if rule is None or Access.READ not in rule.access:
         return decision.fields
     return rule.fields
+
+
+def _reason(decision: AccessDecision) -> str:
+    return decision.reason.value if decision.reason is not None else "denied"
 
 
 def _consent_state(data: CustomerIn) -> dict[str, bool]:
@@ -458,7 +552,7 @@ def _item_problem(index: int, status: int, exc: ValidationError) -> BatchResult:
         for e in exc.errors()
     ]
     return BatchResult(
-        index=index, status=status,
-        problem=problem_body(422, "The item is not valid.", slug="validation_error",
-                             errors=errors),
+        index=index,
+        status=status,
+        problem=problem_body(422, "The item is not valid.", slug="validation_error", errors=errors),
     )

@@ -43,7 +43,9 @@ class PrincipalPage(BaseModel):
 
 
 class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"expires_in_days": 90}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"expires_in_days": 90}]}
+    )
 
     expires_in_days: int = Field(default=90, ge=1, le=3650)
 

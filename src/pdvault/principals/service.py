@@ -27,7 +27,10 @@ def principal_out(p: Principal) -> PrincipalOut:
 
 async def create_principal(session: AsyncSession, data: PrincipalIn) -> Principal:
     principal = Principal(
-        id=new_id(), name=data.name, role=data.role.value, partner_id=data.partner_id,
+        id=new_id(),
+        name=data.name,
+        role=data.role.value,
+        partner_id=data.partner_id,
         created_at=utcnow(),
     )
     session.add(principal)
@@ -66,12 +69,13 @@ async def issue_token(session: AsyncSession, principal: Principal, days: int) ->
     )
     session.add(row)
     await session.flush()
-    return TokenCreated(id=row.id, token=token, expires_at=row.expires_at, principal_id=principal.id)
+    return TokenCreated(
+        id=row.id, token=token, expires_at=row.expires_at, principal_id=principal.id
+    )
 
 
 async def revoke_token(session: AsyncSession, token: Token) -> TokenRevoked:
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
+    revoked_at = token.revoked_at or utcnow()
+    token.revoked_at = revoked_at
     await session.flush()
-    assert token.revoked_at is not None
-    return TokenRevoked(id=token.id, principal_id=token.principal_id, revoked_at=token.revoked_at)
+    return TokenRevoked(id=token.id, principal_id=token.principal_id, revoked_at=revoked_at)
