@@ -203,7 +203,9 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = {
             404: "No such resource.",
             405: "Method not allowed on this resource.",
-        }.get(status, _TITLES.get(status, "Error"))
+        }.get(status) or (
+            exc.detail if isinstance(exc.detail, str) else _TITLES.get(status, "Error")
+        )
         return problem_response(status, detail, headers=dict(exc.headers or {}) or None)
 
     app.add_exception_handler(Problem, on_problem)

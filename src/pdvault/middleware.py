@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pdvault.errors import is_storage_fault, problem_response, storage_unavailable
@@ -17,8 +18,11 @@ from pdvault.observability import Metrics, request_id_var, sane_request_id
 log = logging.getLogger("pdvault.http")
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive``; an HTTPException so FastAPI's body parsing re-raises it as is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body over {limit} bytes.")
 
 
 class EdgeMiddleware:
@@ -60,7 +64,7 @@ class EdgeMiddleware:
             if message["type"] == "http.request":
                 received[0] += len(message.get("body", b""))
                 if received[0] > limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(limit)
             return message
 
         try:
