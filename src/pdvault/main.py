@@ -15,9 +15,11 @@ from pdvault.crypto.provider import KeyProvider, LocalKeyProvider
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
 from pdvault.errors import install_error_handlers
+from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
 from pdvault.middleware import EdgeMiddleware
 from pdvault.observability import Metrics, configure_logging
+from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
 from pdvault.vault import Vault
@@ -72,6 +74,13 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         max_body=settings.max_body_bytes,
         max_document_body=settings.max_document_bytes,
     )
-    for router in (public_router, customers_router, principals_router, keys_router):
+    for router in (
+        public_router,
+        customers_router,
+        partners_router,
+        judicial_router,
+        principals_router,
+        keys_router,
+    ):
         app.include_router(router)
     return app

@@ -4,6 +4,21 @@ from pdvault.audit.models import AccessEvent
 from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
 from pdvault.idempotency import IdempotencyRecord
+from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
+from pdvault.partners.models import Assignment, Grant, Partner
 from pdvault.principals.models import Principal, Token
 
-__all__ = ["AccessEvent", "Base", "Consent", "Customer", "IdempotencyRecord", "Principal", "Token"]
+__all__ = [
+    "AccessEvent",
+    "Assignment",
+    "Base",
+    "Consent",
+    "Customer",
+    "Grant",
+    "IdempotencyRecord",
+    "JudicialRequest",
+    "JudicialRequestCustomer",
+    "Partner",
+    "Principal",
+    "Token",
+]

@@ -19,6 +19,7 @@ from pdvault.auth.principal import Actor
 from pdvault.db import utcnow
 from pdvault.errors import Forbidden, Problem
 from pdvault.observability import Metrics, request_id_var
+from pdvault.policy import rule_for
 
 ALLOWED, DENIED = "allowed", "denied"
 
@@ -84,3 +85,32 @@ class AuditLog:
         if problem is None:
             problem = Forbidden(f"Access denied: {draft.reason}.", reason=draft.reason)
         raise problem
+
+    async def deny(
+        self,
+        session: AsyncSession,
+        actor: Actor | None,
+        action: str,
+        reason: str,
+        *,
+        customer_id: uuid.UUID | None = None,
+        purpose: str | None = None,
+        fields: Sequence[str] = (),
+        basis: str | None = None,
+        problem: Problem | None = None,
+    ) -> NoReturn:
+        """``refuse`` with the event spelled out; 403 with ``reason`` unless ``problem``."""
+        await self.refuse(
+            session,
+            actor,
+            EventDraft(
+                action=action,
+                outcome=DENIED,
+                customer_id=customer_id,
+                fields=tuple(fields),
+                purpose=purpose if purpose and rule_for(purpose) else None,
+                basis=basis,
+                reason=reason,
+            ),
+            problem,
+        )

@@ -27,7 +27,6 @@ from pdvault.customers.schemas import (
     SearchIn,
 )
 from pdvault.db import new_id, utcnow
-from pdvault.deps import known_purpose
 from pdvault.errors import (
     Conflict,
     Forbidden,
@@ -80,18 +79,15 @@ class CustomerService:
         fields: Sequence[str] = (),
         problem: Problem | None = None,
     ) -> NoReturn:
-        await self.vault.audit.refuse(
+        await self.vault.audit.deny(
             self.session,
             self.actor,
-            EventDraft(
-                action=action,
-                outcome=DENIED,
-                customer_id=customer_id,
-                fields=tuple(fields),
-                purpose=known_purpose(purpose),
-                reason=reason,
-            ),
-            problem or Forbidden(f"Access denied: {reason}.", reason=reason),
+            action,
+            reason,
+            customer_id=customer_id,
+            purpose=purpose,
+            fields=fields,
+            problem=problem,
         )
 
     async def _permit(

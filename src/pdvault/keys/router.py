@@ -48,7 +48,7 @@ async def key_status(
                 .where(Customer.kek_version.is_not(None))
                 .group_by(Customer.kek_version)
             )
-        ).tuples()
+        ).all()
     )
     await vault.audit.record(
         session, actor, EventDraft(action=Operation.KEYS_STATUS.value, outcome=ALLOWED)

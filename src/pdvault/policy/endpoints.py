@@ -19,9 +19,24 @@ class Operation(StrEnum):
     TOKEN_CREATE = "token.create"  # noqa: S105 - an operation name
     TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an operation name
     KEYS_STATUS = "keys.status"
+    PARTNER_CREATE = "partner.create"
+    PARTNER_LIST = "partner.list"
+    GRANT_CREATE = "grant.create"
+    GRANT_LIST = "grant.list"
+    GRANT_REVOKE = "grant.revoke"
+    ASSIGNMENT_CREATE = "assignment.create"
+    ASSIGNMENT_REVOKE = "assignment.revoke"
+    PARTNER_ASSIGNMENTS = "partner.assignments"
+    PARTNER_CUSTOMER_READ = "partner.customer.read"
+    JUDICIAL_FILE = "judicial.file"
+    JUDICIAL_LIST = "judicial.list"
+    JUDICIAL_READ = "judicial.read"
+    JUDICIAL_DECIDE = "judicial.decide"
+    JUDICIAL_DISCLOSE = "judicial.disclose"
 
 
 S, E, D, A = Role.STOREFRONT, Role.EMPLOYEE, Role.DPO, Role.ADMIN
+P, L, U = Role.PARTNER, Role.LEGAL, Role.AUDITOR
 
 ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.CUSTOMER_CREATE: frozenset({S, E}),
@@ -35,6 +50,20 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.TOKEN_CREATE: frozenset({A}),
     Operation.TOKEN_REVOKE: frozenset({A}),
     Operation.KEYS_STATUS: frozenset({A}),
+    Operation.PARTNER_CREATE: frozenset({A}),
+    Operation.PARTNER_LIST: frozenset({A}),
+    Operation.GRANT_CREATE: frozenset({A}),
+    Operation.GRANT_LIST: frozenset({A}),
+    Operation.GRANT_REVOKE: frozenset({A}),
+    Operation.ASSIGNMENT_CREATE: frozenset({E, S}),
+    Operation.ASSIGNMENT_REVOKE: frozenset({E, S, A}),
+    Operation.PARTNER_ASSIGNMENTS: frozenset({P}),
+    Operation.PARTNER_CUSTOMER_READ: frozenset({P}),
+    Operation.JUDICIAL_FILE: frozenset({L, D}),
+    Operation.JUDICIAL_LIST: frozenset({L, D, U}),
+    Operation.JUDICIAL_READ: frozenset({L, D, U}),
+    Operation.JUDICIAL_DECIDE: frozenset({D}),
+    Operation.JUDICIAL_DISCLOSE: frozenset({L, D}),
 }
 
 

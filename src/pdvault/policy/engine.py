@@ -7,6 +7,7 @@ facts the row's condition needs and ``decide`` returns the final ``AccessDecisio
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -55,6 +56,7 @@ class Permit:
     role: Role
     fields: tuple[str, ...]
     access: Access
+    explicit: bool = False  # the caller named the fields (even all of them), not the default
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def authorize(
     if outside or not requested:
         return Denial(Reason.FIELD_NOT_PERMITTED, purpose, tuple(requested))
     ordered = tuple(f for f in rule.fields if f in set(requested))
-    return Permit(rule, role, ordered, access)
+    return Permit(rule, role, ordered, access, explicit=True)
 
 
 def conditions_needed(permit: Permit) -> frozenset[Condition]:
@@ -169,7 +171,10 @@ def decide(permit: Permit, facts: Facts) -> AccessDecision:
                 return _allow(permit)
             return _deny(permit, Reason.CONSENT_MISSING)
         case Condition.JUSTIFICATION:
-            if len((facts.justification or "").strip()) < JUSTIFICATION_MIN_CHARS:
+            if (
+                len(unicodedata.normalize("NFC", facts.justification or "").strip())
+                < JUSTIFICATION_MIN_CHARS
+            ):
                 return _deny(permit, Reason.JUSTIFICATION_REQUIRED)
             return _allow(permit, basis="justification")
         case Condition.PENDING_NOTICE:
@@ -192,7 +197,7 @@ def decide(permit: Permit, facts: Facts) -> AccessDecision:
 
 
 def _asked_explicitly(permit: Permit) -> bool:
-    return permit.fields != permit.rule.fields
+    return permit.explicit
 
 
 def _decide_partner(permit: Permit, p: PartnerFacts | None) -> AccessDecision:

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.auth.tokens import hash_token, new_token
 from pdvault.db import new_id, utcnow
+from pdvault.errors import Unprocessable
 from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.partners.models import Partner
 from pdvault.principals.models import Principal, Token
 from pdvault.principals.schemas import (
     PrincipalIn,
@@ -26,6 +28,11 @@ def principal_out(p: Principal) -> PrincipalOut:
 
 
 async def create_principal(session: AsyncSession, data: PrincipalIn) -> Principal:
+    if data.partner_id is not None and await session.get(Partner, data.partner_id) is None:
+        raise Unprocessable(
+            "partner_id names no partner.",
+            errors=[{"loc": ["body", "partner_id"], "msg": "unknown partner"}],
+        )
     principal = Principal(
         id=new_id(),
         name=data.name,

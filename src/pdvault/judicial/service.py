@@ -1,0 +1,286 @@
+"""Judicial requests (R2.3): filing, four-eyes decision, disclosure, and the legal hold."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.auth.principal import Actor
+from pdvault.crypto.envelope import DecryptionError
+from pdvault.customers import sealing
+from pdvault.customers.models import Customer
+from pdvault.db import new_id, utcnow
+from pdvault.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from pdvault.judicial.models import (
+    APPROVED,
+    REJECTED,
+    SUBMITTED,
+    JudicialRequest,
+    JudicialRequestCustomer,
+)
+from pdvault.judicial.schemas import (
+    DisclosedCustomer,
+    Disclosure,
+    JudicialPage,
+    JudicialRequestIn,
+    JudicialRequestOut,
+    WithheldCustomer,
+)
+from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.policy import Access, Denial, Facts, JudicialFacts, Purpose, authorize, decide
+from pdvault.vault import Vault
+
+PURPOSE = Purpose.JUDICIAL_DISCLOSURE.value
+
+
+async def customers_on_legal_hold(
+    session: AsyncSession, customer_ids: Iterable[uuid.UUID], now: datetime | None = None
+) -> set[uuid.UUID]:
+    """The customers an open (submitted or approved, unexpired) request names.
+
+    The deletion workflow calls this before erasing: a held customer → 409 ``legal_hold``.
+    """
+    ids = list(customer_ids)
+    if not ids:
+        return set()
+    moment = now or utcnow()
+    rows = await session.scalars(
+        select(JudicialRequestCustomer.customer_id)
+        .join(JudicialRequest, JudicialRequest.id == JudicialRequestCustomer.request_id)
+        .where(
+            JudicialRequestCustomer.customer_id.in_(ids),
+            JudicialRequest.status.in_((SUBMITTED, APPROVED)),
+            JudicialRequest.valid_until > moment,
+        )
+    )
+    return set(rows.all())
+
+
+async def is_on_legal_hold(session: AsyncSession, customer_id: uuid.UUID) -> bool:
+    return customer_id in await customers_on_legal_hold(session, [customer_id])
+
+
+class JudicialService:
+    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
+        self.vault, self.session, self.actor = vault, session, actor
+
+    async def _named(self, request_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await self.session.scalars(
+            select(JudicialRequestCustomer.customer_id)
+            .where(JudicialRequestCustomer.request_id == request_id)
+            .order_by(JudicialRequestCustomer.customer_id)
+        )
+        return list(rows.all())
+
+    def _out(self, req: JudicialRequest, customer_ids: Sequence[uuid.UUID]) -> JudicialRequestOut:
+        return JudicialRequestOut(
+            id=req.id,
+            status=req.status,
+            expired=req.valid_until <= utcnow(),
+            authority_type=req.authority_type,
+            authority_name=req.authority_name,
+            document_number=req.document_number,
+            document_date=req.document_date,
+            legal_basis=req.legal_basis,
+            case_reference=req.case_reference,
+            customer_ids=list(customer_ids),
+            fields=list(req.fields),
+            valid_until=req.valid_until,
+            filed_by=req.filed_by,
+            filed_at=req.filed_at,
+            decided_by=req.decided_by,
+            decided_at=req.decided_at,
+            rejection_reason=req.rejection_reason,
+        )
+
+    async def _log(self, action: str, request_id: uuid.UUID) -> None:
+        await self.vault.audit.record(
+            self.session,
+            self.actor,
+            EventDraft(action=action, outcome=ALLOWED, basis=f"judicial_request:{request_id}"),
+        )
+
+    async def file(self, data: JudicialRequestIn) -> JudicialRequestOut:
+        now = utcnow()
+        if data.valid_until <= now:
+            raise Unprocessable(
+                "valid_until must be in the future.",
+                errors=[{"loc": ["body", "valid_until"], "msg": "must be in the future"}],
+            )
+        ids = list(dict.fromkeys(data.customer_ids))
+        known = set(
+            (await self.session.scalars(select(Customer.id).where(Customer.id.in_(ids)))).all()
+        )
+        missing = [i for i, cid in enumerate(ids) if cid not in known]
+        if missing:
+            raise Unprocessable(
+                "Every customer named must exist.",
+                errors=[
+                    {"loc": ["body", "customer_ids", str(i)], "msg": "unknown customer"}
+                    for i in missing
+                ],
+            )
+        req = JudicialRequest(
+            id=new_id(),
+            authority_type=data.authority_type,
+            authority_name=data.authority_name,
+            document_number=data.document_number,
+            document_date=data.document_date,
+            legal_basis=data.legal_basis,
+            case_reference=data.case_reference,
+            fields=list(dict.fromkeys(data.fields)),
+            valid_until=data.valid_until,
+            status=SUBMITTED,
+            filed_by=self.actor.principal_id,
+            filed_at=now,
+        )
+        self.session.add(req)
+        await self.session.flush()
+        self.session.add_all(JudicialRequestCustomer(request_id=req.id, customer_id=c) for c in ids)
+        await self.session.flush()
+        await self._log("judicial.file", req.id)
+        return self._out(req, sorted(ids))
+
+    async def get(self, request_id: uuid.UUID) -> JudicialRequestOut:
+        req = await self._request(request_id)
+        await self._log("judicial.read", req.id)
+        return self._out(req, await self._named(req.id))
+
+    async def _request(self, request_id: uuid.UUID) -> JudicialRequest:
+        req = await self.session.get(JudicialRequest, request_id)
+        if req is None:
+            raise NotFound("No such judicial request.")
+        return req
+
+    async def list(self, limit: int, cursor: str | None, status: str | None) -> JudicialPage:
+        query = select(JudicialRequest).order_by(JudicialRequest.id).limit(limit + 1)
+        if status is not None:
+            query = query.where(JudicialRequest.status == status)
+        if cursor is not None:
+            try:
+                after = uuid.UUID(decode_cursor(cursor))
+            except ValueError:
+                raise Unprocessable(
+                    "The cursor is not valid.",
+                    errors=[{"loc": ["query", "cursor"], "msg": "invalid"}],
+                ) from None
+            query = query.where(JudicialRequest.id > after)
+        rows = list((await self.session.scalars(query)).all())
+        items = [self._out(r, await self._named(r.id)) for r in rows[:limit]]
+        return JudicialPage(
+            items=items,
+            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+        )
+
+    async def decide(
+        self, request_id: uuid.UUID, approve: bool, reason: str | None = None
+    ) -> JudicialRequestOut:
+        action = "judicial.approve" if approve else "judicial.reject"
+        req = await self._request(request_id)
+        if req.filed_by == self.actor.principal_id:
+            await self.vault.audit.deny(
+                self.session,
+                self.actor,
+                action,
+                "four_eyes",
+                basis=f"judicial_request:{req.id}",
+                problem=Conflict(
+                    "A request is decided by a DPO who did not file it.", reason="four_eyes"
+                ),
+            )
+        if req.status != SUBMITTED:
+            raise Conflict(f"The request is already {req.status}.", reason="invalid_transition")
+        now = utcnow()
+        if approve and req.valid_until <= now:
+            raise Conflict("The request has expired.", reason="request_expired")
+        req.status = APPROVED if approve else REJECTED
+        req.decided_by = self.actor.principal_id
+        req.decided_at = now
+        req.rejection_reason = None if approve else reason
+        await self.session.flush()
+        await self._log(action, req.id)
+        return self._out(req, await self._named(req.id))
+
+    async def disclose(
+        self,
+        request_id: uuid.UUID,
+        only_customer: uuid.UUID | None,
+        fields: Sequence[str] | None,
+    ) -> Disclosure:
+        """One access event per customer disclosed, each citing the request as its basis."""
+        action = "judicial.disclose"
+        audit, session, actor = self.vault.audit, self.session, self.actor
+        req = await self._request(request_id)
+        basis = f"judicial_request:{req.id}"
+        permit = authorize(actor.role, PURPOSE, fields, Access.READ)
+        if isinstance(permit, Denial):
+            await audit.deny(
+                session,
+                actor,
+                action,
+                permit.reason.value,
+                purpose=PURPOSE,
+                fields=permit.fields,
+                basis=basis,
+            )
+        named = await self._named(req.id)
+        targets = [only_customer] if only_customer is not None else named
+        now = utcnow()
+        disclosed: list[DisclosedCustomer] = []
+        withheld: list[WithheldCustomer] = []
+        drafts: list[EventDraft] = []
+        for customer_id in targets:
+            facts = JudicialFacts(
+                approved=req.status == APPROVED,
+                expired=req.valid_until <= now,
+                customer_named=customer_id in named,
+                fields=tuple(req.fields),
+                basis=basis,
+            )
+            decision = decide(permit, Facts(judicial=facts))
+            if not decision.allowed:
+                reason = decision.reason.value if decision.reason else "denied"
+                await audit.deny(
+                    session,
+                    actor,
+                    action,
+                    reason,
+                    customer_id=customer_id,
+                    purpose=PURPOSE,
+                    fields=decision.fields,
+                    basis=basis,
+                )
+            customer = await session.get(Customer, customer_id)
+            if customer is None or customer.erased_at is not None:
+                withheld.append(WithheldCustomer(id=customer_id, reason="erased"))
+                continue
+            try:
+                values = await sealing.open_fields(self.vault.keys, customer, decision.fields)
+            except DecryptionError:
+                await audit.deny(
+                    session,
+                    actor,
+                    action,
+                    "integrity_failure",
+                    customer_id=customer_id,
+                    basis=basis,
+                    problem=ServiceUnavailable("A stored value failed its integrity check."),
+                )
+            disclosed.append(DisclosedCustomer(id=customer_id, fields=values))
+            drafts.append(
+                EventDraft(
+                    action=action,
+                    outcome=ALLOWED,
+                    customer_id=customer_id,
+                    fields=decision.fields,
+                    purpose=PURPOSE,
+                    basis=basis,
+                )
+            )
+        await audit.write(session, actor, drafts)
+        return Disclosure(request=self._out(req, named), customers=disclosed, withheld=withheld)

@@ -1,0 +1,393 @@
+"""Partners, their grants and assignments, and the partner's own view of a customer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.auth.principal import Actor
+from pdvault.crypto.envelope import DecryptionError
+from pdvault.customers import sealing
+from pdvault.customers.facts import current_consents
+from pdvault.customers.models import Customer
+from pdvault.db import new_id, utcnow
+from pdvault.errors import Conflict, Gone, NotFound, ServiceUnavailable, Unprocessable
+from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.partners.masking import apply_masks
+from pdvault.partners.models import Assignment, Grant, Partner
+from pdvault.partners.schemas import (
+    AssignmentIn,
+    AssignmentOut,
+    AssignmentPage,
+    GrantIn,
+    GrantOut,
+    GrantPage,
+    PartnerCustomerOut,
+    PartnerIn,
+    PartnerOut,
+    PartnerPage,
+)
+from pdvault.policy import Access, Denial, Facts, PartnerFacts, Reason, authorize, decide
+from pdvault.vault import Vault
+
+NO_SUCH_CUSTOMER = "No such customer."
+
+
+def _after(cursor: str | None) -> uuid.UUID | None:
+    if cursor is None:
+        return None
+    try:
+        return uuid.UUID(decode_cursor(cursor))
+    except ValueError:
+        raise Unprocessable(
+            "The cursor is not valid.", errors=[{"loc": ["query", "cursor"], "msg": "invalid"}]
+        ) from None
+
+
+def grant_out(g: Grant) -> GrantOut:
+    return GrantOut.model_validate(g, from_attributes=True)
+
+
+def assignment_out(a: Assignment) -> AssignmentOut:
+    return AssignmentOut.model_validate(a, from_attributes=True)
+
+
+def grant_is_valid(grant: Grant, now: datetime) -> bool:
+    return grant.revoked_at is None and grant.valid_from <= now < grant.valid_until
+
+
+def assignment_is_valid(assignment: Assignment, now: datetime) -> bool:
+    return assignment.revoked_at is None and now < assignment.expires_at
+
+
+def merge_grants(grants: Sequence[Grant], purpose: str, now: datetime) -> PartnerFacts:
+    """The partner's standing for a purpose: no grant, only lapsed ones, or the valid fields.
+
+    Revoked grants count as absent. Several valid grants combine; ``plain`` beats ``masked``.
+    """
+    relevant = [g for g in grants if g.revoked_at is None and purpose in g.purposes]
+    valid = [g for g in relevant if grant_is_valid(g, now)]
+    modes: dict[str, str] = {}
+    for grant in valid:
+        for field, mode in grant.fields.items():
+            if modes.get(field) != "plain":
+                modes[field] = mode
+    return PartnerFacts(
+        grant_found=bool(relevant),
+        grant_valid=bool(valid),
+        assignment_valid=False,
+        field_modes=modes,
+    )
+
+
+class PartnerService:
+    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
+        self.vault, self.session, self.actor = vault, session, actor
+
+    async def _log(self, action: str, **kw: object) -> None:
+        await self.vault.audit.record(
+            self.session,
+            self.actor,
+            EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]
+        )
+
+    # -- administration -----------------------------------------------------------------
+
+    async def create_partner(self, data: PartnerIn) -> PartnerOut:
+        taken = await self.session.scalar(select(Partner.id).where(Partner.name == data.name))
+        if taken is not None:
+            raise Conflict("A partner with this name exists.", reason="duplicate_partner")
+        partner = Partner(
+            id=new_id(), name=data.name, contract_ref=data.contract_ref, created_at=utcnow()
+        )
+        self.session.add(partner)
+        await self.session.flush()
+        await self._log("partner.create")
+        return PartnerOut.model_validate(partner, from_attributes=True)
+
+    async def list_partners(self, limit: int, cursor: str | None) -> PartnerPage:
+        query = select(Partner).order_by(Partner.id).limit(limit + 1)
+        after = _after(cursor)
+        if after is not None:
+            query = query.where(Partner.id > after)
+        rows = list((await self.session.scalars(query)).all())
+        return PartnerPage(
+            items=[PartnerOut.model_validate(p, from_attributes=True) for p in rows[:limit]],
+            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+        )
+
+    async def partner(self, partner_id: uuid.UUID) -> Partner:
+        partner = await self.session.get(Partner, partner_id)
+        if partner is None:
+            raise NotFound("No such partner.")
+        return partner
+
+    async def create_grant(self, partner_id: uuid.UUID, data: GrantIn) -> GrantOut:
+        await self.partner(partner_id)
+        grant = Grant(
+            id=new_id(),
+            partner_id=partner_id,
+            contract_ref=data.contract_ref,
+            purposes=list(dict.fromkeys(data.purposes)),
+            fields=dict(data.fields),
+            valid_from=data.valid_from,
+            valid_until=data.valid_until,
+            created_at=utcnow(),
+        )
+        self.session.add(grant)
+        await self.session.flush()
+        await self._log("grant.create", basis=f"grant:{grant.id}")
+        return grant_out(grant)
+
+    async def list_grants(self, partner_id: uuid.UUID, limit: int, cursor: str | None) -> GrantPage:
+        await self.partner(partner_id)
+        query = (
+            select(Grant).where(Grant.partner_id == partner_id).order_by(Grant.id).limit(limit + 1)
+        )
+        after = _after(cursor)
+        if after is not None:
+            query = query.where(Grant.id > after)
+        rows = list((await self.session.scalars(query)).all())
+        return GrantPage(
+            items=[grant_out(g) for g in rows[:limit]],
+            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+        )
+
+    async def revoke_grant(self, partner_id: uuid.UUID, grant_id: uuid.UUID) -> GrantOut:
+        grant = await self.session.get(Grant, grant_id)
+        if grant is None or grant.partner_id != partner_id:
+            raise NotFound("No such grant.")
+        if grant.revoked_at is None:
+            grant.revoked_at = utcnow()
+        await self.session.flush()
+        await self._log("grant.revoke", basis=f"grant:{grant.id}")
+        return grant_out(grant)
+
+    # -- assignments ----------------------------------------------------------------------
+
+    async def create_assignment(self, partner_id: uuid.UUID, data: AssignmentIn) -> AssignmentOut:
+        action = "assignment.create"
+        await self.partner(partner_id)
+        now = utcnow()
+        if data.expires_at <= now:
+            raise Unprocessable(
+                "expires_at must be in the future.",
+                errors=[{"loc": ["body", "expires_at"], "msg": "must be in the future"}],
+            )
+        customer = await self.session.get(Customer, data.customer_id)
+        if customer is None:
+            await self.vault.audit.deny(
+                self.session,
+                self.actor,
+                action,
+                "not_found",
+                customer_id=data.customer_id,
+                purpose=data.purpose,
+                problem=NotFound(NO_SUCH_CUSTOMER),
+            )
+        if customer.erased_at is not None:
+            await self.vault.audit.deny(
+                self.session,
+                self.actor,
+                action,
+                "erased",
+                customer_id=customer.id,
+                purpose=data.purpose,
+                problem=Gone("This customer's personal data has been erased."),
+            )
+        assignment = Assignment(
+            id=new_id(),
+            partner_id=partner_id,
+            customer_id=customer.id,
+            purpose=data.purpose,
+            reference=data.reference,
+            expires_at=data.expires_at,
+            created_at=now,
+            created_by=self.actor.principal_id,
+        )
+        self.session.add(assignment)
+        await self.session.flush()
+        await self._log(
+            action,
+            customer_id=customer.id,
+            purpose=data.purpose,
+            basis=f"assignment:{assignment.id}",
+        )
+        return assignment_out(assignment)
+
+    async def revoke_assignment(
+        self, partner_id: uuid.UUID, assignment_id: uuid.UUID
+    ) -> AssignmentOut:
+        assignment = await self.session.get(Assignment, assignment_id)
+        if assignment is None or assignment.partner_id != partner_id:
+            raise NotFound("No such assignment.")
+        if assignment.revoked_at is None:
+            assignment.revoked_at = utcnow()
+        await self.session.flush()
+        await self._log(
+            "assignment.revoke",
+            customer_id=assignment.customer_id,
+            purpose=assignment.purpose,
+            basis=f"assignment:{assignment.id}",
+        )
+        return assignment_out(assignment)
+
+    # -- the partner's own view -------------------------------------------------------------
+
+    def _partner_id(self) -> uuid.UUID:
+        if self.actor.partner_id is None:  # a partner principal always has one
+            raise NotFound(NO_SUCH_CUSTOMER)
+        return self.actor.partner_id
+
+    async def own_assignments(self, limit: int, cursor: str | None) -> AssignmentPage:
+        now = utcnow()
+        query = (
+            select(Assignment)
+            .where(
+                Assignment.partner_id == self._partner_id(),
+                Assignment.revoked_at.is_(None),
+                Assignment.expires_at > now,
+            )
+            .order_by(Assignment.id)
+            .limit(limit + 1)
+        )
+        after = _after(cursor)
+        if after is not None:
+            query = query.where(Assignment.id > after)
+        rows = list((await self.session.scalars(query)).all())
+        await self._log("partner.assignments", basis="own_assignments")
+        return AssignmentPage(
+            items=[assignment_out(a) for a in rows[:limit]],
+            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+        )
+
+    async def read_customer(
+        self, customer_id: uuid.UUID, purpose: str | None, fields: Sequence[str] | None
+    ) -> PartnerCustomerOut:
+        """Grant first (partner-level: reveals nothing about the customer), then assignment.
+
+        No valid assignment answers exactly like a customer that does not exist, so a partner
+        cannot probe which ids are customers; the event records the real reason.
+        """
+        action = "partner.customer.read"
+        audit, session, actor = self.vault.audit, self.session, self.actor
+        permit = authorize(actor.role, purpose, fields, Access.READ)
+        if isinstance(permit, Denial):
+            await audit.deny(
+                session,
+                actor,
+                action,
+                permit.reason.value,
+                customer_id=customer_id,
+                purpose=purpose,
+                fields=permit.fields,
+            )
+        now = utcnow()
+        partner_id = self._partner_id()
+        grants = (await session.scalars(select(Grant).where(Grant.partner_id == partner_id))).all()
+        standing = merge_grants(grants, permit.rule.purpose.value, now)
+        if not standing.grant_found or not standing.grant_valid:
+            reason = Reason.GRANT_MISSING if not standing.grant_found else Reason.GRANT_EXPIRED
+            await audit.deny(
+                session,
+                actor,
+                action,
+                reason.value,
+                customer_id=customer_id,
+                purpose=purpose,
+                fields=permit.fields,
+            )
+        assignment = await self._valid_assignment(partner_id, customer_id, purpose or "", now)
+        if assignment is None:
+            await audit.deny(
+                session,
+                actor,
+                action,
+                Reason.ASSIGNMENT_MISSING.value,
+                customer_id=customer_id,
+                purpose=purpose,
+                fields=permit.fields,
+                problem=NotFound(NO_SUCH_CUSTOMER),
+            )
+        customer = await session.get(Customer, customer_id)
+        if customer is None or customer.erased_at is not None:
+            await audit.deny(
+                session,
+                actor,
+                action,
+                "erased",
+                customer_id=customer_id,
+                purpose=purpose,
+                problem=Gone("This customer's personal data has been erased."),
+            )
+        consents = await current_consents(session, customer.id)
+        partner_facts = PartnerFacts(
+            grant_found=True,
+            grant_valid=True,
+            assignment_valid=True,
+            field_modes=standing.field_modes,
+            basis=f"assignment:{assignment.id}",
+        )
+        decision = decide(
+            permit,
+            Facts(processing_consent=consents.get("processing", False), partner=partner_facts),
+        )
+        if not decision.allowed:
+            await audit.deny(
+                session,
+                actor,
+                action,
+                decision.reason.value if decision.reason else "denied",
+                customer_id=customer.id,
+                purpose=purpose,
+                fields=decision.fields,
+            )
+        try:
+            plain = await sealing.open_fields(self.vault.keys, customer, decision.fields)
+        except DecryptionError:
+            await audit.deny(
+                session,
+                actor,
+                action,
+                "integrity_failure",
+                customer_id=customer.id,
+                problem=ServiceUnavailable("A stored value failed its integrity check."),
+            )
+        await audit.record(
+            session,
+            actor,
+            EventDraft(
+                action=action,
+                outcome=ALLOWED,
+                customer_id=customer.id,
+                fields=decision.fields,
+                purpose=decision.purpose,
+                basis=decision.basis,
+            ),
+        )
+        return PartnerCustomerOut(
+            id=customer.id,
+            purpose=permit.rule.purpose.value,
+            fields=apply_masks(plain, decision.masked),
+            masked=[f for f in decision.fields if f in decision.masked],
+        )
+
+    async def _valid_assignment(
+        self, partner_id: uuid.UUID, customer_id: uuid.UUID, purpose: str, now: datetime
+    ) -> Assignment | None:
+        return await self.session.scalar(
+            select(Assignment)
+            .where(
+                Assignment.partner_id == partner_id,
+                Assignment.customer_id == customer_id,
+                Assignment.purpose == purpose,
+                Assignment.revoked_at.is_(None),
+                Assignment.expires_at > now,
+            )
+            .limit(1)
+        )
