@@ -90,7 +90,7 @@ def parse_keyring(text: str) -> Keyring:
             raise KeyringError("keyring is corrupt: a key version is not a positive integer")
         keks[int(version)] = _key(value, f"key version {version}")
     primary = doc.get("primary")
-    if not isinstance(primary, int) or primary not in keks:
+    if isinstance(primary, bool) or not isinstance(primary, int) or primary not in keks:
         raise KeyringError("keyring is corrupt: the primary version is not among the keys")
     return Keyring(
         keks=keks,

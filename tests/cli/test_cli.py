@@ -1,0 +1,358 @@
+"""The ``pdvault`` command, run for real in a subprocess against a fresh SQLite data dir.
+
+These tests need no database fixture: each works in its own temporary directory with the
+SQLite default, so they run once, not once per engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pdvault.config import Settings
+from pdvault.crypto.keyring import load_keyring, new_keyring, write_keyring
+from pdvault.main import create_app
+
+TIMEOUT = 60  # generous: a command that hangs (e.g. a server that started) fails the test
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The inherited environment without any PDVAULT_* variable, then only what we set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PDVAULT_")}
+    env["PDVAULT_DATA_DIR"] = str(data_dir)
+    env["PDVAULT_HOST"] = "127.0.0.1"
+    env.update(extra)
+    return env
+
+
+def run(cwd: Path, *args: str, **extra_env: str) -> Result:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdvault", *args],
+        cwd=cwd,
+        env=clean_env(cwd / "data", **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=None,
+        keyring=None,
+        keys_json=None,
+        _env_file=None,
+    )
+
+
+async def get_principals(data_dir: Path, token: str) -> httpx.Response:
+    """GET /v1/principals on an app built in-process over the same data dir as the CLI."""
+    app = create_app(settings_for(data_dir))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get("/v1/principals", headers={"Authorization": f"Bearer {token}"})
+
+
+def token_in(output: str) -> str:
+    tokens = [line.strip() for line in output.splitlines() if line.strip().startswith("pdv_")]
+    assert len(tokens) == 1, output
+    return tokens[0]
+
+
+@dataclass
+class Initialised:
+    root: Path
+    first: Result
+    token: str
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def keyring(self) -> Path:
+        return self.data / "keyring.json"
+
+
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> Initialised:
+    """One ``pdvault init`` on a fresh directory, shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("cli-init")
+    first = run(root, "init")
+    assert first.code == 0, first.err
+    return Initialised(root, first, token_in(first.out))
+
+
+# -- init ---------------------------------------------------------------------------------------
+
+
+def test_init_creates_keyring_0600_and_sqlite_and_prints_a_token(initialised: Initialised) -> None:
+    assert initialised.keyring.is_file()
+    assert mode_of(initialised.keyring) == 0o600
+    load_keyring(initialised.keyring)  # a valid keyring, accepted by the loader
+    assert (initialised.data / "pdvault.sqlite3").is_file()
+    assert initialised.token.startswith("pdv_")
+    assert len(initialised.token) > 40
+    assert str(initialised.keyring) in initialised.first.out
+    assert initialised.first.err_lines == []
+
+
+def test_second_init_changes_nothing(initialised: Initialised) -> None:
+    keyring_before = initialised.keyring.read_bytes()
+    again = run(initialised.root, "init")
+    assert again.code == 0, again.err
+    assert "nothing changed" in again.out
+    assert "pdv_" not in again.out
+    assert initialised.keyring.read_bytes() == keyring_before
+    assert mode_of(initialised.keyring) == 0o600
+
+
+async def test_init_token_works_against_the_api(initialised: Initialised) -> None:
+    r = await get_principals(initialised.data, initialised.token)
+    assert r.status_code == 200, r.text
+    principals = r.json()["items"]
+    assert [p["role"] for p in principals].count("admin") >= 1
+    assert any(p["name"] == "first-admin" for p in principals)
+    # A token that was never issued does not work: the 200 above is not a free pass.
+    forged = await get_principals(initialised.data, "pdv_" + "A" * 43)
+    assert forged.status_code == 401
+
+
+def test_init_json_on_fresh_dir_then_rerun(tmp_path: Path) -> None:
+    first = run(tmp_path, "init", "--json")
+    assert first.code == 0, first.err
+    lines = [line for line in first.out.splitlines() if line.strip()]
+    assert len(lines) == 1, first.out
+    doc = json.loads(lines[0])
+    assert isinstance(doc, dict)
+    assert isinstance(doc["admin_token"], str)
+    assert doc["admin_token"].startswith("pdv_")
+    assert doc["changed"] is True
+    assert doc["keyring_created"] is True
+    assert doc["database"] == "sqlite"
+    keyring = tmp_path / "data" / "keyring.json"
+    assert doc["keyring"] == str(keyring)
+    assert mode_of(keyring) == 0o600
+    before = keyring.read_bytes()
+
+    second = run(tmp_path, "init", "--json")
+    assert second.code == 0, second.err
+    lines = [line for line in second.out.splitlines() if line.strip()]
+    assert len(lines) == 1, second.out
+    again = json.loads(lines[0])
+    assert again["admin_token"] is None
+    assert again["changed"] is False
+    assert again["keyring_created"] is False
+    assert keyring.read_bytes() == before
+
+
+def test_init_refuses_an_unsafe_existing_keyring(tmp_path: Path) -> None:
+    keyring = tmp_path / "data" / "keyring.json"
+    write_keyring(keyring, new_keyring())
+    keyring.chmod(0o644)
+    before = keyring.read_bytes()
+    result = run(tmp_path, "init")
+    assert result.code != 0
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith("pdvault:")
+    assert "readable by others" in result.err_lines[0]
+    assert "pdv_" not in result.out
+    assert keyring.read_bytes() == before
+    assert not (tmp_path / "data" / "pdvault.sqlite3").exists()
+
+
+# -- serve refuses unusable keys before starting anything ---------------------------------------
+
+
+def _missing(data: Path) -> None:
+    data.mkdir(parents=True)
+
+
+def _corrupt(data: Path) -> None:
+    keyring = data / "keyring.json"
+    write_keyring(keyring, new_keyring())
+    text = keyring.read_text()
+    keyring.write_text(text[: len(text) // 2])
+    keyring.chmod(0o600)
+
+
+def _world_readable(data: Path) -> None:
+    keyring = data / "keyring.json"
+    write_keyring(keyring, new_keyring())
+    keyring.chmod(0o644)
+
+
+@pytest.mark.parametrize(
+    ("prepare", "problem"),
+    [(_missing, "not found"), (_corrupt, "corrupt"), (_world_readable, "readable by others")],
+    ids=["missing", "corrupt", "mode-0644"],
+)
+def test_serve_refuses_bad_keyring_with_one_line(
+    tmp_path: Path, prepare: Any, problem: str
+) -> None:
+    prepare(tmp_path / "data")
+    keyring = tmp_path / "data" / "keyring.json"
+    secret_text = keyring.read_text() if keyring.exists() else ""
+    # The keyring is checked before uvicorn starts: nothing ever listens on this port.
+    result = run(tmp_path, "serve", "--port", str(free_port()))
+    assert result.code != 0
+    assert len(result.err_lines) == 1, result.err
+    line = result.err_lines[0]
+    assert line.startswith("pdvault:")
+    assert problem in line
+    assert "Traceback" not in result.err
+    assert "Uvicorn running" not in result.err + result.out
+    for key in re.findall(r'"([A-Za-z0-9+/]{43}=)"', secret_text):
+        assert key not in result.err
+
+
+def test_serve_refuses_corrupt_keys_json_in_the_environment(tmp_path: Path) -> None:
+    ring = new_keyring()
+    doc = json.loads(ring.to_json())
+    doc["primary"] = 7
+    result = run(tmp_path, "serve", PDVAULT_KEYS_JSON=json.dumps(doc))
+    assert result.code != 0
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith("pdvault:")
+    assert "corrupt" in result.err_lines[0]
+    assert doc["keks"]["1"] not in result.err
+
+
+# -- token create ---------------------------------------------------------------------------------
+
+
+async def test_token_create_prints_a_working_token(initialised: Initialised) -> None:
+    result = run(initialised.root, "token", "create", "--role", "storefront", "--name", "x")
+    assert result.code == 0, result.err
+    token = token_in(result.out)
+    assert token != initialised.token
+    # A real token of a storefront: recognised (403, not 401) and not allowed to list principals.
+    r = await get_principals(initialised.data, token)
+    assert r.status_code == 403, r.text
+
+
+async def test_token_create_admin_can_list_principals(initialised: Initialised) -> None:
+    result = run(initialised.root, "token", "create", "--role", "admin", "--name", "ops-admin")
+    assert result.code == 0, result.err
+    r = await get_principals(initialised.data, token_in(result.out))
+    assert r.status_code == 200, r.text
+    assert any(p["name"] == "ops-admin" for p in r.json()["items"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--role", "nosuchrole", "--name", "x"],
+        ["--role", "partner", "--name", "x", "--partner", "not-a-uuid"],
+        ["--role", "storefront", "--name", "x", "--days", "0"],
+    ],
+    ids=["unknown-role", "bad-partner-id", "zero-days"],
+)
+def test_token_create_with_bad_input_fails_with_one_line(
+    initialised: Initialised, args: list[str]
+) -> None:
+    result = run(initialised.root, "token", "create", *args)
+    assert result.code != 0
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith("pdvault:")
+    assert "pdv_" not in result.out
+
+
+# -- keys create ----------------------------------------------------------------------------------
+
+
+def test_keys_create_writes_0600_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "secrets" / "keyring.json"
+    first = run(tmp_path, "keys", "create", "--out", str(out))
+    assert first.code == 0, first.err
+    assert mode_of(out) == 0o600
+    ring = load_keyring(out)
+    before = out.read_bytes()
+    for key in ring.keks.values():
+        assert key.hex() not in first.out
+
+    second = run(tmp_path, "keys", "create", "--out", str(out))
+    assert second.code != 0
+    assert len(second.err_lines) == 1, second.err
+    assert second.err_lines[0].startswith("pdvault:")
+    assert "already exists" in second.err_lines[0]
+    assert out.read_bytes() == before
+
+
+# -- help and openapi -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["init"], ["migrate"], ["serve"], ["token", "create"], ["keys", "create"], ["openapi"]],
+    ids=["top", "init", "migrate", "serve", "token-create", "keys-create", "openapi"],
+)
+def test_help(tmp_path: Path, command: list[str]) -> None:
+    result = run(tmp_path, *command, "--help")
+    assert result.code == 0, result.err
+    assert "Usage" in result.out
+    assert "--help" in result.out
+    assert not (tmp_path / "data").exists()  # --help does nothing else
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "pdvault"
+    assert script.is_file()
+    proc = subprocess.run(
+        [str(script), "--help"],
+        cwd=tmp_path,
+        env=clean_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in ("init", "migrate", "serve", "token", "keys", "openapi"):
+        assert name in proc.stdout
+
+
+def test_openapi_prints_the_document(tmp_path: Path) -> None:
+    result = run(tmp_path, "openapi")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["openapi"].startswith("3.")
+    assert "/v1/customers" in doc["paths"]
+    assert "/v1/principals" in doc["paths"]
+    assert not (tmp_path / "data").exists()  # printing the document touches no data
