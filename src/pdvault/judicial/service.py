@@ -116,7 +116,8 @@ class JudicialService:
         known = set(
             (await self.session.scalars(select(Customer.id).where(Customer.id.in_(ids)))).all()
         )
-        missing = [i for i, cid in enumerate(ids) if cid not in known]
+        # indexes into the body as sent, so a repeated id before an unknown one counts
+        missing = [i for i, cid in enumerate(data.customer_ids) if cid not in known]
         if missing:
             raise Unprocessable(
                 "Every customer named must exist.",
