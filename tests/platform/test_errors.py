@@ -1,0 +1,293 @@
+"""One error model: RFC 9457 problem+json for every error, and X-Request-ID on every response."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from pdvault.config import Settings
+from pdvault.crypto.keyring import Keyring
+from pdvault.crypto.provider import LocalKeyProvider
+from pdvault.main import create_app
+from tests.conftest import Issued, TokenFactory, access_events, customer_body
+
+PROBLEM = "application/problem+json"
+MIB = 1024 * 1024
+SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].split(";")[0].strip() == PROBLEM
+    body: dict[str, Any] = r.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    assert isinstance(body["type"], str)
+    assert body["type"]
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert "Traceback" not in r.text
+    return body
+
+
+@pytest.fixture
+async def boom_client(settings: Settings, keyring: Keyring) -> AsyncIterator[httpx.AsyncClient]:
+    """An app with one extra route that fails unexpectedly."""
+    application = create_app(settings, LocalKeyProvider(keyring))
+
+    async def boom() -> dict[str, str]:
+        raise RuntimeError("boom-secret: Nguyễn Văn Mẫu, 0912345678")
+
+    application.add_api_route("/boom", boom, methods=["GET"])
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+@pytest.fixture
+async def shop(issue: TokenFactory) -> Issued:
+    return await issue("storefront")
+
+
+# -- status codes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/nope", "/v1/nope", "/v1/customers/x/y/z", "/v2/customers", "/v1/nope/khach@example.com"],
+)
+async def test_unknown_route_404(client: httpx.AsyncClient, path: str) -> None:
+    r = await client.get(path)
+    assert_problem(r, 404)
+    assert "khach@example.com" not in r.text
+
+
+async def test_unknown_route_404_with_token(client: httpx.AsyncClient, shop: Issued) -> None:
+    assert_problem(await client.post("/v1/nothing-here", json={}, headers=shop.headers), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/v1/customers"),
+        ("PUT", "/v1/customers"),
+        ("PUT", "/v1/principals"),
+        ("GET", "/v1/tokens/{id}/revoke"),
+        ("DELETE", "/v1/principals"),
+        ("POST", "/healthz"),
+    ],
+)
+async def test_wrong_method_405(
+    client: httpx.AsyncClient, shop: Issued, method: str, path: str
+) -> None:
+    r = await client.request(method, path.format(id=uuid.uuid4()), headers=shop.headers)
+    assert_problem(r, 405)
+    assert r.headers.get("allow")
+
+
+async def test_body_over_limit_with_content_length(
+    client: httpx.AsyncClient, shop: Issued, app: Any
+) -> None:
+    body = b'{"full_name": "' + b"a" * MIB + b'"}'
+    r = await client.post(
+        "/v1/customers",
+        content=body,
+        headers={**shop.headers, "content-type": "application/json"},
+    )
+    assert_problem(r, 413)
+    assert "aaaa" not in r.text
+    # Anonymous: the limit applies before anything else.
+    r = await client.post(
+        "/v1/customers", content=body, headers={"content-type": "application/json"}
+    )
+    assert_problem(r, 413)
+
+
+async def test_body_over_limit_streamed(client: httpx.AsyncClient, shop: Issued) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"full_name": "'
+        for _ in range(12):
+            yield b"a" * 100_000
+        yield b'"}'
+
+    r = await client.post(
+        "/v1/customers",
+        content=chunks(),
+        headers={**shop.headers, "content-type": "application/json"},
+    )
+    assert "content-length" not in r.request.headers
+    assert_problem(r, 413)
+
+
+async def test_body_just_under_limit_is_not_413(client: httpx.AsyncClient, shop: Issued) -> None:
+    pad = MIB - 200
+    body = customer_body(address="a" * pad)
+    r = await client.post("/v1/customers", json=body, headers=shop.headers)
+    assert r.status_code != 413
+    assert_problem(r, 422)  # too long an address, but judged on content, not size
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"full_name": "Nguy\xe1\xbb\x85n V\xc4\x83n M\xe1\xba\xabu", ',
+        b"not json at all",
+        b"",
+        b"[1, 2, 3]",
+        b'{"full_name": "Nguy\xe1\xbb\x85n", "phone": }',
+    ],
+)
+async def test_malformed_json_422(client: httpx.AsyncClient, shop: Issued, raw: bytes) -> None:
+    r = await client.post(
+        "/v1/customers",
+        content=raw,
+        headers={**shop.headers, "content-type": "application/json"},
+    )
+    body = assert_problem(r, 422)
+    assert body["errors"]
+    assert all({"loc", "msg"} <= e.keys() for e in body["errors"])
+    assert "Nguyễn" not in r.text
+
+
+async def test_undecodable_body_is_a_problem(client: httpx.AsyncClient, shop: Issued) -> None:
+    """Bytes that are not UTF-8 cannot even be parsed: a 400 problem, nothing echoed."""
+    r = await client.post(
+        "/v1/customers",
+        content=b'{"full_name": "Nguy\xff\xfe b\xc3\xad m\xe1\xba\xadt"}',
+        headers={**shop.headers, "content-type": "application/json"},
+    )
+    assert r.status_code in {400, 422}, r.text
+    assert_problem(r, r.status_code)
+    assert "mật" not in r.text
+
+
+async def test_validation_error_names_fields_never_values(
+    client: httpx.AsyncClient, shop: Issued
+) -> None:
+    bad = customer_body(email="nguyen van mau bí mật@@example.com", phone="0123 bí mật 9")
+    bad.pop("address")
+    r = await client.post("/v1/customers", json=bad, headers=shop.headers)
+    body = assert_problem(r, 422)
+    locs = {tuple(e["loc"]) for e in body["errors"]}
+    assert ("body", "email") in locs
+    assert ("body", "phone") in locs
+    assert ("body", "address") in locs
+    assert "bí mật" not in r.text
+    assert "nguyen van mau" not in r.text
+    assert "Nguyễn" not in r.text
+
+
+async def test_unexpected_exception_500(boom_client: httpx.AsyncClient) -> None:
+    r = await boom_client.get("/boom")
+    assert_problem(r, 500)
+    assert "boom-secret" not in r.text
+    assert "RuntimeError" not in r.text
+    assert "Nguyễn" not in r.text
+    assert "0912345678" not in r.text
+    assert SANE_ID.match(r.headers["x-request-id"])
+    # The app keeps serving afterwards.
+    assert (await boom_client.get("/healthz")).status_code == 200
+
+
+# -- X-Request-ID -------------------------------------------------------------------------
+
+
+async def test_every_response_has_request_id(
+    client: httpx.AsyncClient, shop: Issued, boom_client: httpx.AsyncClient
+) -> None:
+    responses = {
+        200: await client.get("/healthz"),
+        401: await client.get("/v1/principals"),
+        403: await client.get("/v1/principals", headers=shop.headers),
+        404: await client.get("/nope"),
+        405: await client.delete("/v1/customers"),
+        413: await client.post("/v1/customers", content=b"x" * (MIB + 1), headers=shop.headers),
+        422: await client.post("/v1/customers", content=b"{", headers=shop.headers),
+        500: await boom_client.get("/boom"),
+    }
+    ids = set()
+    for status, r in responses.items():
+        assert r.status_code == status, (status, r.text)
+        rid = r.headers.get("x-request-id")
+        assert rid, status
+        assert SANE_ID.match(rid)
+        assert len(r.headers.get_list("x-request-id")) == 1
+        ids.add(rid)
+    assert len(ids) == len(responses)  # a fresh id per request
+
+
+@pytest.mark.parametrize("rid", ["req-123.abc", "a", "A" * 128, "trace:1:2", "0f0f-aa_bb"])
+async def test_sane_request_id_is_echoed(
+    client: httpx.AsyncClient, shop: Issued, boom_client: httpx.AsyncClient, rid: str
+) -> None:
+    headers = {"X-Request-ID": rid}
+    assert (await client.get("/healthz", headers=headers)).headers["x-request-id"] == rid
+    assert (await client.get("/nope", headers=headers)).headers["x-request-id"] == rid
+    r = await client.get("/v1/principals", headers={**headers, **shop.headers})
+    assert r.status_code == 403
+    assert r.headers["x-request-id"] == rid
+    assert (await boom_client.get("/boom", headers=headers)).headers["x-request-id"] == rid
+
+
+@pytest.mark.parametrize(
+    "rid",
+    [
+        "req 123",
+        "a" * 300,
+        "A" * 129,
+        "réq-1",
+        "Nguyễn Văn Mẫu",
+        "id\twith\ttabs",
+        "<script>",
+        "a/b",
+        "khach@example.com",
+    ],
+)
+async def test_insane_request_id_is_replaced(
+    client: httpx.AsyncClient, boom_client: httpx.AsyncClient, rid: str
+) -> None:
+    headers = {"X-Request-ID": rid.encode("utf-8")}
+    for r in (
+        await client.get("/healthz", headers=headers),
+        await client.get("/nope", headers=headers),
+        await boom_client.get("/boom", headers=headers),
+    ):
+        got = r.headers["x-request-id"]
+        assert got != rid
+        assert SANE_ID.match(got)
+
+
+async def test_request_id_links_access_events(
+    client: httpx.AsyncClient,
+    issue: TokenFactory,
+    app: Any,
+    make_customer: Callable[..., Awaitable[str]],
+) -> None:
+    cid = await make_customer()
+    employee = await issue("employee")
+    r = await client.get(
+        f"/v1/customers/{cid}",
+        params={"purpose": "order_confirmation"},
+        headers={**employee.headers, "X-Request-ID": "req-123.abc"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["x-request-id"] == "req-123.abc"
+    events = await access_events(app, principal_id=employee.principal_id)
+    assert [e["request_id"] for e in events] == ["req-123.abc"]
+
+    r = await client.get(
+        f"/v1/customers/{uuid.uuid4()}",
+        params={"purpose": "order_confirmation"},
+        headers={**employee.headers, "X-Request-ID": "bad id"},
+    )
+    generated = r.headers["x-request-id"]
+    events = await access_events(app, principal_id=employee.principal_id)
+    assert events[-1]["request_id"] == generated
+    assert generated != "bad id"
