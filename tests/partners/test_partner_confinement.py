@@ -1,0 +1,130 @@
+"""A partner token reaches its two endpoints and nothing else: 403 role_not_permitted."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from pdvault.config import Settings
+from pdvault.main import create_app
+from tests.conftest import Issued, TokenFactory, access_events
+from tests.partners.conftest import assert_problem, create_partner
+
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/policy", "/openapi.json", "/redoc"}
+PARTNER_OWN = {"/v1/partner/assignments", "/v1/partner/customers/{customer_id}"}
+METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+def _walk(routes: list[Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path) of every API route, also those left out of the OpenAPI document."""
+    out: list[tuple[str, str]] = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:  # FastAPI's lazily included router
+            context = getattr(route, "include_context", None)
+            out += _walk(included.routes, prefix + str(getattr(context, "prefix", "") or ""))
+        elif isinstance(route, APIRoute):
+            out += [(m, prefix + route.path) for m in (route.methods or set()) & METHODS]
+    return out
+
+
+def endpoints(app: FastAPI) -> list[tuple[str, str]]:
+    found = set(_walk(list(app.routes)))
+    for path, operations in app.openapi()["paths"].items():
+        found |= {(m.upper(), path) for m in operations if m.upper() in METHODS}
+    return sorted(
+        (m, p)
+        for m, p in found
+        if p not in PUBLIC and p not in PARTNER_OWN and not p.startswith("/docs")
+    )
+
+
+def _collection_app() -> FastAPI:
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///:memory:",
+        data_dir=Path("/nonexistent-pdvault-collection"),
+        _env_file=None,
+    )
+    return create_app(settings)
+
+
+PROTECTED = endpoints(_collection_app())
+
+
+def fill(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+
+
+@pytest.fixture
+async def partner_token(client: httpx.AsyncClient, admin: Issued, issue: TokenFactory) -> Issued:
+    partner = await create_partner(client, admin)
+    return await issue("partner", "hệ-thống-đối-tác", partner_id=partner["id"])
+
+
+def test_the_endpoint_list_is_complete(app: Any) -> None:
+    """The list is the running app's, and holds every capability known today."""
+    assert endpoints(app) == PROTECTED
+    paths = {p for _, p in PROTECTED}
+    for expected in (
+        "/v1/customers",
+        "/v1/customers/{customer_id}",
+        "/v1/customers/search",
+        "/v1/partners",
+        "/v1/partners/{partner_id}/grants",
+        "/v1/partners/{partner_id}/assignments",
+        "/v1/principals",
+        "/v1/tokens/{token_id}/revoke",
+        "/v1/admin/keys",
+        "/v1/judicial-requests",
+    ):
+        assert expected in paths
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+async def test_partner_token_is_refused(
+    app: Any, client: httpx.AsyncClient, partner_token: Issued, method: str, path: str
+) -> None:
+    target = fill(path)
+    body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
+    before = await access_events(app)
+    r = await client.request(method, target, json=body, headers=partner_token.headers)
+    assert_problem(r, 403, "role_not_permitted")
+    new = (await access_events(app))[len(before) :]
+    assert len(new) == 1, new
+    assert new[0]["role"] == "partner"
+    assert str(new[0]["principal_id"]) == partner_token.principal_id
+    assert new[0]["outcome"] == "denied"
+    assert new[0]["reason"] == "role_not_permitted"
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+async def test_partner_token_is_refused_with_query_and_valid_looking_ids(
+    client: httpx.AsyncClient,
+    admin: Issued,
+    partner_token: Issued,
+    make_customer: Any,
+    method: str,
+    path: str,
+) -> None:
+    """Real ids (its own partner, a live customer) and a purpose do not open anything either."""
+    me = (await client.get("/v1/principals", params={"limit": 500}, headers=admin.headers)).json()
+    partner_id = next(p["partner_id"] for p in me["items"] if p["role"] == "partner")
+    cid = await make_customer()
+    target = path.replace("{partner_id}", partner_id).replace("{customer_id}", cid)
+    target = fill(target)
+    body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
+    r = await client.request(
+        method,
+        target,
+        params={"purpose": "order_fulfillment"},
+        json=body,
+        headers=partner_token.headers,
+    )
+    assert_problem(r, 403, "role_not_permitted")
