@@ -23,7 +23,7 @@ from pdvault.customers.schemas import (
 )
 from pdvault.customers.service import CustomerService
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.errors import PreconditionRequired, Unprocessable
+from pdvault.errors import Conflict, PreconditionRequired, Unprocessable
 from pdvault.idempotency import IdempotentCall
 from pdvault.openapi_docs import problems
 from pdvault.policy import ALL_FIELDS, Operation
@@ -98,10 +98,18 @@ async def create_customer(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Any:
     call = IdempotentCall(vault, session, actor, "customer.create", idempotency_key)
-    replay = await call.replay(body.model_dump_json().encode())
+    canonical = body.model_dump_json().encode()
+    replay = await call.replay(canonical)
     if replay is not None:
         return replay
-    created = await CustomerService(vault, session, actor).create(body)
+    try:
+        created = await CustomerService(vault, session, actor).create(body)
+    except Conflict:
+        # A concurrent request under the same key won the race: answer as it did.
+        replay = await call.replay(canonical)
+        if replay is not None:
+            return replay
+        raise
     return await call.finish(201, created.model_dump(mode="json"))
 
 

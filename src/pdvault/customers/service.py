@@ -284,6 +284,27 @@ class CustomerService:
                 continue
             valid.append((index, data, sealing.index_of(self.vault.keys, "email", data.email)))
 
+        attempts_left = 3
+        while True:
+            attempt = list(results)
+            try:
+                await self._insert_batch(action, valid, attempt)
+            except IntegrityError:
+                # A concurrent request registered one of these emails first: look again, so
+                # those items become 409s instead of the whole batch failing.
+                await self.session.rollback()
+                attempts_left -= 1
+                if attempts_left == 0:
+                    raise
+                continue
+            return [r for r in attempt if r is not None]
+
+    async def _insert_batch(
+        self,
+        action: str,
+        valid: Sequence[tuple[int, CustomerIn, bytes]],
+        results: list[BatchResult | None],
+    ) -> None:
         existing = await self._existing_emails([bidx for _, _, bidx in valid])
         seen: dict[bytes, uuid.UUID] = {}
         to_insert: list[tuple[int, uuid.UUID, CustomerIn]] = []
@@ -341,7 +362,6 @@ class CustomerService:
         )
         for index, cid, _ in to_insert:
             results[index] = BatchResult(index=index, status=201, id=cid)
-        return [r for r in results if r is not None]
 
     async def _existing_emails(self, indexes: list[bytes]) -> dict[bytes, uuid.UUID]:
         found: dict[bytes, uuid.UUID] = {}
@@ -464,6 +484,15 @@ class CustomerService:
     ) -> tuple[CustomerOut, str]:
         action = "customer.update"
         changes = patch.changes()
+        if purpose == REGISTRATION:
+            # Registration writes new customers only; corrections are self-service or a request.
+            await self._refuse(
+                action,
+                Reason.PURPOSE_NOT_PERMITTED.value,
+                customer_id=customer_id,
+                purpose=purpose,
+                fields=list(changes),
+            )
         permit = await self._permit(action, purpose, list(changes), Access.WRITE, customer_id)
         customer = await self._live(action, customer_id, purpose)
         decision = await self._decide(action, customer, permit, None)
@@ -483,7 +512,19 @@ class CustomerService:
             new_index = sealing.index_of(self.vault.keys, "email", changes["email"])
             holder = await self._existing_by_email(new_index)
             if holder is not None and holder != customer.id:
-                await self._refuse_duplicate(action, holder)
+                # Logged against the customer being corrected, under the purpose used; the
+                # other customer's id is not disclosed (a correction needs no reference to it).
+                await self._refuse(
+                    action,
+                    "duplicate_customer",
+                    customer_id=customer.id,
+                    purpose=decision.purpose,
+                    fields=("email",),
+                    problem=Conflict(
+                        "A live customer with this email already exists.",
+                        reason="duplicate_customer",
+                    ),
+                )
         data_key = await sealing.data_key_of(self.vault.keys, customer)
         columns = sealing.seal_fields(self.vault.keys, data_key, customer.id, changes)
         now = utcnow()
