@@ -49,7 +49,22 @@ class RejectIn(BaseModel):
     reason: Long
 
 
+_REQUEST_OUT: dict[str, Any] = {
+    "id": "0190f3a0-0000-7000-8000-0000000000f1",
+    "status": "approved",
+    "expired": False,
+    **EXAMPLE_REQUEST,
+    "filed_by": "0190f3a0-0000-7000-8000-0000000000f2",
+    "filed_at": "2026-11-02T00:00:00Z",
+    "decided_by": "0190f3a0-0000-7000-8000-0000000000f3",
+    "decided_at": "2026-11-03T00:00:00Z",
+    "rejection_reason": None,
+}
+
+
 class JudicialRequestOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_REQUEST_OUT]})
+
     id: uuid.UUID
     status: Literal["submitted", "approved", "rejected"]
     expired: bool
@@ -85,6 +100,23 @@ class WithheldCustomer(BaseModel):
 
 
 class Disclosure(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "request": _REQUEST_OUT,
+                    "customers": [
+                        {
+                            "id": "0190f3a0-0000-7000-8000-000000000001",
+                            "fields": {"full_name": "Nguyễn Văn Mẫu", "phone": "+84900000001"},
+                        }
+                    ],
+                    "withheld": [],
+                }
+            ]
+        }
+    )
+
     request: JudicialRequestOut
     customers: list[DisclosedCustomer]
     withheld: list[WithheldCustomer]

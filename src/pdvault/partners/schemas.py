@@ -23,7 +23,23 @@ class PartnerIn(BaseModel):
     contract_ref: Text
 
 
+_PARTNER_ID = "0190f3a0-0000-7000-8000-0000000000c1"
+
+
 class PartnerOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _PARTNER_ID,
+                    "name": "Giao Hàng Mẫu",
+                    "contract_ref": "HD-2026-001",
+                    "created_at": "2026-01-01T00:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     name: str
     contract_ref: str
@@ -65,6 +81,24 @@ class GrantIn(BaseModel):
 
 
 class GrantOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0190f3a0-0000-7000-8000-0000000000d1",
+                    "partner_id": _PARTNER_ID,
+                    "contract_ref": "HD-2026-001",
+                    "purposes": ["order_fulfillment"],
+                    "fields": {"full_name": "masked", "phone": "plain", "address": "plain"},
+                    "valid_from": "2026-01-01T00:00:00Z",
+                    "valid_until": "2027-01-01T00:00:00Z",
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "revoked_at": None,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     partner_id: uuid.UUID
     contract_ref: str
@@ -103,6 +137,23 @@ class AssignmentIn(BaseModel):
 
 
 class AssignmentOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0190f3a0-0000-7000-8000-0000000000e1",
+                    "partner_id": _PARTNER_ID,
+                    "customer_id": "0190f3a0-0000-7000-8000-000000000001",
+                    "purpose": "order_fulfillment",
+                    "reference": "DH-000123",
+                    "expires_at": "2026-12-31T00:00:00Z",
+                    "created_at": "2026-11-01T00:00:00Z",
+                    "revoked_at": None,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     partner_id: uuid.UUID
     customer_id: uuid.UUID
