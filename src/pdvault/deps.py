@@ -39,10 +39,24 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized()
-    actor = await resolve_token(session, vault.principals, token.strip())
-    if actor is None:
+    resolved = await resolve_token(session, vault.principals, token.strip())
+    if resolved is None:
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
-    return actor
+    if resolved.lapsed is not None:
+        # A known holder (disabled, or a revoked or expired token): the refusal is logged.
+        await vault.audit.refuse(
+            session,
+            resolved.actor,
+            EventDraft(
+                action="auth.token",
+                outcome=DENIED,
+                customer_id=_as_uuid(request.path_params.get("customer_id")),
+                purpose=known_purpose(request.query_params.get("purpose")),
+                reason=resolved.lapsed,
+            ),
+            Unauthorized("The bearer token is unknown, expired or revoked."),
+        )
+    return resolved.actor
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

@@ -59,13 +59,25 @@ class PrincipalCache:
         self._entries.clear()
 
 
-async def resolve_token(session: AsyncSession, cache: PrincipalCache, token: str) -> Actor | None:
+@dataclass(frozen=True)
+class Resolution:
+    """A token's holder and, when the token no longer works, why (else ``lapsed`` is None)."""
+
+    actor: Actor
+    lapsed: str | None
+
+
+async def resolve_token(
+    session: AsyncSession, cache: PrincipalCache, token: str
+) -> Resolution | None:
+    """None for a token nobody holds; a lapsed resolution names a disabled principal or a
+    revoked or expired token, so the refusal can be logged against its holder."""
     if not looks_like_token(token):
         return None
     digest = hash_token(token)
     cached = cache.get(digest)
     if cached is not None:
-        return cached
+        return Resolution(cached, None)
     row = (
         await session.execute(
             select(Token, Principal)
@@ -76,9 +88,6 @@ async def resolve_token(session: AsyncSession, cache: PrincipalCache, token: str
     if row is None:
         return None
     tok, principal = row
-    now = utcnow()
-    if tok.revoked_at is not None or tok.expires_at <= now or principal.disabled_at is not None:
-        return None
     actor = Actor(
         principal_id=principal.id,
         name=principal.name,
@@ -86,5 +95,11 @@ async def resolve_token(session: AsyncSession, cache: PrincipalCache, token: str
         partner_id=principal.partner_id,
         token_id=tok.id,
     )
+    if principal.disabled_at is not None:
+        return Resolution(actor, "principal_disabled")
+    if tok.revoked_at is not None:
+        return Resolution(actor, "token_revoked")
+    if tok.expires_at <= utcnow():
+        return Resolution(actor, "token_expired")
     cache.put(digest, actor)
-    return actor
+    return Resolution(actor, None)
