@@ -20,7 +20,9 @@ app = typer.Typer(
 token_app = typer.Typer(help="Tokens for principals.", no_args_is_help=True)
 keys_app = typer.Typer(help="Key-encryption keys.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+audit_app = typer.Typer(help="The tamper-evident access log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -190,6 +192,51 @@ def keys_create(
     except (KeyringError, OSError) as exc:
         fail(str(exc) if isinstance(exc, KeyringError) else f"cannot write {out}: {exc.strerror}")
     typer.echo(f"Created keyring at {out} (mode 0600).")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Recompute every chain, writer and checkpoint; exit 1 naming the first bad seq."""
+    from pdvault.audit.ops import run_verify
+
+    settings = get_settings()
+    try:
+        result = asyncio.run(run_verify(settings))
+    except KeyringError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(_db_error(exc))
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    elif result["ok"]:
+        typer.echo(f"ok: {result['checked']} events verified")
+    else:
+        typer.echo(
+            f"INVALID at seq {result['first_invalid_seq']}: {result['problem']} "
+            f"({result['checked']} events verified before it)"
+        )
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of every writer's head now."""
+    from pdvault.audit.ops import run_checkpoint
+
+    settings = get_settings()
+    try:
+        made = asyncio.run(run_checkpoint(settings))
+    except KeyringError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(_db_error(exc))
+    if made is None:
+        typer.echo("nothing to checkpoint: the log is empty or unchanged since the last one")
+    else:
+        typer.echo(f"checkpoint {made['id']} at seq {made['seq']} ({made['events']} events)")
 
 
 @app.command()

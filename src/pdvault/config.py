@@ -61,6 +61,22 @@ class Settings(BaseSettings):
         default=0.5, ge=0.0, le=1.0, description="How long a resolved token is trusted per worker"
     )
     db_pool_size: int = Field(default=10, ge=1)
+    db_lock_timeout_ms: int = Field(
+        default=5000, ge=1, description="PostgreSQL lock_timeout: a locked table fails fast (503)"
+    )
+    audit_slots: int = Field(
+        default=8, ge=1, le=256, description="Access-log chains per process (concurrent appends)"
+    )
+    audit_checkpoint_every_events: int = Field(
+        default=10_000, ge=1, description="Sign a checkpoint after this many events here"
+    )
+    audit_checkpoint_every_seconds: float = Field(
+        default=60.0, gt=0, description="... or after this many seconds"
+    )
+    bench_disable_audit_log: bool = Field(
+        default=False,
+        description="Benchmark baseline only: write no access events. Never in production.",
+    )
     log_level: str = "INFO"
 
     @property

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -87,7 +87,7 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -99,12 +99,26 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=False,
         pool_timeout=5,
-        connect_args={"timeout": 5, "command_timeout": 15},
+        connect_args={
+            "timeout": 5,
+            "command_timeout": 15,
+            # A locked table (e.g. the access log) fails fast into a 503, never hangs.
+            "server_settings": {"lock_timeout": str(lock_timeout_ms)},
+        },
     )
 
 
+class VaultSession(Session):
+    """The sync session behind every AsyncSession: carries the access-log slot hooks."""
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    from pdvault.audit.slots import install_session_hooks
+
+    install_session_hooks(VaultSession)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=VaultSession
+    )
 
 
 async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pdvault import __version__
+from pdvault.audit.checkpoints import Checkpointer
+from pdvault.audit.router import router as audit_router
+from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
 from pdvault.config import Settings, get_settings
@@ -46,19 +49,41 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         provider = keys or load_key_provider(settings)
-        engine = make_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
+        engine = make_engine(
+            settings.effective_database_url,
+            pool_size=settings.db_pool_size,
+            lock_timeout_ms=settings.db_lock_timeout_ms,
+        )
+        sessions = make_sessionmaker(engine)
+        signer = LogSigner(provider.signing_seed())
+        audit = AuditLog(
+            metrics,
+            signer,
+            slots=settings.audit_slots,
+            enabled=not settings.bench_disable_audit_log,
+        )
+        checkpointer = Checkpointer(
+            sessions,
+            signer,
+            every_events=settings.audit_checkpoint_every_events,
+            every_seconds=settings.audit_checkpoint_every_seconds,
+        )
+        audit.on_append.append(checkpointer.appended)
         app.state.vault = Vault(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
+            sessions=sessions,
             keys=provider,
-            audit=AuditLog(metrics),
+            audit=audit,
             metrics=metrics,
             principals=PrincipalCache(settings.auth_cache_seconds),
+            checkpointer=checkpointer,
         )
+        checkpointer.start()
         try:
             yield
         finally:
+            await checkpointer.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -79,6 +104,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         customers_router,
         partners_router,
         judicial_router,
+        audit_router,
         principals_router,
         keys_router,
     ):

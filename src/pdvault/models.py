@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
+from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
 from pdvault.audit.models import AccessEvent
 from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
@@ -11,6 +12,8 @@ from pdvault.principals.models import Principal, Token
 __all__ = [
     "AccessEvent",
     "Assignment",
+    "AuditCheckpoint",
+    "AuditWriter",
     "Base",
     "Consent",
     "Customer",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pdvault.audit.checkpoints import Checkpointer
 from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
 from pdvault.config import Settings
@@ -22,3 +23,4 @@ class Vault:
     audit: AuditLog
     metrics: Metrics
     principals: PrincipalCache
+    checkpointer: Checkpointer

@@ -195,6 +195,12 @@ API_ROLES: dict[str, frozenset[str]] = {
     "judicial.read": frozenset({"legal", "dpo", "auditor"}),
     "judicial.decide": frozenset({"dpo"}),
     "judicial.disclose": frozenset({"legal", "dpo"}),
+    "audit.events": frozenset({"auditor", "dpo"}),
+    "audit.export": frozenset({"auditor"}),
+    "audit.verify": frozenset({"auditor"}),
+    "audit.checkpoints": frozenset({"auditor"}),
+    "audit.public_key": frozenset({"auditor"}),
+    "customer.access_report": frozenset({"storefront", "dpo"}),
 }
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdvault.db import Base, UTCDateTime, utcnow
@@ -16,7 +16,8 @@ SeqType = BigInteger().with_variant(Integer(), "sqlite")
 class AccessEvent(Base):
     """One access to personal data or a governance record, allowed or denied.
 
-    Field names only, never values. Events are inserted, never updated or deleted.
+    Field names only, never values. Events are inserted, never updated or deleted; any change
+    is caught by ``pdvault audit verify``.
     """
 
     __tablename__ = "access_events"
@@ -33,8 +34,14 @@ class AccessEvent(Base):
     basis: Mapped[str | None] = mapped_column(String(200), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The chain: which writer appended it, its place in that writer's chain, and
+    # SHA-256(previous hash of the writer || canonical event). See audit/chain.py.
+    writer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    writer_seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (
+        UniqueConstraint("writer_id", "writer_seq", name="access_events_writer_key"),
         Index("ix_access_events_customer_id", "customer_id", "seq"),
         Index("ix_access_events_principal_id", "principal_id", "seq"),
         Index("ix_access_events_at", "at"),

@@ -1,7 +1,8 @@
 """The write path of the access log. Every data access, allowed or denied, passes here.
 
-Events are added to the request's transaction; the caller commits before any personal data
-leaves, so an event that cannot be written means the caller gets 503 and no data.
+Events go into the request's own transaction, chained (see ``chain.py``) through a slot held
+only from the insert to the end of that transaction; the caller commits before any personal
+data leaves, so an event that cannot be written means 503 and no data.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.audit.chain import event_hash, writer_statement
+from pdvault.audit.ledger import AuditWriter
 from pdvault.audit.models import AccessEvent
+from pdvault.audit.signing import LogSigner
+from pdvault.audit.slots import SLOT_KEY, ChainSlot, SlotPool, held_slot
 from pdvault.auth.principal import Actor
 from pdvault.db import utcnow
 from pdvault.errors import Forbidden, Problem
@@ -36,15 +41,26 @@ class EventDraft:
 
 
 class AuditLog:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        signer: LogSigner,
+        *,
+        slots: int = 8,
+        enabled: bool = True,
+    ) -> None:
         self.metrics = metrics
+        self.signer = signer
+        self.pool = SlotPool(slots)
+        self.enabled = enabled
+        self.on_append: list[Any] = []
 
     async def write(
         self, session: AsyncSession, actor: Actor | None, drafts: Iterable[EventDraft]
     ) -> None:
         now = utcnow()
         rid = request_id_var.get()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "at": now,
                 "request_id": rid,
@@ -60,13 +76,84 @@ class AuditLog:
             }
             for d in drafts
         ]
-        if not rows:
+        if not rows or not self.enabled:
             return
+        slot = await self._slot(session)
+        if slot.dirty:
+            await self._resync(session, slot)
+        if not slot.registered and not slot.pending_registration:
+            await self._register(session, slot)
+        seqs = await self._allocate_seqs(session, len(rows))
+        prev_hash, writer_seq = slot.pending_hash, slot.pending_seq
+        for row, seq in zip(rows, seqs, strict=True):
+            writer_seq += 1
+            row["seq"], row["writer_id"], row["writer_seq"] = seq, slot.writer_id, writer_seq
+            row["hash"] = prev_hash = event_hash(prev_hash, row)
         await session.execute(insert(AccessEvent), rows)
+        slot.pending_seq, slot.pending_hash, slot.touched = writer_seq, prev_hash, True
         for row in rows:
             self.metrics.access_events.labels(row["outcome"]).inc()
             if row["reason"] and row["outcome"] == DENIED:
                 self.metrics.denials.labels(row["reason"]).inc()
+        for callback in self.on_append:
+            callback(len(rows))
+
+    async def _slot(self, session: AsyncSession) -> ChainSlot:
+        held = held_slot(session.sync_session)
+        if held is not None:
+            return held
+        await session.connection()  # a transaction is open, so its end returns the slot
+        slot = await self.pool.acquire()
+        session.sync_session.info[SLOT_KEY] = slot
+        return slot
+
+    async def _resync(self, session: AsyncSession, slot: ChainSlot) -> None:
+        last = (
+            await session.execute(
+                select(AccessEvent.writer_seq, AccessEvent.hash)
+                .where(AccessEvent.writer_id == slot.writer_id)
+                .order_by(AccessEvent.writer_seq.desc())
+                .limit(1)
+            )
+        ).first()
+        if last is not None:
+            slot.head_seq, slot.head_hash = int(last[0]), bytes(last[1])
+        registered = await session.scalar(
+            select(func.count()).where(AuditWriter.writer_id == slot.writer_id)
+        )
+        slot.registered = bool(registered)
+        slot.dirty = False
+        slot.begin()
+
+    async def _register(self, session: AsyncSession, slot: ChainSlot) -> None:
+        at = utcnow()
+        session.add(
+            AuditWriter(
+                writer_id=slot.writer_id,
+                registered_at=at,
+                process=slot.pool.process,
+                key_id=self.signer.key_id,
+                signature=self.signer.sign(writer_statement(slot.writer_id, at)),
+            )
+        )
+        await session.flush()
+        slot.pending_registration = True
+        slot.touched = True
+
+    async def _allocate_seqs(self, session: AsyncSession, count: int) -> list[int]:
+        bind = session.get_bind()
+        if bind.dialect.name == "postgresql":
+            result = await session.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('access_events', 'seq')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": count},
+            )
+            return sorted(int(v) for v in result.scalars())
+        # SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE).
+        top = await session.scalar(select(func.coalesce(func.max(AccessEvent.seq), 0)))
+        return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
 
     async def record(self, session: AsyncSession, actor: Actor | None, draft: EventDraft) -> None:
         await self.write(session, actor, [draft])

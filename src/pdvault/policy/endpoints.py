@@ -33,6 +33,12 @@ class Operation(StrEnum):
     JUDICIAL_READ = "judicial.read"
     JUDICIAL_DECIDE = "judicial.decide"
     JUDICIAL_DISCLOSE = "judicial.disclose"
+    AUDIT_EVENTS = "audit.events"
+    AUDIT_EXPORT = "audit.export"
+    AUDIT_VERIFY = "audit.verify"
+    AUDIT_CHECKPOINTS = "audit.checkpoints"
+    AUDIT_PUBLIC_KEY = "audit.public_key"
+    CUSTOMER_ACCESS_REPORT = "customer.access_report"
 
 
 S, E, D, A = Role.STOREFRONT, Role.EMPLOYEE, Role.DPO, Role.ADMIN
@@ -64,6 +70,12 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.JUDICIAL_READ: frozenset({L, D, U}),
     Operation.JUDICIAL_DECIDE: frozenset({D}),
     Operation.JUDICIAL_DISCLOSE: frozenset({L, D}),
+    Operation.AUDIT_EVENTS: frozenset({U, D}),
+    Operation.AUDIT_EXPORT: frozenset({U}),
+    Operation.AUDIT_VERIFY: frozenset({U}),
+    Operation.AUDIT_CHECKPOINTS: frozenset({U}),
+    Operation.AUDIT_PUBLIC_KEY: frozenset({U}),
+    Operation.CUSTOMER_ACCESS_REPORT: frozenset({S, D}),
 }
 
 

@@ -1,0 +1,47 @@
+"""The log's operations outside a request: for the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pdvault.audit.checkpoints import create_checkpoint
+from pdvault.audit.signing import LogSigner
+from pdvault.audit.verify import verify_log
+from pdvault.config import Settings
+from pdvault.db import make_engine, make_sessionmaker
+
+
+def _signer(settings: Settings) -> LogSigner:
+    from pdvault.main import load_key_provider
+
+    return LogSigner(load_key_provider(settings).signing_seed())
+
+
+async def run_verify(settings: Settings) -> dict[str, Any]:
+    signer = _signer(settings)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        result = await verify_log(engine, signer.public_raw)
+    finally:
+        await engine.dispose()
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "first_invalid_seq": result.first_invalid_seq,
+        "problem": result.problem,
+        "checkpoint": result.checkpoint,
+    }
+
+
+async def run_checkpoint(settings: Settings) -> dict[str, Any] | None:
+    signer = _signer(settings)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            checkpoint = await create_checkpoint(session, signer)
+            await session.commit()
+            if checkpoint is None:
+                return None
+            return {"id": checkpoint.id, "seq": checkpoint.seq, "events": checkpoint.events}
+    finally:
+        await engine.dispose()

@@ -1,0 +1,201 @@
+"""The auditor's API (API.md "Audit") and the data subject's access report."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from pdvault.audit import service
+from pdvault.audit.schemas import (
+    AccessReport,
+    CheckpointPage,
+    EventPage,
+    PublicKeyOut,
+    VerifyOut,
+)
+from pdvault.audit.verify import verify_log
+from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.auth.principal import Actor
+from pdvault.customers.models import Customer
+from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.errors import NotFound
+from pdvault.openapi_docs import problems
+from pdvault.pagination import Cursor, Limit
+from pdvault.policy import Operation
+
+router = APIRouter(tags=["audit"])
+
+
+def event_filter(
+    customer_id: Annotated[uuid.UUID | None, Query()] = None,
+    principal_id: Annotated[uuid.UUID | None, Query()] = None,
+    role: Annotated[str | None, Query(max_length=32)] = None,
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[Literal["allowed", "denied"] | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
+    until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+) -> service.EventFilter:
+    return service.EventFilter(
+        customer_id, principal_id, role, purpose, action, outcome, since, until
+    )
+
+
+Filter = Annotated[service.EventFilter, Depends(event_filter)]
+
+
+async def _log(
+    vault: VaultDep, session: SessionDep, actor: Actor, action: str, **kw: object
+) -> None:
+    await vault.audit.record(
+        session,
+        actor,
+        EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]
+    )
+
+
+@router.get(
+    "/v1/audit/events",
+    response_model=EventPage,
+    summary="Access events, filtered, oldest first (auditor, dpo)",
+    responses=problems(401, 403, 422, 503),
+)
+async def list_events(
+    flt: Filter,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.AUDIT_EVENTS))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> EventPage:
+    items, next_cursor = await service.list_events(session, flt, limit, service.seq_cursor(cursor))
+    await _log(vault, session, actor, Operation.AUDIT_EVENTS.value)
+    await session.commit()
+    return EventPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/audit/events/export",
+    summary="All matching events as JSON Lines, streamed (auditor)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+        **problems(401, 403, 422, 503),
+    },
+)
+async def export_events(
+    flt: Filter,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.AUDIT_EXPORT))],
+) -> StreamingResponse:
+    await _log(vault, session, actor, Operation.AUDIT_EXPORT.value)
+    await session.commit()
+    return StreamingResponse(
+        service.export_lines(vault.sessions, flt),
+        media_type="application/x-ndjson",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/v1/audit/verify",
+    response_model=VerifyOut,
+    summary="Recompute every chain, writer and checkpoint; name the first bad seq (auditor)",
+    responses=problems(401, 403, 503),
+)
+async def verify(
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.AUDIT_VERIFY))],
+) -> VerifyOut:
+    await _log(vault, session, actor, Operation.AUDIT_VERIFY.value)
+    await session.commit()
+    result = await verify_log(vault.engine, vault.audit.signer.public_raw)
+    return VerifyOut(
+        ok=result.ok,
+        checked=result.checked,
+        first_invalid_seq=result.first_invalid_seq,
+        problem=result.problem,
+        checkpoint=result.checkpoint,
+        checkpoints_checked=result.checkpoints_checked,
+        writers=result.writers,
+    )
+
+
+@router.get(
+    "/v1/audit/checkpoints",
+    response_model=CheckpointPage,
+    summary="Signed checkpoints, oldest first (auditor)",
+    responses=problems(401, 403, 422, 503),
+)
+async def checkpoints(
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.AUDIT_CHECKPOINTS))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> CheckpointPage:
+    items, next_cursor = await service.list_checkpoints(session, limit, service.seq_cursor(cursor))
+    await _log(vault, session, actor, Operation.AUDIT_CHECKPOINTS.value)
+    await session.commit()
+    return CheckpointPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/audit/public-key",
+    response_model=PublicKeyOut,
+    summary="The Ed25519 key that verifies checkpoints and writer registrations (auditor)",
+    responses=problems(401, 403, 503),
+)
+async def public_key(
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.AUDIT_PUBLIC_KEY))],
+) -> PublicKeyOut:
+    await _log(vault, session, actor, Operation.AUDIT_PUBLIC_KEY.value)
+    await session.commit()
+    signer = vault.audit.signer
+    return PublicKeyOut(
+        algorithm="Ed25519",
+        key_id=signer.key_id,
+        public_key=signer.public_b64(),
+        pem=signer.public_pem(),
+    )
+
+
+@router.get(
+    "/v1/customers/{customer_id}/access-report",
+    response_model=AccessReport,
+    summary="Every access to this customer: when, who (partners by name), why (storefront, dpo)",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def access_report(
+    customer_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_ACCESS_REPORT))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+    cursor: Cursor = None,
+) -> AccessReport:
+    if await session.get(Customer, customer_id) is None:
+        await vault.audit.deny(
+            session,
+            actor,
+            Operation.CUSTOMER_ACCESS_REPORT.value,
+            "not_found",
+            customer_id=customer_id,
+            problem=NotFound("No such customer."),
+        )
+    items, next_cursor = await service.access_report(
+        session, customer_id, limit, service.seq_cursor(cursor)
+    )
+    await _log(
+        vault, session, actor, Operation.CUSTOMER_ACCESS_REPORT.value, customer_id=customer_id
+    )
+    await session.commit()
+    return AccessReport(customer_id=customer_id, items=items, next_cursor=next_cursor)
