@@ -81,10 +81,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "pdvault_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # Every request writes an access event, so every transaction writes: take the write
-    # lock up front instead of failing on a read-to-write upgrade under concurrency.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # lock up front instead of failing on a read-to-write upgrade under concurrency. Long
+    # read-only work (verifying the log) asks for a plain snapshot instead.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -> AsyncEngine:

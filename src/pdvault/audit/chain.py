@@ -12,67 +12,76 @@ last checkpoint.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 CHAIN_FORMAT = b"pdvault/audit/v1"
-SEP = b"\x1f"
+_FORMAT = CHAIN_FORMAT.decode()
+SEP = "\x1f"
+NULL = "\x1e"  # not NUL: PostgreSQL text cannot hold it, and verify encodes in SQL
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 def genesis_hash(writer_id: uuid.UUID) -> bytes:
     return hashlib.sha256(CHAIN_FORMAT + b"|genesis|" + writer_id.bytes).digest()
 
 
-def _text(value: Any) -> bytes:
-    if value is None:
-        return b"\x00"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
-    if isinstance(value, uuid.UUID):
-        return value.hex.encode()
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value).encode("utf-8")
-    return str(value).encode("utf-8")
+def micros(at: datetime) -> int:
+    """Microseconds since the epoch: exact, and the same on both engines."""
+    return (at - EPOCH) // ONE_MICROSECOND
+
+
+def fields_text(fields: Sequence[str]) -> str:
+    """The JSON text both engines store for the ``fields`` column (``json.dumps`` of a list)."""
+    return json.dumps(list(fields))
 
 
 def canonical(
     seq: int,
-    writer_id: uuid.UUID,
+    writer_hex: str,
     writer_seq: int,
-    at: datetime,
+    at_micros: int,
     request_id: str,
-    principal_id: uuid.UUID | None,
+    principal_hex: str | None,
     role: str | None,
     action: str,
-    customer_id: uuid.UUID | None,
-    fields: Sequence[str],
+    customer_hex: str | None,
+    fields_json: str,
     purpose: str | None,
     basis: str | None,
     outcome: str,
     reason: str | None,
 ) -> bytes:
-    """Every column of the event, in a fixed order, unambiguous (no field contains 0x1f)."""
+    """Every column of an event in a fixed order, as primitives, separated by 0x1f.
+
+    No stored text contains 0x1f or 0x1e (ids are hex, request ids are checked, the rest are
+    names from the code), so the encoding is unambiguous; ``None`` is 0x1e, distinct from "".
+    ``verify.py`` builds the same bytes in SQL from the stored columns; a test on both engines
+    keeps the two in step.
+    """
     return SEP.join(
         (
-            CHAIN_FORMAT,
-            str(seq).encode(),
-            writer_id.hex.encode(),
-            str(writer_seq).encode(),
-            _text(at),
-            _text(request_id),
-            _text(principal_id),
-            _text(role),
-            _text(action),
-            _text(customer_id),
-            _text(list(fields)),
-            _text(purpose),
-            _text(basis),
-            _text(outcome),
-            _text(reason),
+            _FORMAT,
+            str(seq),
+            writer_hex,
+            str(writer_seq),
+            str(at_micros),
+            request_id,
+            principal_hex or NULL,
+            role or NULL,
+            action,
+            customer_hex or NULL,
+            fields_json,
+            purpose or NULL,
+            basis or NULL,
+            outcome,
+            reason or NULL,
         )
-    )
+    ).encode("utf-8")
 
 
 def link(prev_hash: bytes, event_bytes: bytes) -> bytes:
@@ -80,25 +89,33 @@ def link(prev_hash: bytes, event_bytes: bytes) -> bytes:
 
 
 def event_hash(prev_hash: bytes, row: dict[str, Any]) -> bytes:
+    """The hash of an event as the writer holds it (Python values)."""
+    principal, customer = row["principal_id"], row["customer_id"]
     return link(
         prev_hash,
         canonical(
             row["seq"],
-            row["writer_id"],
+            row["writer_id"].hex,
             row["writer_seq"],
-            row["at"],
+            micros(row["at"]),
             row["request_id"],
-            row["principal_id"],
+            principal.hex if principal is not None else None,
             row["role"],
             row["action"],
-            row["customer_id"],
-            row["fields"] or (),
+            customer.hex if customer is not None else None,
+            fields_text(row["fields"] or ()),
             row["purpose"],
             row["basis"],
             row["outcome"],
             row["reason"],
         ),
     )
+
+
+def _text(value: Any) -> bytes:
+    if isinstance(value, datetime):
+        return str(micros(value)).encode()
+    return str(value).encode("utf-8")
 
 
 def writer_statement(writer_id: uuid.UUID, registered_at: datetime) -> bytes:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from pdvault.audit import service
 from pdvault.audit.schemas import (
@@ -37,8 +37,8 @@ def event_filter(
     purpose: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[Literal["allowed", "denied"] | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
-    until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive")] = None,
 ) -> service.EventFilter:
     return service.EventFilter(
         customer_id, principal_id, role, purpose, action, outcome, since, until

@@ -7,7 +7,10 @@ checkpoint heads to confirm).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,14 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdvault.audit.chain import (
     checkpoint_statement,
-    event_hash,
     genesis_hash,
     heads_root,
     writer_statement,
 )
 from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
-from pdvault.audit.models import AccessEvent
 from pdvault.audit.signing import verify_signature
+from pdvault.db import READ_ONLY
 
 BATCH = 20_000
 
@@ -40,37 +42,112 @@ class VerifyResult:
     details: list[str] = field(default_factory=list)
 
 
-_EVENT_COLUMNS = (
-    AccessEvent.seq,
-    AccessEvent.writer_id,
-    AccessEvent.writer_seq,
-    AccessEvent.at,
-    AccessEvent.request_id,
-    AccessEvent.principal_id,
-    AccessEvent.role,
-    AccessEvent.action,
-    AccessEvent.customer_id,
-    AccessEvent.fields,
-    AccessEvent.purpose,
-    AccessEvent.basis,
-    AccessEvent.outcome,
-    AccessEvent.reason,
-    AccessEvent.hash,
+def _pg_hex(column: str) -> str:
+    return f"replace({column}::text, '-', '')"
+
+
+def _pg_opt(expr: str) -> str:
+    return f"coalesce({expr}, E'\\x1e')"
+
+
+# The canonical bytes of chain.canonical, built by the database from the stored columns: the
+# server formats rows in C on its own core while Python only hashes. Any stored column that
+# changed changes these bytes, so every hash is still recomputed from what is stored.
+_PG_CANONICAL = (
+    "convert_to(concat_ws(E'\\x1f', 'pdvault/audit/v1', seq::text, "
+    + _pg_hex("writer_id")
+    + ", writer_seq::text, ((extract(epoch from at) * 1000000)::bigint)::text, request_id, "
+    + ", ".join(
+        (
+            _pg_opt(_pg_hex("principal_id")),
+            _pg_opt("role"),
+            "action",
+            _pg_opt(_pg_hex("customer_id")),
+            "fields::text",
+            _pg_opt("purpose"),
+            _pg_opt("basis"),
+            "outcome",
+            _pg_opt("reason"),
+        )
+    )
+    + "), 'UTF8')"
 )
-_NAMES = [c.key for c in _EVENT_COLUMNS]
+_PG_PAGE = (
+    f"SELECT seq, {_pg_hex('writer_id')}, writer_seq, {_PG_CANONICAL}, hash "  # noqa: S608
+    "FROM access_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+)
+
+
+def _sq_opt(column: str) -> str:
+    return f"ifnull({column}, char(30))"
+
+
+_SQLITE_CANONICAL = (
+    "CAST("
+    + " || char(31) || ".join(
+        (
+            "'pdvault/audit/v1'",
+            "seq",
+            "writer_id",
+            "writer_seq",
+            # whole seconds from the text without its fraction (strftime would round it), then
+            # the six fractional digits as stored
+            "(CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000000"
+            " + CAST(substr(at, 21, 6) AS INTEGER))",
+            "request_id",
+            _sq_opt("principal_id"),
+            _sq_opt("role"),
+            "action",
+            _sq_opt("customer_id"),
+            "fields",
+            _sq_opt("purpose"),
+            _sq_opt("basis"),
+            "outcome",
+            _sq_opt("reason"),
+        )
+    )
+    + " AS BLOB)"
+)
+_SQLITE_ALL = (
+    f"SELECT seq, writer_id, writer_seq, {_SQLITE_CANONICAL}, hash "  # noqa: S608
+    "FROM access_events ORDER BY seq"
+)
+
+Row = tuple[int, str, int, bytes, bytes]
+
+
+async def _pg_batches(driver: Any) -> AsyncGenerator[list[Row], None]:
+    """Keyset pages straight from asyncpg: no ORM rows, no per-value type adapters."""
+    after = 0
+    while True:
+        records = await driver.fetch(_PG_PAGE, after, BATCH)
+        if not records:
+            return
+        yield records
+        after = records[-1][0]
+
+
+async def _sqlite_batches(driver: Any) -> AsyncGenerator[list[Row], None]:
+    cursor = await driver.execute(_SQLITE_ALL)
+    try:
+        while rows := await cursor.fetchmany(BATCH):
+            yield rows
+    finally:
+        await cursor.close()
 
 
 async def verify_log(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
     async with engine.connect() as conn:
-        writers: dict[uuid.UUID, bool] = {}
+        await conn.execution_options(**{READ_ONLY: True})
+        writers: dict[str, bool] = {}
         for w in (await conn.execute(select(AuditWriter))).all():
             statement = writer_statement(w.writer_id, w.registered_at)
-            writers[w.writer_id] = verify_signature(public_raw, w.signature, statement)
+            writers[w.writer_id.hex] = verify_signature(public_raw, w.signature, statement)
 
         checkpoints = (
             await conn.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id))
         ).all()
-        expected: dict[tuple[uuid.UUID, int], tuple[bytes, int]] = {}
+        expected: dict[tuple[str, int], tuple[bytes, int]] = {}
         latest: dict[str, Any] | None = None
         for cp in checkpoints:
             pinned_heads = list(cp.heads or [])
@@ -87,7 +164,7 @@ async def verify_log(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
                     writers=len(writers),
                 )
             for h in pinned_heads:
-                key = (uuid.UUID(h["writer_id"]), int(h["writer_seq"]))
+                key = (uuid.UUID(h["writer_id"]).hex, int(h["writer_seq"]))
                 expected[key] = (bytes.fromhex(h["hash"]), int(h["seq"]))
             latest = {
                 "id": cp.id,
@@ -97,31 +174,40 @@ async def verify_log(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
                 "root_hash": cp.root_hash.hex(),
             }
 
-        heads: dict[uuid.UUID, tuple[int, bytes]] = {}
-        checked = 0
-        result = await conn.stream(
-            select(*_EVENT_COLUMNS).order_by(AccessEvent.seq).execution_options(yield_per=BATCH)
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        batches = (
+            _pg_batches(driver) if engine.dialect.name == "postgresql" else _sqlite_batches(driver)
         )
-        async for partition in result.partitions(BATCH):
-            for values in partition:
-                row = dict(zip(_NAMES, values, strict=True))
-                writer = row["writer_id"]
-                seq = row["seq"]
-                if not writers.get(writer, False):
-                    return _bad(checked, seq, "event of an unregistered or forged writer", latest)
-                prev_seq, prev_hash = heads.get(writer, (0, b""))
-                if row["writer_seq"] != prev_seq + 1:
-                    return _bad(
-                        checked, seq, "chain sequence broken (event missing or moved)", latest
-                    )
-                digest = event_hash(prev_hash or genesis_hash(writer), row)
-                if digest != row["hash"]:
-                    return _bad(checked, seq, "event does not match its hash", latest)
-                pinned = expected.pop((writer, prev_seq + 1), None)
-                if pinned is not None and pinned[0] != digest:
-                    return _bad(checked, seq, "event differs from a signed checkpoint", latest)
-                heads[writer] = (prev_seq + 1, digest)
-                checked += 1
+        heads: dict[str, tuple[int, bytes]] = {}
+        checked = 0
+        sha256 = hashlib.sha256
+        async with aclosing(batches):
+            async for batch in batches:
+                for row in batch:
+                    seq, writer, writer_seq = row[0], row[1], row[2]
+                    head = heads.get(writer)
+                    if head is None:
+                        if not writers.get(writer, False):
+                            return _bad(
+                                checked, seq, "event of an unregistered or forged writer", latest
+                            )
+                        head = (0, genesis_hash(uuid.UUID(hex=writer)))
+                    if writer_seq != head[0] + 1:
+                        return _bad(
+                            checked, seq, "chain sequence broken (event missing or moved)", latest
+                        )
+                    digest = sha256(head[1] + row[3]).digest()
+                    if digest != row[4]:
+                        return _bad(checked, seq, "event does not match its hash", latest)
+                    if expected:
+                        pinned = expected.pop((writer, writer_seq), None)
+                        if pinned is not None and pinned[0] != digest:
+                            return _bad(
+                                checked, seq, "event differs from a signed checkpoint", latest
+                            )
+                    heads[writer] = (writer_seq, digest)
+                    checked += 1
         if expected:
             missing_seq = min(seq for _, seq in expected.values())
             return _bad(
