@@ -24,7 +24,7 @@ from pdvault.customers.models import Customer
 from pdvault.deps import SessionDep, VaultDep, require
 from pdvault.errors import NotFound
 from pdvault.openapi_docs import problems
-from pdvault.pagination import Cursor, Limit
+from pdvault.pagination import Cursor, Limit, int_after
 from pdvault.policy import Operation
 
 router = APIRouter(tags=["audit"])
@@ -72,7 +72,7 @@ async def list_events(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> EventPage:
-    items, next_cursor = await service.list_events(session, flt, limit, service.seq_cursor(cursor))
+    items, next_cursor = await service.list_events(session, flt, limit, int_after(cursor))
     await _log(vault, session, actor, Operation.AUDIT_EVENTS.value)
     await session.commit()
     return EventPage(items=items, next_cursor=next_cursor)
@@ -140,7 +140,7 @@ async def checkpoints(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CheckpointPage:
-    items, next_cursor = await service.list_checkpoints(session, limit, service.seq_cursor(cursor))
+    items, next_cursor = await service.list_checkpoints(session, limit, int_after(cursor))
     await _log(vault, session, actor, Operation.AUDIT_CHECKPOINTS.value)
     await session.commit()
     return CheckpointPage(items=items, next_cursor=next_cursor)
@@ -191,9 +191,7 @@ async def access_report(
             customer_id=customer_id,
             problem=NotFound("No such customer."),
         )
-    items, next_cursor = await service.access_report(
-        session, customer_id, limit, service.seq_cursor(cursor)
-    )
+    items, next_cursor = await service.access_report(session, customer_id, limit, int_after(cursor))
     await _log(
         vault, session, actor, Operation.CUSTOMER_ACCESS_REPORT.value, customer_id=customer_id
     )

@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pdvault.audit.ledger import AuditCheckpoint
 from pdvault.audit.models import AccessEvent
 from pdvault.audit.schemas import AccessReportItem, CheckpointOut, EventOut
-from pdvault.errors import Unprocessable
-from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.pagination import split_page
 from pdvault.partners.models import Partner
 from pdvault.principals.models import Principal
 
@@ -51,20 +50,6 @@ class EventFilter:
         return query
 
 
-def seq_cursor(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    try:
-        value = int(decode_cursor(cursor))
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise Unprocessable(
-            "The cursor is not valid.", errors=[{"loc": ["query", "cursor"], "msg": "invalid"}]
-        )
-    return value
-
-
 def event_out(e: AccessEvent) -> EventOut:
     return EventOut(
         seq=e.seq,
@@ -89,10 +74,9 @@ async def list_events(
     session: AsyncSession, flt: EventFilter, limit: int, after_seq: int
 ) -> tuple[list[EventOut], str | None]:
     query = flt.apply(select(AccessEvent)).where(AccessEvent.seq > after_seq)
-    rows = list((await session.scalars(query.order_by(AccessEvent.seq).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [event_out(e) for e in rows], encode_cursor(str(rows[-1].seq)) if more else None
+    fetched = (await session.scalars(query.order_by(AccessEvent.seq).limit(limit + 1))).all()
+    rows, next_cursor = split_page(fetched, limit, lambda e: e.seq)
+    return [event_out(e) for e in rows], next_cursor
 
 
 async def export_lines(
@@ -126,19 +110,16 @@ def checkpoint_out(cp: AuditCheckpoint) -> CheckpointOut:
 async def list_checkpoints(
     session: AsyncSession, limit: int, after_id: int
 ) -> tuple[list[CheckpointOut], str | None]:
-    rows = list(
-        (
-            await session.scalars(
-                select(AuditCheckpoint)
-                .where(AuditCheckpoint.id > after_id)
-                .order_by(AuditCheckpoint.id)
-                .limit(limit + 1)
-            )
-        ).all()
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [checkpoint_out(c) for c in rows], encode_cursor(str(rows[-1].id)) if more else None
+    fetched = (
+        await session.scalars(
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.id > after_id)
+            .order_by(AuditCheckpoint.id)
+            .limit(limit + 1)
+        )
+    ).all()
+    rows, next_cursor = split_page(fetched, limit, lambda c: c.id)
+    return [checkpoint_out(c) for c in rows], next_cursor
 
 
 async def access_report(
@@ -153,9 +134,7 @@ async def access_report(
         .order_by(AccessEvent.seq)
         .limit(limit + 1)
     )
-    rows = list((await session.execute(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = split_page((await session.execute(query)).all(), limit, lambda r: r[0].seq)
     items = [
         AccessReportItem(
             at=e.at,
@@ -169,5 +148,4 @@ async def access_report(
         )
         for e, principal_name, partner_name in rows
     ]
-    last = rows[-1][0].seq if rows else 0
-    return items, encode_cursor(str(last)) if more else None
+    return items, next_cursor

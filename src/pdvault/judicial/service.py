@@ -31,7 +31,7 @@ from pdvault.judicial.schemas import (
     JudicialRequestOut,
     WithheldCustomer,
 )
-from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Access, Denial, Facts, JudicialFacts, Purpose, authorize, decide
 from pdvault.vault import Vault
 
@@ -162,21 +162,14 @@ class JudicialService:
         query = select(JudicialRequest).order_by(JudicialRequest.id).limit(limit + 1)
         if status is not None:
             query = query.where(JudicialRequest.status == status)
-        if cursor is not None:
-            try:
-                after = uuid.UUID(decode_cursor(cursor))
-            except ValueError:
-                raise Unprocessable(
-                    "The cursor is not valid.",
-                    errors=[{"loc": ["query", "cursor"], "msg": "invalid"}],
-                ) from None
+        after = uuid_after(cursor)
+        if after is not None:
             query = query.where(JudicialRequest.id > after)
-        rows = list((await self.session.scalars(query)).all())
-        items = [self._out(r, await self._named(r.id)) for r in rows[:limit]]
-        return JudicialPage(
-            items=items,
-            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+        rows, next_cursor = split_page(
+            (await self.session.scalars(query)).all(), limit, lambda r: r.id
         )
+        items = [self._out(r, await self._named(r.id)) for r in rows]
+        return JudicialPage(items=items, next_cursor=next_cursor)
 
     async def decide(
         self, request_id: uuid.UUID, approve: bool, reason: str | None = None

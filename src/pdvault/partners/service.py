@@ -17,7 +17,7 @@ from pdvault.customers.facts import current_consents
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, Gone, NotFound, ServiceUnavailable, Unprocessable
-from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.pagination import split_page, uuid_after
 from pdvault.partners.masking import apply_masks
 from pdvault.partners.models import Assignment, Grant, Partner
 from pdvault.partners.schemas import (
@@ -36,17 +36,6 @@ from pdvault.policy import Access, Denial, Facts, PartnerFacts, Reason, authoriz
 from pdvault.vault import Vault
 
 NO_SUCH_CUSTOMER = "No such customer."
-
-
-def _after(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(decode_cursor(cursor))
-    except ValueError:
-        raise Unprocessable(
-            "The cursor is not valid.", errors=[{"loc": ["query", "cursor"], "msg": "invalid"}]
-        ) from None
 
 
 def grant_out(g: Grant) -> GrantOut:
@@ -112,13 +101,15 @@ class PartnerService:
 
     async def list_partners(self, limit: int, cursor: str | None) -> PartnerPage:
         query = select(Partner).order_by(Partner.id).limit(limit + 1)
-        after = _after(cursor)
+        after = uuid_after(cursor)
         if after is not None:
             query = query.where(Partner.id > after)
-        rows = list((await self.session.scalars(query)).all())
+        rows, next_cursor = split_page(
+            (await self.session.scalars(query)).all(), limit, lambda p: p.id
+        )
         return PartnerPage(
-            items=[PartnerOut.model_validate(p, from_attributes=True) for p in rows[:limit]],
-            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+            items=[PartnerOut.model_validate(p, from_attributes=True) for p in rows],
+            next_cursor=next_cursor,
         )
 
     async def partner(self, partner_id: uuid.UUID) -> Partner:
@@ -149,14 +140,13 @@ class PartnerService:
         query = (
             select(Grant).where(Grant.partner_id == partner_id).order_by(Grant.id).limit(limit + 1)
         )
-        after = _after(cursor)
+        after = uuid_after(cursor)
         if after is not None:
             query = query.where(Grant.id > after)
-        rows = list((await self.session.scalars(query)).all())
-        return GrantPage(
-            items=[grant_out(g) for g in rows[:limit]],
-            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+        rows, next_cursor = split_page(
+            (await self.session.scalars(query)).all(), limit, lambda g: g.id
         )
+        return GrantPage(items=[grant_out(g) for g in rows], next_cursor=next_cursor)
 
     async def revoke_grant(self, partner_id: uuid.UUID, grant_id: uuid.UUID) -> GrantOut:
         grant = await self.session.get(Grant, grant_id)
@@ -256,15 +246,14 @@ class PartnerService:
             .order_by(Assignment.id)
             .limit(limit + 1)
         )
-        after = _after(cursor)
+        after = uuid_after(cursor)
         if after is not None:
             query = query.where(Assignment.id > after)
-        rows = list((await self.session.scalars(query)).all())
-        await self._log("partner.assignments", basis="own_assignments")
-        return AssignmentPage(
-            items=[assignment_out(a) for a in rows[:limit]],
-            next_cursor=encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None,
+        rows, next_cursor = split_page(
+            (await self.session.scalars(query)).all(), limit, lambda a: a.id
         )
+        await self._log("partner.assignments", basis="own_assignments")
+        return AssignmentPage(items=[assignment_out(a) for a in rows], next_cursor=next_cursor)
 
     async def read_customer(
         self, customer_id: uuid.UUID, purpose: str | None, fields: Sequence[str] | None

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.errors import Conflict, NotFound, Unprocessable
+from pdvault.errors import Conflict, NotFound
 from pdvault.openapi_docs import problems
-from pdvault.pagination import Cursor, Limit, decode_cursor
+from pdvault.pagination import Cursor, Limit
 from pdvault.policy import Operation
 from pdvault.principals import service
 from pdvault.principals.models import Principal, Token
@@ -70,13 +70,6 @@ async def list_principals(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PrincipalPage:
-    if cursor is not None:
-        try:
-            uuid.UUID(decode_cursor(cursor))
-        except ValueError:
-            raise Unprocessable(
-                "The cursor is not valid.", errors=[{"loc": ["query", "cursor"], "msg": "invalid"}]
-            ) from None
     return await service.list_principals(session, limit, cursor)
 
 

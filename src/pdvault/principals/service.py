@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -11,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pdvault.auth.tokens import hash_token, new_token
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Unprocessable
-from pdvault.pagination import decode_cursor, encode_cursor
+from pdvault.pagination import split_page, uuid_after
 from pdvault.partners.models import Partner
 from pdvault.principals.models import Principal, Token
 from pdvault.principals.schemas import (
@@ -47,15 +46,11 @@ async def create_principal(session: AsyncSession, data: PrincipalIn) -> Principa
 
 async def list_principals(session: AsyncSession, limit: int, cursor: str | None) -> PrincipalPage:
     query = select(Principal).order_by(Principal.id).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(Principal.id > uuid.UUID(decode_cursor(cursor)))
-    rows = list((await session.scalars(query)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return PrincipalPage(
-        items=[principal_out(p) for p in rows],
-        next_cursor=encode_cursor(str(rows[-1].id)) if more else None,
-    )
+    after = uuid_after(cursor)
+    if after is not None:
+        query = query.where(Principal.id > after)
+    rows, next_cursor = split_page((await session.scalars(query)).all(), limit, lambda p: p.id)
+    return PrincipalPage(items=[principal_out(p) for p in rows], next_cursor=next_cursor)
 
 
 async def disable_principal(session: AsyncSession, principal: Principal) -> Principal:
