@@ -22,6 +22,7 @@ CHAIN_FORMAT = b"pdvault/audit/v1"
 _FORMAT = CHAIN_FORMAT.decode()
 SEP = "\x1f"
 NULL = "\x1e"  # not NUL: PostgreSQL text cannot hold it, and verify encodes in SQL
+PRESENT = "\x1d"  # prefixes every value of a nullable column, so no stored text reads as NULL
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -58,8 +59,10 @@ def canonical(
 ) -> bytes:
     """Every column of an event in a fixed order, as primitives, separated by 0x1f.
 
-    No stored text contains 0x1f or 0x1e (ids are hex, request ids are checked, the rest are
-    names from the code), so the encoding is unambiguous; ``None`` is 0x1e, distinct from "".
+    Values of nullable columns are prefixed with 0x1d and ``None`` is 0x1e, so no stored text
+    (not even "" or a lone 0x1e) can pass for a NULL. Text the writer stores never holds
+    0x1f (ids are hex, request ids are checked, the rest are names from the code), so a
+    changed value cannot move a separator without changing the bytes.
     ``verify.py`` builds the same bytes in SQL from the stored columns; a test on both engines
     keeps the two in step.
     """
@@ -71,17 +74,21 @@ def canonical(
             str(writer_seq),
             str(at_micros),
             request_id,
-            principal_hex or NULL,
-            role or NULL,
+            _opt(principal_hex),
+            _opt(role),
             action,
-            customer_hex or NULL,
+            _opt(customer_hex),
             fields_json,
-            purpose or NULL,
-            basis or NULL,
+            _opt(purpose),
+            _opt(basis),
             outcome,
-            reason or NULL,
+            _opt(reason),
         )
     ).encode("utf-8")
+
+
+def _opt(value: str | None) -> str:
+    return NULL if value is None else PRESENT + value
 
 
 def link(prev_hash: bytes, event_bytes: bytes) -> bytes:
@@ -118,8 +125,16 @@ def _text(value: Any) -> bytes:
     return str(value).encode("utf-8")
 
 
-def writer_statement(writer_id: uuid.UUID, registered_at: datetime) -> bytes:
-    return CHAIN_FORMAT + b"|writer|" + writer_id.hex.encode() + b"|" + _text(registered_at)
+def writer_statement(writer_id: uuid.UUID, registered_at: datetime, process: str) -> bytes:
+    return (
+        CHAIN_FORMAT
+        + b"|writer|"
+        + writer_id.hex.encode()
+        + b"|"
+        + _text(registered_at)
+        + b"|"
+        + process.encode("utf-8")
+    )
 
 
 def heads_root(heads: Sequence[dict[str, Any]]) -> bytes:

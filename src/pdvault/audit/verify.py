@@ -47,7 +47,7 @@ def _pg_hex(column: str) -> str:
 
 
 def _pg_opt(expr: str) -> str:
-    return f"coalesce({expr}, E'\\x1e')"
+    return f"coalesce(E'\\x1d' || {expr}, E'\\x1e')"
 
 
 # The canonical bytes of chain.canonical, built by the database from the stored columns: the
@@ -72,14 +72,17 @@ _PG_CANONICAL = (
     )
     + "), 'UTF8')"
 )
-_PG_PAGE = (
+_PG_SELECT = (
     f"SELECT seq, {_pg_hex('writer_id')}, writer_seq, {_PG_CANONICAL}, hash "  # noqa: S608
-    "FROM access_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+    "FROM access_events "
 )
+# The first page has no lower bound: a row stored at seq <= 0 is verified like any other.
+_PG_FIRST = _PG_SELECT + "ORDER BY seq LIMIT $1"
+_PG_PAGE = _PG_SELECT + "WHERE seq > $1 ORDER BY seq LIMIT $2"
 
 
 def _sq_opt(column: str) -> str:
-    return f"ifnull({column}, char(30))"
+    return f"ifnull(char(29) || {column}, char(30))"
 
 
 _SQLITE_CANONICAL = (
@@ -118,13 +121,10 @@ Row = tuple[int, str, int, bytes, bytes]
 
 async def _pg_batches(driver: Any) -> AsyncGenerator[list[Row], None]:
     """Keyset pages straight from asyncpg: no ORM rows, no per-value type adapters."""
-    after = 0
-    while True:
-        records = await driver.fetch(_PG_PAGE, after, BATCH)
-        if not records:
-            return
+    records = await driver.fetch(_PG_FIRST, BATCH)
+    while records:
         yield records
-        after = records[-1][0]
+        records = await driver.fetch(_PG_PAGE, records[-1][0], BATCH)
 
 
 async def _sqlite_batches(driver: Any) -> AsyncGenerator[list[Row], None]:
@@ -141,7 +141,7 @@ async def verify_log(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
         await conn.execution_options(**{READ_ONLY: True})
         writers: dict[str, bool] = {}
         for w in (await conn.execute(select(AuditWriter))).all():
-            statement = writer_statement(w.writer_id, w.registered_at)
+            statement = writer_statement(w.writer_id, w.registered_at, w.process)
             writers[w.writer_id.hex] = verify_signature(public_raw, w.signature, statement)
 
         checkpoints = (

@@ -133,7 +133,7 @@ class AuditLog:
                 registered_at=at,
                 process=slot.pool.process,
                 key_id=self.signer.key_id,
-                signature=self.signer.sign(writer_statement(slot.writer_id, at)),
+                signature=self.signer.sign(writer_statement(slot.writer_id, at, slot.pool.process)),
             )
         )
         await session.flush()
