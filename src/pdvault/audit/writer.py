@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.chain import event_hash, writer_statement
@@ -27,6 +27,13 @@ from pdvault.observability import Metrics, request_id_var
 from pdvault.policy import rule_for
 
 ALLOWED, DENIED = "allowed", "denied"
+
+# Built once: Core statements run on the session's connection (not the ORM bulk path).
+_INSERT_EVENTS = insert(cast(Table, AccessEvent.__table__))
+_NEXT_SEQS = text(
+    "SELECT nextval(pg_get_serial_sequence('access_events', 'seq')) FROM generate_series(1, :n)"
+)
+_TOP_SEQ = select(func.coalesce(func.max(AccessEvent.seq), 0))
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,8 @@ class AuditLog:
             writer_seq += 1
             row["seq"], row["writer_id"], row["writer_seq"] = seq, slot.writer_id, writer_seq
             row["hash"] = prev_hash = event_hash(prev_hash, row)
-        await session.execute(insert(AccessEvent), rows)
+        connection = await session.connection()
+        await connection.execute(_INSERT_EVENTS, rows)
         slot.pending_seq, slot.pending_hash, slot.touched = writer_seq, prev_hash, True
         for row in rows:
             self.metrics.access_events.labels(row["outcome"]).inc()
@@ -141,19 +149,13 @@ class AuditLog:
         slot.touched = True
 
     async def _allocate_seqs(self, session: AsyncSession, count: int) -> list[int]:
-        bind = session.get_bind()
-        if bind.dialect.name == "postgresql":
-            result = await session.execute(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence('access_events', 'seq')) "
-                    "FROM generate_series(1, :n)"
-                ),
-                {"n": count},
-            )
+        connection = await session.connection()
+        if connection.dialect.name == "postgresql":
+            result = await connection.execute(_NEXT_SEQS, {"n": count})
             return sorted(int(v) for v in result.scalars())
         # SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE).
-        top = await session.scalar(select(func.coalesce(func.max(AccessEvent.seq), 0)))
-        return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+        top = int(await connection.scalar(_TOP_SEQ) or 0)
+        return list(range(top + 1, top + 1 + count))
 
     async def record(self, session: AsyncSession, actor: Actor | None, draft: EventDraft) -> None:
         await self.write(session, actor, [draft])

@@ -1,0 +1,1 @@
+"""Parts of bench/audit_bench.py: the access-log benchmark."""
