@@ -19,7 +19,7 @@ ROLES = ("admin", "storefront", "employee", "partner", "legal", "dpo", "auditor"
 class Row:
     roles: frozenset[str]
     fields: tuple[str, ...]
-    access: frozenset[str]  # "read" customer fields, "write" them, "documents" only
+    access: frozenset[str]  # "create" customers, "read" / "write" fields, "documents" only
 
 
 def _row(roles: str, fields: tuple[str, ...], access: str) -> Row:
@@ -28,7 +28,7 @@ def _row(roles: str, fields: tuple[str, ...], access: str) -> Row:
 
 TABLE: dict[str, Row] = {
     # "write all"; processing consent given
-    "registration": _row("storefront employee", ALL, "write"),
+    "registration": _row("storefront employee", ALL, "create"),
     "order_confirmation": _row("employee", ALL, "read"),
     "product_consultation": _row("employee", CONTACT, "read"),
     "product_information": _row("employee", CONTACT, "read"),

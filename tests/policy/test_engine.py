@@ -63,7 +63,7 @@ def assert_allowed(decision: AccessDecision, fields: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize("role", ["storefront", "employee"])
 def test_registration_needs_processing_consent(role: str) -> None:
-    p = permit(role, "registration", access=Access.WRITE)
+    p = permit(role, "registration", access=Access.CREATE)
     assert_allowed(decide(p, Facts(processing_consent=True)), ALL)
     # The row's own condition: consent_required, not consent_withdrawn.
     assert_denied(decide(p, Facts(processing_consent=False)), Reason.CONSENT_REQUIRED)

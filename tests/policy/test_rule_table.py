@@ -92,6 +92,12 @@ def test_write_matrix(role: str, purpose: str | None) -> None:
 
 @pytest.mark.parametrize("purpose", PURPOSES_TRIED)
 @pytest.mark.parametrize("role", ROLES)
+def test_create_matrix(role: str, purpose: str | None) -> None:
+    assert _mismatches(role, purpose, "create") == []
+
+
+@pytest.mark.parametrize("purpose", PURPOSES_TRIED)
+@pytest.mark.parametrize("role", ROLES)
 def test_documents_matrix(role: str, purpose: str | None) -> None:
     want = expected_outcome(role, purpose, None, "documents")
     assert actual_outcome(role, purpose, None, "documents") == want
@@ -103,8 +109,6 @@ def test_matrix_expectations_are_not_vacuous() -> None:
         (r, p) for p in TABLE for r in ROLES if expected_outcome(r, p, None, "write")[0] == "permit"
     }
     assert writers == {
-        ("storefront", "registration"),
-        ("employee", "registration"),
         ("storefront", "customer_self_service"),
         ("dpo", "data_subject_request"),
     }
@@ -122,8 +126,12 @@ def test_registration_is_write_only(role: str) -> None:
     denial = authorize(role, "registration", None, Access.READ)
     assert isinstance(denial, Denial)
     assert denial.reason is Reason.PURPOSE_NOT_PERMITTED
-    permit = authorize(role, "registration", None, Access.WRITE)
+    permit = authorize(role, "registration", None, Access.CREATE)
     assert isinstance(permit, Permit)
+    # Registration creates customers; it never corrects one (PATCH with it is refused).
+    denial = authorize(role, "registration", None, Access.WRITE)
+    assert isinstance(denial, Denial)
+    assert denial.reason is Reason.PURPOSE_NOT_PERMITTED
     assert permit.fields == ALL
 
 

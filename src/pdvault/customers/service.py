@@ -173,7 +173,7 @@ class CustomerService:
 
     async def create(self, data: CustomerIn) -> CustomerCreated:
         action = "customer.create"
-        permit = await self._permit(action, REGISTRATION, None, Access.WRITE)
+        permit = await self._permit(action, REGISTRATION, None, Access.CREATE)
         decision = decide(permit, Facts(processing_consent=data.consents.processing))
         if not decision.allowed:
             await self._refuse(
@@ -266,7 +266,7 @@ class CustomerService:
 
     async def create_batch(self, items: Sequence[dict[str, Any]]) -> list[BatchResult]:
         action = "customer.create"
-        await self._permit(action, REGISTRATION, None, Access.WRITE)
+        await self._permit(action, REGISTRATION, None, Access.CREATE)
         results: list[BatchResult | None] = [None] * len(items)
         valid: list[tuple[int, CustomerIn, bytes]] = []
         for index, raw in enumerate(items):
@@ -484,15 +484,6 @@ class CustomerService:
     ) -> tuple[CustomerOut, str]:
         action = "customer.update"
         changes = patch.changes()
-        if purpose == REGISTRATION:
-            # Registration writes new customers only; corrections are self-service or a request.
-            await self._refuse(
-                action,
-                Reason.PURPOSE_NOT_PERMITTED.value,
-                customer_id=customer_id,
-                purpose=purpose,
-                fields=list(changes),
-            )
         permit = await self._permit(action, purpose, list(changes), Access.WRITE, customer_id)
         customer = await self._live(action, customer_id, purpose)
         decision = await self._decide(action, customer, permit, None)

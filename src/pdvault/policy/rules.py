@@ -52,7 +52,10 @@ class Condition(StrEnum):
 
 
 class Access(StrEnum):
+    """What a row admits: creating customers, reading or correcting their fields, documents."""
+
     READ = "read"
+    CREATE = "create"
     WRITE = "write"
     DOCUMENTS = "documents"
 
@@ -88,7 +91,7 @@ def _rule(
     return Rule(purpose, frozenset(roles), fields, frozenset(access), condition, legal, description)
 
 
-R, W, D = Access.READ, Access.WRITE, Access.DOCUMENTS
+C, R, W, D = Access.CREATE, Access.READ, Access.WRITE, Access.DOCUMENTS
 
 RULES: dict[Purpose, Rule] = {
     r.purpose: r
@@ -97,7 +100,7 @@ RULES: dict[Purpose, Rule] = {
             Purpose.REGISTRATION,
             {Role.STOREFRONT, Role.EMPLOYEE},
             ALL_FIELDS,
-            {W},
+            {C},
             Condition.PROCESSING_CONSENT_GIVEN,
             description="Register a customer (write all); processing consent must be given.",
         ),
