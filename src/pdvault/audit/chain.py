@@ -91,6 +91,38 @@ def _opt(value: str | None) -> str:
     return NULL if value is None else PRESENT + value
 
 
+def pg_hex(column: str) -> str:
+    return f"replace({column}::text, '-', '')"
+
+
+def _pg_opt(expr: str) -> str:
+    return f"coalesce(E'\\x1d' || {expr}, E'\\x1e')"
+
+
+# The same bytes as canonical(), as a PostgreSQL expression over columns of these names:
+# verify.py builds them from the stored columns (the server formats rows in C while Python
+# only hashes), and writer.py from the values it inserts (one statement per event).
+PG_CANONICAL_SQL = (
+    "convert_to(concat_ws(E'\\x1f', 'pdvault/audit/v1', seq::text, "
+    + pg_hex("writer_id")
+    + ", writer_seq::text, ((extract(epoch from at) * 1000000)::bigint)::text, request_id, "
+    + ", ".join(
+        (
+            _pg_opt(pg_hex("principal_id")),
+            _pg_opt("role"),
+            "action",
+            _pg_opt(pg_hex("customer_id")),
+            "fields::text",
+            _pg_opt("purpose"),
+            _pg_opt("basis"),
+            "outcome",
+            _pg_opt("reason"),
+        )
+    )
+    + "), 'UTF8')"
+)
+
+
 def link(prev_hash: bytes, event_bytes: bytes) -> bytes:
     return hashlib.sha256(prev_hash + event_bytes).digest()
 

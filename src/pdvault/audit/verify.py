@@ -18,9 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pdvault.audit.chain import (
+    PG_CANONICAL_SQL,
     checkpoint_statement,
     genesis_hash,
     heads_root,
+    pg_hex,
     writer_statement,
 )
 from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
@@ -42,38 +44,8 @@ class VerifyResult:
     details: list[str] = field(default_factory=list)
 
 
-def _pg_hex(column: str) -> str:
-    return f"replace({column}::text, '-', '')"
-
-
-def _pg_opt(expr: str) -> str:
-    return f"coalesce(E'\\x1d' || {expr}, E'\\x1e')"
-
-
-# The canonical bytes of chain.canonical, built by the database from the stored columns: the
-# server formats rows in C on its own core while Python only hashes. Any stored column that
-# changed changes these bytes, so every hash is still recomputed from what is stored.
-_PG_CANONICAL = (
-    "convert_to(concat_ws(E'\\x1f', 'pdvault/audit/v1', seq::text, "
-    + _pg_hex("writer_id")
-    + ", writer_seq::text, ((extract(epoch from at) * 1000000)::bigint)::text, request_id, "
-    + ", ".join(
-        (
-            _pg_opt(_pg_hex("principal_id")),
-            _pg_opt("role"),
-            "action",
-            _pg_opt(_pg_hex("customer_id")),
-            "fields::text",
-            _pg_opt("purpose"),
-            _pg_opt("basis"),
-            "outcome",
-            _pg_opt("reason"),
-        )
-    )
-    + "), 'UTF8')"
-)
 _PG_SELECT = (
-    f"SELECT seq, {_pg_hex('writer_id')}, writer_seq, {_PG_CANONICAL}, hash "  # noqa: S608
+    f"SELECT seq, {pg_hex('writer_id')}, writer_seq, {PG_CANONICAL_SQL}, hash "  # noqa: S608
     "FROM access_events "
 )
 # The first page has no lower bound: a row stored at seq <= 0 is verified like any other.

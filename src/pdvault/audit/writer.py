@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from pdvault.audit.chain import event_hash, writer_statement
+from pdvault.audit.chain import PG_CANONICAL_SQL, event_hash, fields_text, writer_statement
 from pdvault.audit.ledger import AuditWriter
 from pdvault.audit.models import AccessEvent
 from pdvault.audit.signing import LogSigner
@@ -34,6 +34,25 @@ _NEXT_SEQS = text(
     "SELECT nextval(pg_get_serial_sequence('access_events', 'seq')) FROM generate_series(1, :n)"
 )
 _TOP_SEQ = select(func.coalesce(func.max(AccessEvent.seq), 0))
+_EVENT_COLUMNS = (
+    "seq, writer_id, writer_seq, at, request_id, principal_id, role, action, customer_id, "
+    "fields, purpose, basis, outcome, reason"
+)
+# PostgreSQL, one event: sequence number, hash and insert in one statement and one round trip.
+# The database hashes the same canonical bytes verify recomputes (chain.PG_CANONICAL_SQL).
+_APPEND_ONE = text(
+    f"INSERT INTO access_events ({_EVENT_COLUMNS}, hash) "  # noqa: S608
+    f"SELECT {_EVENT_COLUMNS}, sha256(:prev || {PG_CANONICAL_SQL}) FROM (SELECT "
+    "nextval(pg_get_serial_sequence('access_events', 'seq')) AS seq, "
+    "CAST(:writer_id AS uuid) AS writer_id, CAST(:writer_seq AS bigint) AS writer_seq, "
+    "CAST(:at AS timestamptz) AS at, CAST(:request_id AS varchar) AS request_id, "
+    "CAST(:principal_id AS uuid) AS principal_id, CAST(:role AS varchar) AS role, "
+    "CAST(:action AS varchar) AS action, CAST(:customer_id AS uuid) AS customer_id, "
+    "CAST(:fields AS json) AS fields, CAST(:purpose AS varchar) AS purpose, "
+    "CAST(:basis AS varchar) AS basis, CAST(:outcome AS varchar) AS outcome, "
+    "CAST(:reason AS varchar) AS reason) AS event "
+    "RETURNING hash"
+)
 
 
 @dataclass(frozen=True)
@@ -90,15 +109,36 @@ class AuditLog:
             await self._resync(session, slot)
         if not slot.registered and not slot.pending_registration:
             await self._register(session, slot)
+        connection = await session.connection()
+        if len(rows) == 1 and connection.dialect.name == "postgresql":
+            await self._append_one(connection, slot, rows[0])
+            self._count(rows)
+            return
         seqs = await self._allocate_seqs(session, len(rows))
         prev_hash, writer_seq = slot.pending_hash, slot.pending_seq
         for row, seq in zip(rows, seqs, strict=True):
             writer_seq += 1
             row["seq"], row["writer_id"], row["writer_seq"] = seq, slot.writer_id, writer_seq
             row["hash"] = prev_hash = event_hash(prev_hash, row)
-        connection = await session.connection()
         await connection.execute(_INSERT_EVENTS, rows)
         slot.pending_seq, slot.pending_hash, slot.touched = writer_seq, prev_hash, True
+        self._count(rows)
+
+    async def _append_one(
+        self, connection: AsyncConnection, slot: ChainSlot, row: dict[str, Any]
+    ) -> None:
+        writer_seq = slot.pending_seq + 1
+        params = {
+            **row,
+            "prev": slot.pending_hash,
+            "writer_id": slot.writer_id,
+            "writer_seq": writer_seq,
+            "fields": fields_text(row["fields"]),
+        }
+        digest = (await connection.execute(_APPEND_ONE, params)).scalar_one()
+        slot.pending_seq, slot.pending_hash, slot.touched = writer_seq, bytes(digest), True
+
+    def _count(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             self.metrics.access_events.labels(row["outcome"]).inc()
             if row["reason"] and row["outcome"] == DENIED:
