@@ -21,6 +21,7 @@ from pdvault.errors import install_error_handlers
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
 from pdvault.middleware import EdgeMiddleware
+from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         customers_router,
         partners_router,
         judicial_router,
+        notifications_router,
         audit_router,
         principals_router,
         keys_router,

@@ -6,6 +6,7 @@ from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
 from pdvault.idempotency import IdempotencyRecord
 from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
+from pdvault.notifications.models import Notification
 from pdvault.partners.models import Assignment, Grant, Partner
 from pdvault.principals.models import Principal, Token
 
@@ -21,6 +22,7 @@ __all__ = [
     "IdempotencyRecord",
     "JudicialRequest",
     "JudicialRequestCustomer",
+    "Notification",
     "Partner",
     "Principal",
     "Token",

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent
+from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
 
 
@@ -43,9 +44,13 @@ async def load_facts(
             consents.get("marketing", False) if Condition.MARKETING_CONSENT in needed else False
         ),
         justification=justification if Condition.JUSTIFICATION in needed else None,
-        # The notice outbox, complaints, deletion requests, partner grants and judicial
-        # requests do not exist yet: their conditions cannot hold, so those rows deny.
-        pending_notice=False,
+        pending_notice=(
+            await has_pending_notice(session, customer_id)
+            if Condition.PENDING_NOTICE in needed
+            else False
+        ),
+        # Complaints and deletion requests not yet wired; partner and judicial facts come
+        # from their own endpoints (a customer read cannot cite a grant or a request).
         open_complaint_basis=None,
         open_subject_request_basis=None,
         partner=None,

@@ -39,6 +39,8 @@ class Operation(StrEnum):
     AUDIT_CHECKPOINTS = "audit.checkpoints"
     AUDIT_PUBLIC_KEY = "audit.public_key"
     CUSTOMER_ACCESS_REPORT = "customer.access_report"
+    NOTIFICATION_LIST = "notification.list"
+    NOTIFICATION_ACK = "notification.ack"
 
 
 S, E, D, A = Role.STOREFRONT, Role.EMPLOYEE, Role.DPO, Role.ADMIN
@@ -76,6 +78,8 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.AUDIT_CHECKPOINTS: frozenset({U}),
     Operation.AUDIT_PUBLIC_KEY: frozenset({U}),
     Operation.CUSTOMER_ACCESS_REPORT: frozenset({S, D}),
+    Operation.NOTIFICATION_LIST: frozenset({S}),
+    Operation.NOTIFICATION_ACK: frozenset({S}),
 }
 
 

@@ -1,0 +1,128 @@
+"""Putting notices into the outbox, and the storefront draining it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.db import new_id, utcnow
+from pdvault.notifications.models import Notification
+from pdvault.notifications.schemas import NotificationOut, NotificationPage
+from pdvault.pagination import split_page, uuid_after
+
+_TABLE = cast(Table, Notification.__table__)
+
+
+def notice_row(
+    customer_id: uuid.UUID,
+    kind: str,
+    data: dict[str, Any],
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """One outbox row. ``data`` holds ids and references only, never a personal value."""
+    return {
+        "id": new_id(),
+        "customer_id": customer_id,
+        "kind": kind,
+        "data": data,
+        "created_at": utcnow(),
+        "dedupe_key": dedupe_key,
+        "delivered_at": None,
+        "delivered_by": None,
+    }
+
+
+async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert notices; a row whose ``dedupe_key`` is already there is skipped, not an error.
+
+    Returns how many were added, so a fan-out re-run after a crash can report what it did.
+    """
+    if not rows:
+        return 0
+    connection = await session.connection()
+    stmt: Any
+    if connection.dialect.name == "postgresql":
+        stmt = postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    else:
+        stmt = sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    before = await _count_keys(session, [r["dedupe_key"] for r in rows if r["dedupe_key"]])
+    await connection.execute(stmt, list(rows))
+    return len(rows) - before
+
+
+async def _count_keys(session: AsyncSession, keys: list[str]) -> int:
+    found = 0
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found += len(
+            (
+                await session.scalars(
+                    select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))
+                )
+            ).all()
+        )
+    return found
+
+
+async def has_pending_notice(session: AsyncSession, customer_id: uuid.UUID) -> bool:
+    """The ``legal_notice`` condition: a notice for this customer not yet delivered."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Notification.customer_id == customer_id,
+                    Notification.delivered_at.is_(None),
+                )
+            )
+        )
+    )
+
+
+def notification_out(n: Notification) -> NotificationOut:
+    return NotificationOut(
+        id=n.id,
+        customer_id=n.customer_id,
+        kind=n.kind,
+        created_at=n.created_at,
+        data=n.data,
+        delivered_at=n.delivered_at,
+    )
+
+
+async def list_notifications(
+    session: AsyncSession, status: str, limit: int, cursor: str | None
+) -> NotificationPage:
+    query = select(Notification)
+    if status == "pending":
+        query = query.where(Notification.delivered_at.is_(None))
+    elif status == "delivered":
+        query = query.where(Notification.delivered_at.is_not(None))
+    after = uuid_after(cursor)
+    if after is not None:
+        query = query.where(Notification.id > after)
+    fetched = (await session.scalars(query.order_by(Notification.id).limit(limit + 1))).all()
+    rows, next_cursor = split_page(fetched, limit, lambda n: n.id)
+    return NotificationPage(items=[notification_out(n) for n in rows], next_cursor=next_cursor)
+
+
+async def acknowledge(
+    session: AsyncSession, notification_id: uuid.UUID, by: uuid.UUID
+) -> Notification | None:
+    """Mark delivered (idempotent: a second ack keeps the first time). None: no such notice."""
+    notice = await session.get(Notification, notification_id)
+    if notice is None:
+        return None
+    if notice.delivered_at is None:
+        now = utcnow()
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notice.id, Notification.delivered_at.is_(None))
+            .values(delivered_at=now, delivered_by=by)
+        )
+        await session.refresh(notice)
+    return notice
