@@ -4,6 +4,7 @@ from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
 from pdvault.audit.models import AccessEvent
 from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
+from pdvault.erasure.models import DeletionRequest
 from pdvault.idempotency import IdempotencyRecord
 from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
 from pdvault.notifications.models import Notification
@@ -18,6 +19,7 @@ __all__ = [
     "Base",
     "Consent",
     "Customer",
+    "DeletionRequest",
     "Grant",
     "IdempotencyRecord",
     "JudicialRequest",
