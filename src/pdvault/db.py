@@ -78,6 +78,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Erasure must not leave the old bytes in freed pages (see erasure/shred.py).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -17,6 +17,7 @@ from pdvault.config import Settings, get_settings
 from pdvault.crypto.provider import KeyProvider, LocalKeyProvider
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
+from pdvault.erasure.router import router as erasure_router
 from pdvault.errors import install_error_handlers
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
@@ -26,6 +27,7 @@ from pdvault.observability import Metrics, configure_logging
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
+from pdvault.subjects.router import router as subjects_router
 from pdvault.vault import Vault
 
 DESCRIPTION = """\
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
     for router in (
         public_router,
         customers_router,
+        subjects_router,
+        erasure_router,
         partners_router,
         judicial_router,
         notifications_router,

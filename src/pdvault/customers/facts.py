@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent
+from pdvault.erasure.cases import open_deletion_request
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
 
@@ -49,10 +50,14 @@ async def load_facts(
             if Condition.PENDING_NOTICE in needed
             else False
         ),
-        # Complaints and deletion requests not yet wired; partner and judicial facts come
-        # from their own endpoints (a customer read cannot cite a grant or a request).
+        open_subject_request_basis=(
+            await open_deletion_request(session, customer_id)
+            if Condition.OPEN_SUBJECT_REQUEST in needed
+            else None
+        ),
+        # Partner and judicial facts come from their own endpoints (a customer read
+        # cannot cite a grant or a request).
         open_complaint_basis=None,
-        open_subject_request_basis=None,
         partner=None,
         judicial=None,
     )

@@ -109,7 +109,10 @@ class CustomerService:
             )
         return permit
 
-    async def _live(self, action: str, customer_id: uuid.UUID, purpose: str | None) -> Customer:
+    async def require_live(
+        self, action: str, customer_id: uuid.UUID, purpose: str | None = None
+    ) -> Customer:
+        """The customer, or a logged refusal: 404 when there is none, 410 when erased."""
         customer = await self.session.get(Customer, customer_id)
         if customer is None:
             await self._refuse(
@@ -384,9 +387,23 @@ class CustomerService:
         fields: Sequence[str] | None,
         justification: str | None,
     ) -> tuple[CustomerOut, str]:
-        action = "customer.read"
+        customer, decision, values = await self.disclose(
+            "customer.read", customer_id, purpose, fields, justification
+        )
+        out = self._representation(customer, decision.purpose or "", values)
+        return out, etag_of(customer)
+
+    async def disclose(
+        self,
+        action: str,
+        customer_id: uuid.UUID,
+        purpose: str | None,
+        fields: Sequence[str] | None = None,
+        justification: str | None = None,
+    ) -> tuple[Customer, AccessDecision, dict[str, str]]:
+        """The whole read path: table, live customer, condition, decryption, access event."""
         permit = await self._permit(action, purpose, fields, Access.READ, customer_id)
-        customer = await self._live(action, customer_id, purpose)
+        customer = await self.require_live(action, customer_id, purpose)
         decision = await self._decide(action, customer, permit, justification)
         values = await self._open(action, customer, decision.fields)
         await self.vault.audit.record(
@@ -401,7 +418,7 @@ class CustomerService:
                 basis=decision.basis,
             ),
         )
-        return self._representation(customer, permit.rule.purpose, values), etag_of(customer)
+        return customer, decision, values
 
     async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
         action = "customer.search"
@@ -485,7 +502,7 @@ class CustomerService:
         action = "customer.update"
         changes = patch.changes()
         permit = await self._permit(action, purpose, list(changes), Access.WRITE, customer_id)
-        customer = await self._live(action, customer_id, purpose)
+        customer = await self.require_live(action, customer_id, purpose)
         decision = await self._decide(action, customer, permit, None)
         current = etag_of(customer)
         if "*" not in if_match and current not in if_match:

@@ -1,6 +1,12 @@
 """Who may read what: the rule table of POLICY.md and pure functions over it."""
 
-from pdvault.policy.endpoints import ALLOWED_ROLES, Operation, may_call
+from pdvault.policy.endpoints import (
+    ALLOWED_ROLES,
+    Operation,
+    default_purpose,
+    may_call,
+    may_read_free_text,
+)
 from pdvault.policy.engine import (
     AccessDecision,
     Denial,
@@ -36,6 +42,8 @@ __all__ = [
     "authorize",
     "conditions_needed",
     "decide",
+    "default_purpose",
     "may_call",
+    "may_read_free_text",
     "rule_for",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pdvault.policy.rules import Role
+from pdvault.policy.rules import Purpose, Role
 
 
 class Operation(StrEnum):
@@ -39,6 +39,13 @@ class Operation(StrEnum):
     AUDIT_CHECKPOINTS = "audit.checkpoints"
     AUDIT_PUBLIC_KEY = "audit.public_key"
     CUSTOMER_ACCESS_REPORT = "customer.access_report"
+    CUSTOMER_EXPORT = "customer.export"
+    CONSENT_READ = "consent.read"
+    CONSENT_RECORD = "consent.record"
+    DELETION_FILE = "deletion.file"
+    DELETION_LIST = "deletion.list"
+    DELETION_READ = "deletion.read"
+    DELETION_DECIDE = "deletion.decide"
     NOTIFICATION_LIST = "notification.list"
     NOTIFICATION_ACK = "notification.ack"
 
@@ -78,6 +85,13 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.AUDIT_CHECKPOINTS: frozenset({U}),
     Operation.AUDIT_PUBLIC_KEY: frozenset({U}),
     Operation.CUSTOMER_ACCESS_REPORT: frozenset({S, D}),
+    Operation.CUSTOMER_EXPORT: frozenset({S, D}),
+    Operation.CONSENT_READ: frozenset({S, D, E}),
+    Operation.CONSENT_RECORD: frozenset({S, D}),
+    Operation.DELETION_FILE: frozenset({S, D}),
+    Operation.DELETION_LIST: frozenset({D, U}),
+    Operation.DELETION_READ: frozenset({D, U}),
+    Operation.DELETION_DECIDE: frozenset({D}),
     Operation.NOTIFICATION_LIST: frozenset({S}),
     Operation.NOTIFICATION_ACK: frozenset({S}),
 }
@@ -85,3 +99,31 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
 
 def may_call(role: Role | str, operation: Operation) -> bool:
     return role in ALLOWED_ROLES[operation]
+
+
+# Free text a person wrote (a deletion request's note, a complaint's description) is personal
+# data beyond the four fields: only the dpo, who handles the case, reads it; auditors see
+# metadata (API.md: "auditor never sees description or contact").
+FREE_TEXT_READERS: frozenset[Role] = frozenset({D})
+
+
+def may_read_free_text(role: Role | str) -> bool:
+    return role in FREE_TEXT_READERS
+
+
+# Operations that read the whole record without a ``purpose`` parameter in API.md: the
+# purpose each role acts under (R6.1 self-service for the storefront; the dpo serves a request).
+DEFAULT_PURPOSE: dict[Operation, dict[Role, Purpose]] = {
+    Operation.CUSTOMER_EXPORT: {
+        S: Purpose.CUSTOMER_SELF_SERVICE,
+        D: Purpose.DATA_SUBJECT_REQUEST,
+    },
+}
+
+
+def default_purpose(operation: Operation, role: Role | str) -> str | None:
+    try:
+        chosen = DEFAULT_PURPOSE.get(operation, {}).get(Role(role))
+    except ValueError:
+        return None
+    return chosen.value if chosen is not None else None

@@ -1,0 +1,128 @@
+"""The export (R6.1): everything pdvault holds about one person, in one JSON document."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pdvault.audit.schemas import AccessReportItem
+from pdvault.audit.service import access_report
+from pdvault.auth.principal import Actor
+from pdvault.customers.models import Customer
+from pdvault.customers.service import CustomerService
+from pdvault.db import utcnow
+from pdvault.erasure.models import DeletionRequest
+from pdvault.erasure.service import DeletionService
+from pdvault.notifications.models import Notification
+from pdvault.notifications.service import notification_out
+from pdvault.pagination import decode_cursor
+from pdvault.partners.models import Assignment, Partner
+from pdvault.subjects.consents import consent_history
+from pdvault.subjects.schemas import (
+    AssignmentHeld,
+    CustomerRecord,
+    DeletionRequestHeld,
+    Export,
+)
+from pdvault.vault import Vault
+
+REPORT_PAGE = 1000
+
+
+async def _whole_access_report(
+    session: AsyncSession, customer_id: uuid.UUID
+) -> list[AccessReportItem]:
+    items: list[AccessReportItem] = []
+    after = 0
+    while True:
+        page, cursor = await access_report(session, customer_id, REPORT_PAGE, after)
+        items.extend(page)
+        if cursor is None:
+            return items
+        after = int(decode_cursor(cursor))
+
+
+async def _assignments(session: AsyncSession, customer_id: uuid.UUID) -> list[AssignmentHeld]:
+    rows = await session.execute(
+        select(Assignment, Partner.name)
+        .join(Partner, Partner.id == Assignment.partner_id)
+        .where(Assignment.customer_id == customer_id)
+        .order_by(Assignment.id)
+    )
+    return [
+        AssignmentHeld(
+            partner=name,
+            purpose=a.purpose,
+            reference=a.reference,
+            created_at=a.created_at,
+            expires_at=a.expires_at,
+            revoked_at=a.revoked_at,
+        )
+        for a, name in rows
+    ]
+
+
+async def _deletion_requests(
+    vault: Vault, session: AsyncSession, actor: Actor, customer_id: uuid.UUID
+) -> list[DeletionRequestHeld]:
+    requests = (
+        await session.scalars(
+            select(DeletionRequest)
+            .where(DeletionRequest.customer_id == customer_id)
+            .order_by(DeletionRequest.id)
+        )
+    ).all()
+    deletions = DeletionService(vault, session, actor)
+    return [
+        DeletionRequestHeld(
+            id=r.id,
+            channel=r.channel,
+            status=r.status,
+            requested_at=r.requested_at,
+            due_at=r.due_at,
+            decided_at=r.decided_at,
+            note=await deletions.note_of(r),
+            rejection_reason=r.rejection_reason,
+        )
+        for r in requests
+    ]
+
+
+def _record(customer: Customer) -> CustomerRecord:
+    return CustomerRecord(
+        id=customer.id,
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+        version=customer.version,
+        policy_version=customer.policy_version,
+    )
+
+
+async def export_customer(
+    vault: Vault, session: AsyncSession, actor: Actor, customer_id: uuid.UUID, purpose: str | None
+) -> Export:
+    """The read goes through the policy like any other (all four fields, one access event)."""
+    customers = CustomerService(vault, session, actor)
+    customer, decision, values = await customers.disclose("customer.export", customer_id, purpose)
+    notices = (
+        await session.scalars(
+            select(Notification)
+            .where(Notification.customer_id == customer_id)
+            .order_by(Notification.id)
+        )
+    ).all()
+    return Export(
+        exported_at=utcnow(),
+        purpose=decision.purpose or "",
+        customer=_record(customer),
+        fields=values,
+        consents=await consent_history(session, customer_id),
+        access_report=await _whole_access_report(session, customer_id),
+        documents=[],
+        deletion_requests=await _deletion_requests(vault, session, actor, customer_id),
+        complaints=[],
+        partner_assignments=await _assignments(session, customer_id),
+        notifications=[notification_out(n) for n in notices],
+    )

@@ -1,0 +1,105 @@
+"""Data-subject rights on a customer: consents and the export (API.md "Customers")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+
+from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.auth.principal import Actor
+from pdvault.customers.service import CustomerService
+from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.openapi_docs import problems
+from pdvault.policy import Operation, default_purpose
+from pdvault.subjects.consents import consent_history, record_consent
+from pdvault.subjects.export import export_customer
+from pdvault.subjects.schemas import (
+    FAKE_CONSENT_IN,
+    ConsentIn,
+    ConsentRecorded,
+    ConsentsOut,
+    Export,
+)
+
+router = APIRouter(prefix="/v1/customers", tags=["data-subject rights"])
+
+
+@router.get(
+    "/{customer_id}/consents",
+    response_model=ConsentsOut,
+    summary="Current consent state and its full history (storefront, dpo, employee)",
+    responses=problems(401, 403, 404, 410, 422, 503),
+)
+async def read_consents(
+    customer_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CONSENT_READ))],
+) -> ConsentsOut:
+    action = Operation.CONSENT_READ.value
+    await CustomerService(vault, session, actor).require_live(action, customer_id)
+    out = await consent_history(session, customer_id)
+    await vault.audit.record(
+        session, actor, EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id)
+    )
+    await session.commit()
+    return out
+
+
+@router.post(
+    "/{customer_id}/consents",
+    status_code=201,
+    response_model=ConsentRecorded,
+    summary="Record a consent given or withdrawn; history is append-only (storefront, dpo)",
+    responses=problems(401, 403, 404, 410, 422, 503),
+)
+async def record(
+    customer_id: uuid.UUID,
+    body: Annotated[ConsentIn, Body(examples=[FAKE_CONSENT_IN])],
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CONSENT_RECORD))],
+) -> ConsentRecorded:
+    action = Operation.CONSENT_RECORD.value
+    await CustomerService(vault, session, actor).require_live(action, customer_id)
+    entry, current = await record_consent(session, customer_id, body, actor.principal_id)
+    await vault.audit.record(
+        session,
+        actor,
+        EventDraft(
+            action=action,
+            outcome=ALLOWED,
+            customer_id=customer_id,
+            basis=f"consent:{body.kind}:{'granted' if body.granted else 'withdrawn'}",
+        ),
+    )
+    await session.commit()
+    return ConsentRecorded(**entry.model_dump(), current=current)
+
+
+@router.get(
+    "/{customer_id}/export",
+    response_model=Export,
+    summary="Everything held about the person, in one document (storefront, dpo)",
+    description=(
+        "The storefront exports under `customer_self_service`; the dpo under "
+        "`data_subject_request`, so only while a request on this customer is open. "
+        "`purpose` may name another purpose the role holds; the policy decides."
+    ),
+    responses=problems(401, 403, 404, 410, 422, 503),
+)
+async def export(
+    customer_id: uuid.UUID,
+    response: Response,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_EXPORT))],
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
+) -> Export:
+    chosen = purpose or default_purpose(Operation.CUSTOMER_EXPORT, actor.role)
+    out = await export_customer(vault, session, actor, customer_id, chosen)
+    await session.commit()
+    response.headers["Cache-Control"] = "no-store"
+    return out
