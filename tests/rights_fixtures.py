@@ -77,7 +77,7 @@ def subject(client: httpx.AsyncClient, shop: Issued) -> SubjectFactory:
         body = customer_body(
             full_name=f"Lê Thị Riêng {tag[:4].upper()}",
             email=f"rieng.{tag}@example.com",
-            phone=f"09{int(tag[:8], 16) % 100_000_000:08d}",
+            phone=f"091{int(tag[:8], 16) % 10_000_000:07d}",
             address=f"Ngõ Riêng {tag}, Phường Mẫu, Hà Nội",
             **overrides,
         )
