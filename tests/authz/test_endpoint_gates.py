@@ -61,6 +61,8 @@ API_ROLES: dict[tuple[str, str], frozenset[str]] = {
         ("GET", "/v1/judicial-requests/{}/disclosure", {L, D}),
         ("POST", "/v1/deletion-requests", {S, D}),
         ("GET", "/v1/deletion-requests", {D, U}),
+        # An extension (docs/decisions.md): one request, with the list's roles.
+        ("GET", "/v1/deletion-requests/{}", {D, U}),
         ("POST", "/v1/deletion-requests/{}/approve", {D}),
         ("POST", "/v1/deletion-requests/{}/reject", {D}),
         ("POST", "/v1/complaints", {S, E, D}),
