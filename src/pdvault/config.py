@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     )
 
     deletion_deadline_hours: int = Field(default=72, ge=1)
+    access_request_deadline_hours: int = Field(default=72, ge=1)
     breach_authority_deadline_hours: int = Field(default=72, ge=1)
     complaint_deadline_days: int = Field(default=30, ge=1)
 

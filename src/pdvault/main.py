@@ -27,6 +27,7 @@ from pdvault.observability import Metrics, configure_logging
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
+from pdvault.subjects.access_router import router as access_requests_router
 from pdvault.subjects.router import router as subjects_router
 from pdvault.vault import Vault
 
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         customers_router,
         subjects_router,
         erasure_router,
+        access_requests_router,
         partners_router,
         judicial_router,
         notifications_router,

@@ -10,9 +10,11 @@ from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
 from pdvault.notifications.models import Notification
 from pdvault.partners.models import Assignment, Grant, Partner
 from pdvault.principals.models import Principal, Token
+from pdvault.subjects.models import AccessRequest
 
 __all__ = [
     "AccessEvent",
+    "AccessRequest",
     "Assignment",
     "AuditCheckpoint",
     "AuditWriter",

@@ -63,6 +63,12 @@ API_ROLES: dict[tuple[str, str], frozenset[str]] = {
         ("GET", "/v1/deletion-requests", {D, U}),
         # An extension (docs/decisions.md): one request, with the list's roles.
         ("GET", "/v1/deletion-requests/{}", {D, U}),
+        # Access requests, an extension (docs/decisions.md), with deletion requests' roles.
+        ("POST", "/v1/access-requests", {S, D}),
+        ("GET", "/v1/access-requests", {D, U}),
+        ("GET", "/v1/access-requests/{}", {D, U}),
+        ("POST", "/v1/access-requests/{}/fulfil", {D}),
+        ("POST", "/v1/access-requests/{}/reject", {D}),
         ("POST", "/v1/deletion-requests/{}/approve", {D}),
         ("POST", "/v1/deletion-requests/{}/reject", {D}),
         ("POST", "/v1/complaints", {S, E, D}),

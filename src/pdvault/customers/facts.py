@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent
-from pdvault.erasure.cases import open_deletion_request
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
+from pdvault.subjects.cases import open_subject_request
 
 
 async def current_consents(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, bool]:
@@ -51,7 +51,7 @@ async def load_facts(
             else False
         ),
         open_subject_request_basis=(
-            await open_deletion_request(session, customer_id)
+            await open_subject_request(session, customer_id)
             if Condition.OPEN_SUBJECT_REQUEST in needed
             else None
         ),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy import Index, LargeBinary
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pdvault.db import Base, UTCDateTime, new_id, utcnow
+from pdvault.db import Base
+from pdvault.subjects.models import RequestColumns
 
 
 class DeletionStatus(StrEnum):
@@ -18,7 +17,7 @@ class DeletionStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class DeletionRequest(Base):
+class DeletionRequest(RequestColumns, Base):
     """A data subject's (or the DPO's) request to erase a customer.
 
     ``note_ct`` is free text the customer may have written: it is sealed under the customer's
@@ -27,17 +26,7 @@ class DeletionRequest(Base):
 
     __tablename__ = "deletion_requests"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
-    channel: Mapped[str] = mapped_column(String(32))
     note_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default=DeletionStatus.PENDING.value)
-    requested_by: Mapped[uuid.UUID] = mapped_column(Uuid)
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    decided_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         Index("ix_deletion_requests_customer", "customer_id", "status"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Channel = Literal["storefront", "email", "hotline", "letter", "in_person", "other"]
+from pdvault.subjects.schemas import Channel, RejectIn
 
 _REQ = "0193a5b0-7e2c-7d11-8c4a-5f0e00000021"
 _CID = "0193a5b0-7e2c-7d11-8c4a-5f0e00000001"
@@ -43,15 +43,7 @@ class DeletionRequestIn(BaseModel):
     )
 
 
-class DeletionRejectIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"reason": "Yêu cầu trùng lặp (ví dụ)"}]},
-    )
-
-    reason: str = Field(
-        min_length=1, max_length=500, description="Shown to auditors: no personal data here"
-    )
+DeletionRejectIn = RejectIn
 
 
 class DeletionRequestOut(BaseModel):

@@ -46,6 +46,10 @@ class Operation(StrEnum):
     DELETION_LIST = "deletion.list"
     DELETION_READ = "deletion.read"
     DELETION_DECIDE = "deletion.decide"
+    ACCESS_REQUEST_FILE = "access_request.file"
+    ACCESS_REQUEST_LIST = "access_request.list"
+    ACCESS_REQUEST_READ = "access_request.read"
+    ACCESS_REQUEST_DECIDE = "access_request.decide"
     NOTIFICATION_LIST = "notification.list"
     NOTIFICATION_ACK = "notification.ack"
 
@@ -92,6 +96,10 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.DELETION_LIST: frozenset({D, U}),
     Operation.DELETION_READ: frozenset({D, U}),
     Operation.DELETION_DECIDE: frozenset({D}),
+    Operation.ACCESS_REQUEST_FILE: frozenset({S, D}),
+    Operation.ACCESS_REQUEST_LIST: frozenset({D, U}),
+    Operation.ACCESS_REQUEST_READ: frozenset({D, U}),
+    Operation.ACCESS_REQUEST_DECIDE: frozenset({D}),
     Operation.NOTIFICATION_LIST: frozenset({S}),
     Operation.NOTIFICATION_ACK: frozenset({S}),
 }

@@ -13,6 +13,8 @@ from pdvault.customers.schemas import PolicyVersion
 from pdvault.notifications.schemas import NotificationOut
 
 ConsentKind = Literal["processing", "marketing"]
+# How a data-subject request reached the shop.
+Channel = Literal["storefront", "email", "hotline", "letter", "in_person", "other"]
 Source = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.\-:]+$")]
 
 _CID = "0193a5b0-7e2c-7d11-8c4a-5f0e00000001"
@@ -126,3 +128,56 @@ class Export(BaseModel):
     complaints: list[dict[str, Any]]
     partner_assignments: list[AssignmentHeld]
     notifications: list[NotificationOut]
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "Yêu cầu trùng lặp (ví dụ)"}]},
+    )
+
+    reason: str = Field(
+        min_length=1, max_length=500, description="Shown to auditors: no personal data here"
+    )
+
+
+_AREQ: dict[str, Any] = {
+    "id": "0193a5b0-7e2c-7d11-8c4a-5f0e00000041",
+    "customer_id": _CID,
+    "channel": "letter",
+    "status": "pending",
+    "requested_at": "2026-11-25T10:00:00Z",
+    "due_at": "2026-11-28T10:00:00Z",
+    "decided_at": None,
+    "overdue": False,
+    "rejection_reason": None,
+}
+
+
+class AccessRequestIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"customer_id": _CID, "channel": "letter"}]},
+    )
+
+    customer_id: uuid.UUID
+    channel: Channel
+
+
+class AccessRequestOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_AREQ]})
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    channel: str
+    status: str
+    requested_at: datetime
+    due_at: datetime
+    decided_at: datetime | None
+    overdue: bool
+    rejection_reason: str | None = None
+
+
+class AccessRequestPage(BaseModel):
+    items: list[AccessRequestOut]
+    next_cursor: str | None

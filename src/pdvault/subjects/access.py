@@ -1,0 +1,68 @@
+"""Access requests: a person asks (by letter, hotline …) for everything held on them.
+
+While pending, the dpo may export the customer under ``data_subject_request``; then marks the
+request fulfilled (or rejected, with a reason).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pdvault.db import utcnow
+from pdvault.subjects.models import AccessRequest
+from pdvault.subjects.schemas import AccessRequestIn, AccessRequestOut, AccessRequestPage
+from pdvault.subjects.workflow import RequestWorkflow, is_overdue
+
+FULFILLED = "fulfilled"
+
+
+def access_out(req: AccessRequest) -> AccessRequestOut:
+    return AccessRequestOut(
+        id=req.id,
+        customer_id=req.customer_id,
+        channel=req.channel,
+        status=req.status,
+        requested_at=req.requested_at,
+        due_at=req.due_at,
+        decided_at=req.decided_at,
+        overdue=is_overdue(req, utcnow()),
+        rejection_reason=req.rejection_reason,
+    )
+
+
+class AccessRequestService(RequestWorkflow[AccessRequest]):
+    model = AccessRequest
+    action_prefix = "access_request"
+    basis_prefix = "access_request"
+    noun = "access request"
+
+    def deadline_hours(self) -> int:
+        return self.vault.settings.access_request_deadline_hours
+
+    async def file(self, data: AccessRequestIn) -> AccessRequestOut:
+        req, _ = await self.new_request(data.customer_id, data.channel)
+        await self.add(req)
+        return access_out(req)
+
+    async def list(
+        self, status: str | None, overdue: bool | None, limit: int, cursor: str | None
+    ) -> AccessRequestPage:
+        rows, next_cursor = await self.page(status, overdue, limit, cursor)
+        return AccessRequestPage(items=[access_out(r) for r in rows], next_cursor=next_cursor)
+
+    async def get(self, request_id: uuid.UUID) -> AccessRequestOut:
+        action = self.action("read")
+        req = await self.locked(action, request_id)
+        await self.log(action, req)
+        return access_out(req)
+
+    async def fulfil(self, request_id: uuid.UUID) -> AccessRequestOut:
+        action = self.action("fulfil")
+        req = await self.pending(action, request_id)
+        self.close(req, FULFILLED)
+        await self.session.flush()
+        await self.log(action, req)
+        return access_out(req)
+
+    async def reject(self, request_id: uuid.UUID, reason: str) -> AccessRequestOut:
+        return access_out(await self.reject_request(request_id, reason))
