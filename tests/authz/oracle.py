@@ -1,9 +1,10 @@
 """What POLICY.md and API.md say a customer-endpoint call must produce, computed from
 ``tests.policy.expected`` (a hand transcription of the rule table), never from ``pdvault.policy``.
 
-The conditions are evaluated against the system as it stands: no notice outbox, no complaints,
-no data-subject requests yet (so those rows always deny), and judicial disclosure served only by
-``/v1/judicial-requests/{id}/disclosure`` (so the generic read never has an approved request).
+The conditions are evaluated against the matrix's situations: no pending notice, no open
+complaint and no open data-subject request exist there (so those rows deny here; tests in
+``tests/notifications`` and ``tests/subjects`` open them), and judicial disclosure is served only
+by ``/v1/judicial-requests/{id}/disclosure`` (so the generic read never has an approved request).
 """
 
 from __future__ import annotations
