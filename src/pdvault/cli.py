@@ -7,7 +7,7 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -32,6 +32,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def _db_error(exc: BaseException) -> str:
     return f"database unavailable ({type(exc).__name__}); check PDVAULT_DATABASE_URL"
+
+
+def _key_or_db_error(exc: BaseException) -> str:
+    from pdvault.crypto.provider import KeyUnavailableError
+
+    if isinstance(exc, KeyUnavailableError):
+        return f"{exc}; the keyring lacks a version still in use"
+    return _db_error(exc)
 
 
 def _migrate(settings: Settings) -> None:
@@ -192,6 +200,97 @@ def keys_create(
     except (KeyringError, OSError) as exc:
         fail(str(exc) if isinstance(exc, KeyringError) else f"cannot write {out}: {exc.strerror}")
     typer.echo(f"Created keyring at {out} (mode 0600).")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new key-encryption key version and make it primary at once."""
+    from pdvault.keys.ops import rotate
+
+    settings = get_settings()
+    try:
+        version = rotate(settings)
+    except KeyringError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the keyring: {exc.strerror}")
+    typer.echo(
+        f"key version {version} is primary; new data keys use it now. "
+        "Run 'pdvault keys rewrap' to move the existing ones."
+    )
+
+
+@keys_app.command("rewrap")
+def keys_rewrap(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Keys per transaction")] = 500,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
+) -> None:
+    """Re-wrap every data key under the primary version: online, batched, resumable."""
+    from pdvault.keys.ops import run_rewrap
+
+    settings = get_settings()
+    bar: list[Any] = []
+
+    def start(total: int) -> None:
+        if not quiet:
+            bar.append(typer.progressbar(length=total, label="rewrap", file=sys.stderr))
+            bar[0].__enter__()
+
+    def step(done: int) -> None:
+        if bar:
+            bar[0].update(done)
+
+    try:
+        moved = asyncio.run(run_rewrap(settings, batch, start, step))
+    except KeyringError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(_key_or_db_error(exc))
+    finally:
+        if bar:
+            bar[0].__exit__(None, None, None)
+    typer.echo(f"rewrapped {moved} data keys")
+
+
+@keys_app.command("status")
+def keys_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Key versions, the primary, and how many data keys each still wraps."""
+    from pdvault.keys.ops import status
+
+    settings = get_settings()
+    try:
+        report = asyncio.run(status(settings))
+    except KeyringError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(_db_error(exc))
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"provider {report['provider']}, primary version {report['primary']}")
+    for v in report["versions"]:
+        marks = ("primary " if v["primary"] else "") + ("" if v["held"] else "MISSING ")
+        typer.echo(f"  v{v['version']}: {v['data_keys']} data keys {marks}".rstrip())
+    typer.echo(f"{report['to_rewrap']} data keys wait for 'pdvault keys rewrap'")
+
+
+@keys_app.command("retire")
+def keys_retire(
+    version: Annotated[int, typer.Argument(help="The key version to destroy")],
+) -> None:
+    """Destroy a key version; refused while any data key is still wrapped under it."""
+    from pdvault.keys.ops import retire
+
+    settings = get_settings()
+    try:
+        asyncio.run(retire(settings, version))
+    except KeyringError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(_db_error(exc))
+    typer.echo(f"key version {version} destroyed")
 
 
 @audit_app.command("verify")

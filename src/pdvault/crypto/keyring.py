@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,21 @@ class Keyring:
 
     def __repr__(self) -> str:
         return f"Keyring(versions={sorted(self.keks)}, primary={self.primary})"
+
+    def rotated(self) -> Keyring:
+        """A new random version, primary at once; older versions stay to unwrap old keys."""
+        version = max(self.keks) + 1
+        return replace(
+            self, keks={**self.keks, version: secrets.token_bytes(KEY_BYTES)}, primary=version
+        )
+
+    def without(self, version: int) -> Keyring:
+        """The keyring with one version destroyed (the caller checked nothing uses it)."""
+        if version not in self.keks:
+            raise KeyringError(f"key version {version} is not in the keyring")
+        if version == self.primary:
+            raise KeyringError(f"key version {version} is the primary; rotate first")
+        return replace(self, keks={v: k for v, k in self.keks.items() if v != version})
 
     def to_json(self) -> str:
         return json.dumps(

@@ -6,7 +6,9 @@ and unwrapping are async because such a provider makes a network call.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
@@ -28,6 +30,14 @@ def data_key_context(customer_id: UUID, version: int) -> bytes:
     return b"pdvault/dek|%d|%s" % (version, customer_id.hex.encode())
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino)
+
+
 class KeyProvider(Protocol):
     name: str
 
@@ -46,28 +56,54 @@ class KeyProvider(Protocol):
 
 
 class LocalKeyProvider:
-    """KEKs from a local keyring (a 0600 file, or JSON passed in the environment)."""
+    """KEKs from a local keyring (a 0600 file, or JSON passed in the environment).
+
+    A file-backed keyring is re-read when it changes (looked at no more than once a second,
+    and at once when a key version is missing), so ``pdvault keys rotate`` takes effect in
+    every running worker without a restart.
+    """
 
     name = "local"
+    RELOAD_SECONDS = 1.0
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, path: Path | None = None) -> None:
         self._keyring = keyring
+        self._path = path
+        self._stamp = _stamp(path) if path is not None else None
+        self._checked = time.monotonic()
 
     @classmethod
     def from_file(cls, path: object) -> LocalKeyProvider:
-        from pathlib import Path
-
-        return cls(load_keyring(Path(str(path))))
+        location = Path(str(path))
+        return cls(load_keyring(location), location)
 
     @classmethod
     def from_json(cls, text: str) -> LocalKeyProvider:
         return cls(parse_keyring(text))
 
+    def _refresh(self, force: bool = False) -> None:
+        if self._path is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._checked < self.RELOAD_SECONDS:
+            return
+        self._checked = now
+        stamp = _stamp(self._path)
+        if stamp == self._stamp:
+            return
+        try:
+            self._keyring = load_keyring(self._path)
+        except KeyringError:
+            return  # a half-written or broken file: keep serving with the keys held
+        self._stamp = stamp
+
     @property
     def primary_version(self) -> int:
+        self._refresh()
         return self._keyring.primary
 
     def versions(self) -> list[int]:
+        self._refresh()
         return sorted(self._keyring.keks)
 
     def index_key(self) -> bytes:
@@ -77,12 +113,16 @@ class LocalKeyProvider:
         return self._keyring.signing_seed
 
     async def wrap_data_key(self, data_key: bytes, owner: UUID) -> WrappedKey:
+        self._refresh()
         version = self._keyring.primary
         kek = self._keyring.keks[version]
         return WrappedKey(version, seal(kek, data_key, data_key_context(owner, version)))
 
     async def unwrap_data_key(self, wrapped: WrappedKey, owner: UUID) -> bytes:
         kek = self._keyring.keks.get(wrapped.version)
+        if kek is None:
+            self._refresh(force=True)  # rotated elsewhere moments ago?
+            kek = self._keyring.keks.get(wrapped.version)
         if kek is None:
             raise KeyUnavailableError(f"key version {wrapped.version} is not in the keyring")
         return unseal(kek, wrapped.blob, data_key_context(owner, wrapped.version))

@@ -1,0 +1,98 @@
+"""Key rotation: which versions wrap how many data keys, and moving them to the primary.
+
+``rewrap`` works in small batches, each its own transaction: it runs online beside the
+service, and after a crash (even ``kill -9``) running it again simply carries on, because it
+only ever looks for keys not yet under the primary version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pdvault.crypto.provider import KeyProvider, WrappedKey
+from pdvault.keys.holders import HOLDERS, KeyHolder
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Data keys per KEK version, per holder table."""
+
+    by_version: dict[int, dict[str, int]]
+
+    def total(self, version: int) -> int:
+        return sum(self.by_version.get(version, {}).values())
+
+
+async def key_usage(session: AsyncSession) -> Usage:
+    found: dict[int, dict[str, int]] = {}
+    for holder in HOLDERS:
+        m = holder.model
+        rows = await session.execute(
+            select(m.kek_version, func.count())
+            .where(m.kek_version.is_not(None))
+            .group_by(m.kek_version)
+        )
+        for version, count in rows:
+            found.setdefault(int(version), {})[holder.name] = int(count)
+    return Usage(found)
+
+
+async def pending_rewrap(session: AsyncSession, primary: int) -> int:
+    """How many data keys are wrapped under a version other than the primary."""
+    usage = await key_usage(session)
+    return sum(usage.total(v) for v in usage.by_version if v != primary)
+
+
+async def _rewrap_batch(
+    session: AsyncSession, keys: KeyProvider, holder: KeyHolder, batch: int
+) -> tuple[int, int]:
+    """(keys looked at, keys moved) in one batch of one holder."""
+    m = holder.model
+    primary = keys.primary_version
+    query = (
+        select(m.id, m.kek_version, m.wrapped_dek)
+        .where(m.kek_version.is_not(None), m.kek_version != primary)
+        .order_by(m.id)
+        .limit(batch)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Two rewrap runs at once share the work instead of colliding.
+        query = query.with_for_update(skip_locked=True)
+    rows = (await session.execute(query)).all()
+    moved = 0
+    for owner, version, blob in rows:
+        data_key = await keys.unwrap_data_key(WrappedKey(int(version), bytes(blob)), owner)
+        fresh = await keys.wrap_data_key(data_key, owner)
+        result = await session.execute(
+            update(m)
+            .where(m.id == owner, m.kek_version == version)  # shredded meanwhile: no row
+            .values(kek_version=fresh.version, wrapped_dek=fresh.blob)
+        )
+        moved += int(getattr(result, "rowcount", 1) or 0)
+    return len(rows), moved
+
+
+async def rewrap(
+    sessions: async_sessionmaker[AsyncSession],
+    keys: KeyProvider,
+    *,
+    batch: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Re-wrap every data key under the primary version; returns how many moved."""
+    total = 0
+    for holder in HOLDERS:
+        while True:
+            async with sessions() as session:
+                seen, moved = await _rewrap_batch(session, keys, holder, batch)
+                await session.commit()
+            if not seen:
+                break
+            total += moved
+            if progress is not None:
+                progress(seen)
+    return total

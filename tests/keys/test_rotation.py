@@ -1,0 +1,227 @@
+"""Key rotation: rotate makes a new KEK version primary at once, rewrap moves every data key
+to it in batches while reads go on, survives ``kill -9``, and a version still in use cannot be
+destroyed. Against a real keyring file, on each engine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pdvault.config import Settings
+from pdvault.crypto.keyring import Keyring, KeyringError, load_keyring, write_keyring
+from pdvault.db import make_engine, make_sessionmaker
+from pdvault.keys import ops
+from pdvault.keys.rotation import key_usage
+from pdvault.main import create_app
+from pdvault.policy import Role
+from pdvault.principals import service as principals
+from pdvault.principals.schemas import PrincipalIn
+from tests.conftest import customer_body, truncate_all
+
+
+@pytest.fixture
+def keyed_settings(database_url: str, tmp_path: Path, keyring: Keyring) -> Settings:
+    """Settings whose keys come from a keyring file (so rotation has a file to change)."""
+    path = tmp_path / "keyring.json"
+    write_keyring(path, keyring)
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        keyring=path,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+class Shop:
+    def __init__(self, app: Any, client: httpx.AsyncClient, headers: dict[str, dict[str, str]]):
+        self.app, self.client, self.headers = app, client, headers
+
+    async def create(self, n: int) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, n, 1000):
+            items = [customer_body() for _ in range(min(1000, n - start))]
+            r = await self.client.post(
+                "/v1/customers/batch", json={"items": items}, headers=self.headers["storefront"]
+            )
+            assert r.status_code == 200, r.text
+            ids += [x["id"] for x in r.json()["results"] if x["status"] == 201]
+        return ids
+
+    async def read(self, cid: str) -> httpx.Response:
+        return await self.client.get(
+            f"/v1/customers/{cid}",
+            params={"purpose": "order_confirmation"},
+            headers=self.headers["employee"],
+        )
+
+
+@pytest.fixture
+async def shop(keyed_settings: Settings, database_url: str) -> AsyncIterator[Shop]:
+    await truncate_all(database_url)
+    app = create_app(keyed_settings)
+    async with app.router.lifespan_context(app):
+        headers: dict[str, dict[str, str]] = {}
+        async with app.state.vault.sessions() as session:
+            for role in ("storefront", "employee", "admin"):
+                p = await principals.create_principal(
+                    session, PrincipalIn(name=f"rot-{role}", role=Role(role))
+                )
+                issued = await principals.issue_token(session, p, 1)
+                headers[role] = {"Authorization": f"Bearer {issued.token}"}
+            await session.commit()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield Shop(app, c, headers)
+
+
+async def usage(settings: Settings) -> dict[int, int]:
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            found = await key_usage(session)
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    return {v: found.total(v) for v in found.by_version}
+
+
+async def test_rotate_and_rewrap_under_reads_lose_none(
+    shop: Shop, keyed_settings: Settings
+) -> None:
+    ids = await shop.create(300)
+    assert await usage(keyed_settings) == {1: 300}
+    stop = asyncio.Event()
+    outcomes: list[int] = []
+
+    async def reader() -> None:
+        while not stop.is_set():
+            r = await shop.read(random.choice(ids))
+            outcomes.append(r.status_code)
+
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    assert ops.rotate(keyed_settings) == 2
+    await asyncio.sleep(1.1)  # the app's provider re-reads the changed file within a second
+    newcomers = await shop.create(20)
+    moved = await ops.run_rewrap(keyed_settings, batch=7)
+    assert moved == 300
+    assert await usage(keyed_settings) == {2: 320}
+    await ops.retire(keyed_settings, 1)
+    assert sorted(load_keyring(keyed_settings.keyring_path).keks) == [2]
+    await asyncio.sleep(1.1)  # the app now holds only version 2
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(*readers)
+    assert len(outcomes) > 50
+    assert set(outcomes) == {200}, f"failed reads: {[c for c in outcomes if c != 200][:5]}"
+    # A fresh process holding only version 2 reads every customer.
+    fresh = create_app(keyed_settings)
+    async with fresh.router.lifespan_context(fresh):
+        transport = httpx.ASGITransport(app=fresh)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            again = Shop(fresh, c, shop.headers)
+            for cid in [*ids, *newcomers]:
+                assert (await again.read(cid)).status_code == 200
+            r = await c.get("/v1/admin/keys", headers=shop.headers["admin"])
+            assert r.json()["primary_version"] == 2
+            assert [(v["version"], v["customer_keys"]) for v in r.json()["versions"]] == [(2, 320)]
+
+
+async def test_a_version_in_use_cannot_be_destroyed(shop: Shop, keyed_settings: Settings) -> None:
+    await shop.create(5)
+    with pytest.raises(KeyringError, match="primary"):
+        await ops.retire(keyed_settings, 1)
+    ops.rotate(keyed_settings)
+    with pytest.raises(KeyringError, match="still wraps 5 data keys"):
+        await ops.retire(keyed_settings, 1)
+    assert sorted(load_keyring(keyed_settings.keyring_path).keks) == [1, 2]
+    with pytest.raises(KeyringError, match="not in the keyring"):
+        await ops.retire(keyed_settings, 7)
+    report = await ops.status(keyed_settings)
+    assert report["primary"] == 2
+    assert report["to_rewrap"] == 5
+    assert [(v["version"], v["data_keys"]) for v in report["versions"]] == [(1, 5), (2, 0)]
+
+
+async def test_rotation_refuses_keys_from_the_environment(
+    keyed_settings: Settings, keyring: Keyring
+) -> None:
+    from pydantic import SecretStr
+
+    env_keys = keyed_settings.model_copy(update={"keys_json": SecretStr(keyring.to_json())})
+    with pytest.raises(KeyringError, match="PDVAULT_KEYS_JSON"):
+        ops.rotate(env_keys)
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PDVAULT_")}
+    env["PDVAULT_DATABASE_URL"] = settings.effective_database_url
+    env["PDVAULT_KEYRING"] = str(settings.keyring_path)
+    env["PDVAULT_DATA_DIR"] = str(settings.data_dir)
+    return env
+
+
+async def test_rewrap_resumes_after_kill_9(shop: Shop, keyed_settings: Settings) -> None:
+    ids = await shop.create(2000)
+    env = cli_env(keyed_settings)
+    interrupted = False
+    for _attempt in range(3):
+        primary = ops.rotate(keyed_settings)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "pdvault", "keys", "rewrap", "--batch", "5", "--quiet"),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.returncode is None:
+            if (await usage(keyed_settings)).get(primary, 0) > 0:
+                break
+            await asyncio.sleep(0.01)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(proc.wait(), 10)
+            done = (await usage(keyed_settings)).get(primary, 0)
+            if 0 < done < len(ids):
+                interrupted = True
+                break
+        await asyncio.wait_for(proc.wait(), 60)
+    assert interrupted, "rewrap finished before it could be killed, three times"
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pdvault", "keys", "rewrap", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("rewrapped ")
+    assert await usage(keyed_settings) == {primary: 2000}
+    await asyncio.sleep(1.1)
+    for cid in random.sample(ids, 100):
+        assert (await shop.read(cid)).status_code == 200
+    status = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pdvault", "keys", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "0 data keys wait" in status.stdout
