@@ -55,18 +55,42 @@ def _migrate(settings: Settings) -> None:
         fail(_db_error(exc))
 
 
-def _ensure_keyring(settings: Settings) -> bool:
-    """Create the keyring if absent; validate it either way. True when created."""
-    from pdvault.main import load_key_provider
+def _check_keys(settings: Settings, *, create_transit_keys: bool = False) -> None:
+    """The configured key provider works, or one clear line and exit 1."""
+    from pdvault.main import load_key_provider, open_key_provider
 
-    created = False
-    if settings.keys_json is None and not settings.keyring_path.exists():
-        write_keyring(settings.keyring_path, new_keyring())
-        created = True
+    async def check() -> None:
+        if create_transit_keys:
+            from pdvault.crypto.transit import TransitKeyProvider
+
+            provider = load_key_provider(settings)
+            try:
+                if isinstance(provider, TransitKeyProvider):
+                    await provider.ensure_keys()
+            finally:
+                await provider.close()
+        await (await open_key_provider(settings)).close()
+
     try:
-        load_key_provider(settings)
+        asyncio.run(check())
     except KeyringError as exc:
         fail(str(exc))
+    except Exception as exc:
+        fail(f"key provider unusable ({type(exc).__name__}: {exc})")
+
+
+def _ensure_keyring(settings: Settings) -> bool:
+    """Create the local keyring if absent (transit: the transit keys); validate either way.
+    True when something was created."""
+    created = False
+    if (
+        settings.key_provider == "local"
+        and settings.keys_json is None
+        and not settings.keyring_path.exists()
+    ):
+        write_keyring(settings.keyring_path, new_keyring())
+        created = True
+    _check_keys(settings, create_transit_keys=settings.key_provider == "transit")
     return created
 
 
@@ -127,14 +151,10 @@ def serve(
     """Serve the HTTP API with uvicorn."""
     import uvicorn
 
-    from pdvault.main import load_key_provider
     from pdvault.migrate import current_revision, head_revision
 
     settings = get_settings()
-    try:
-        load_key_provider(settings)
-    except KeyringError as exc:
-        fail(str(exc))
+    _check_keys(settings)
     try:
         current = current_revision(settings.effective_database_url)
     except Exception as exc:
@@ -209,7 +229,7 @@ def keys_rotate() -> None:
 
     settings = get_settings()
     try:
-        version = rotate(settings)
+        version = asyncio.run(rotate(settings))
     except KeyringError as exc:
         fail(str(exc))
     except OSError as exc:

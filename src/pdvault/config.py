@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,15 @@ class Controller(BaseModel):
     hotline: str = "0912 853 984"
     email: str = "sales@tomexco.com"
     website: str = "www.tomexco.com"
+
+
+class Transit(BaseModel):
+    """OpenBao / HashiCorp Vault transit, when ``key_provider`` is ``transit``."""
+
+    addr: str = "http://127.0.0.1:8200"
+    token: SecretStr | None = None
+    key: str = Field(default="pdvault", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    mount: str = Field(default="transit", pattern=r"^[A-Za-z0-9_.\-/]{1,128}$")
 
 
 class Settings(BaseSettings):
@@ -38,6 +48,10 @@ class Settings(BaseSettings):
     keys_json: SecretStr | None = Field(
         default=None, description="Keyring JSON passed in the environment instead of a file"
     )
+    key_provider: Literal["local", "transit"] = Field(
+        default="local", description="local keyring, or OpenBao / Vault transit"
+    )
+    transit: Transit = Field(default_factory=Transit)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)

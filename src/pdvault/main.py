@@ -14,7 +14,9 @@ from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
 from pdvault.config import Settings, get_settings
-from pdvault.crypto.provider import KeyProvider, LocalKeyProvider
+from pdvault.crypto.envelope import DecryptionError
+from pdvault.crypto.keyring import KeyringError
+from pdvault.crypto.provider import KeyProvider, KeyUnavailableError, LocalKeyProvider
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
 from pdvault.erasure.router import router as erasure_router
@@ -39,10 +41,36 @@ Errors are RFC 9457 `application/problem+json`; denials carry a `reason` code.
 
 
 def load_key_provider(settings: Settings) -> KeyProvider:
-    """Raises ``KeyringError`` with one clear line when the keys cannot be used."""
+    """Raises ``KeyringError`` with one clear line when the keys cannot be used.
+
+    A provider must be ``await prepare()``-d before use (``open_key_provider`` does both).
+    """
+    if settings.key_provider == "transit":
+        from pdvault.crypto.transit import TransitKeyProvider
+
+        token = settings.transit.token
+        if token is None:
+            raise KeyringError("key provider is transit but PDVAULT_TRANSIT__TOKEN is not set")
+        return TransitKeyProvider(
+            settings.transit.addr,
+            token.get_secret_value(),
+            key=settings.transit.key,
+            mount=settings.transit.mount,
+        )
     if settings.keys_json is not None:
         return LocalKeyProvider.from_json(settings.keys_json.get_secret_value())
     return LocalKeyProvider.from_file(settings.keyring_path)
+
+
+async def open_key_provider(settings: Settings) -> KeyProvider:
+    """A provider ready for use; a transit server that cannot be used is a ``KeyringError``."""
+    provider = load_key_provider(settings)
+    try:
+        await provider.prepare()
+    except (KeyUnavailableError, DecryptionError) as exc:
+        await provider.close()
+        raise KeyringError(f"key provider {provider.name} unusable: {exc}") from None
+    return provider
 
 
 def create_app(settings: Settings | None = None, keys: KeyProvider | None = None) -> FastAPI:
@@ -52,7 +80,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
-        provider = keys or load_key_provider(settings)
+        provider = keys or await open_key_provider(settings)
         engine = make_engine(
             settings.effective_database_url,
             pool_size=settings.db_pool_size,
@@ -89,6 +117,8 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         finally:
             await checkpointer.stop()
             await engine.dispose()
+            if keys is None:
+                await provider.close()
 
     app = FastAPI(
         title="pdvault",

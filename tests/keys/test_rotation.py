@@ -111,7 +111,7 @@ async def test_rotate_and_rewrap_under_reads_lose_none(
 
     readers = [asyncio.create_task(reader()) for _ in range(4)]
     await asyncio.sleep(0.2)
-    assert ops.rotate(keyed_settings) == 2
+    assert await ops.rotate(keyed_settings) == 2
     await asyncio.sleep(1.1)  # the app's provider re-reads the changed file within a second
     newcomers = await shop.create(20)
     moved = await ops.run_rewrap(keyed_settings, batch=7)
@@ -142,7 +142,7 @@ async def test_a_version_in_use_cannot_be_destroyed(shop: Shop, keyed_settings: 
     await shop.create(5)
     with pytest.raises(KeyringError, match="primary"):
         await ops.retire(keyed_settings, 1)
-    ops.rotate(keyed_settings)
+    await ops.rotate(keyed_settings)
     with pytest.raises(KeyringError, match="still wraps 5 data keys"):
         await ops.retire(keyed_settings, 1)
     assert sorted(load_keyring(keyed_settings.keyring_path).keks) == [1, 2]
@@ -161,7 +161,7 @@ async def test_rotation_refuses_keys_from_the_environment(
 
     env_keys = keyed_settings.model_copy(update={"keys_json": SecretStr(keyring.to_json())})
     with pytest.raises(KeyringError, match="PDVAULT_KEYS_JSON"):
-        ops.rotate(env_keys)
+        await ops.rotate(env_keys)
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
@@ -177,7 +177,7 @@ async def test_rewrap_resumes_after_kill_9(shop: Shop, keyed_settings: Settings)
     env = cli_env(keyed_settings)
     interrupted = False
     for _attempt in range(3):
-        primary = ops.rotate(keyed_settings)
+        primary = await ops.rotate(keyed_settings)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             *("-m", "pdvault", "keys", "rewrap", "--batch", "5", "--quiet"),

@@ -11,14 +11,18 @@ from pdvault.config import Settings
 from pdvault.db import make_engine, make_sessionmaker
 
 
-def _signer(settings: Settings) -> LogSigner:
-    from pdvault.main import load_key_provider
+async def _signer(settings: Settings) -> LogSigner:
+    from pdvault.main import open_key_provider
 
-    return LogSigner(load_key_provider(settings).signing_seed())
+    keys = await open_key_provider(settings)
+    try:
+        return LogSigner(keys.signing_seed())
+    finally:
+        await keys.close()
 
 
 async def run_verify(settings: Settings) -> dict[str, Any]:
-    signer = _signer(settings)
+    signer = await _signer(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         result = await verify_log(engine, signer.public_raw)
@@ -34,7 +38,7 @@ async def run_verify(settings: Settings) -> dict[str, Any]:
 
 
 async def run_checkpoint(settings: Settings) -> dict[str, Any] | None:
-    signer = _signer(settings)
+    signer = await _signer(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:

@@ -54,6 +54,14 @@ class KeyProvider(Protocol):
 
     async def unwrap_data_key(self, wrapped: WrappedKey, owner: UUID) -> bytes: ...
 
+    async def prepare(self) -> None:
+        """Anything a provider must fetch before use (called once, at start)."""
+
+    async def refresh(self) -> None:
+        """Look again at which versions exist and which is primary."""
+
+    async def close(self) -> None: ...
+
 
 class LocalKeyProvider:
     """KEKs from a local keyring (a 0600 file, or JSON passed in the environment).
@@ -126,6 +134,15 @@ class LocalKeyProvider:
         if kek is None:
             raise KeyUnavailableError(f"key version {wrapped.version} is not in the keyring")
         return unseal(kek, wrapped.blob, data_key_context(owner, wrapped.version))
+
+    async def prepare(self) -> None:
+        return None
+
+    async def refresh(self) -> None:
+        self._refresh(force=True)
+
+    async def close(self) -> None:
+        return None
 
     def __repr__(self) -> str:
         return f"LocalKeyProvider({self._keyring!r})"

@@ -7,6 +7,8 @@ from typing import Any
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring, KeyringError, load_keyring, write_keyring
+from pdvault.crypto.provider import KeyUnavailableError
+from pdvault.crypto.transit import TransitKeyProvider
 from pdvault.db import make_engine, make_sessionmaker
 from pdvault.keys.rotation import key_usage, pending_rewrap, rewrap
 
@@ -19,17 +21,34 @@ def _file_keyring(settings: Settings) -> Keyring:
     return load_keyring(settings.keyring_path)
 
 
-def rotate(settings: Settings) -> int:
-    """Add a new KEK version and make it primary; running workers pick it up within 1 s."""
+async def _transit(settings: Settings) -> TransitKeyProvider | None:
+    if settings.key_provider != "transit":
+        return None
+    from pdvault.main import open_key_provider
+
+    provider = await open_key_provider(settings)
+    assert isinstance(provider, TransitKeyProvider)  # noqa: S101 - chosen by key_provider
+    return provider
+
+
+async def rotate(settings: Settings) -> int:
+    """Add a new KEK version and make it primary. A local keyring file is re-read by running
+    workers within 1 s; transit rotates its key, and wraps use the new version at once."""
+    transit = await _transit(settings)
+    if transit is not None:
+        try:
+            return await transit.rotate()
+        finally:
+            await transit.close()
     rotated = _file_keyring(settings).rotated()
     write_keyring(settings.keyring_path, rotated, replace=True)
     return rotated.primary
 
 
 async def status(settings: Settings) -> dict[str, Any]:
-    from pdvault.main import load_key_provider
+    from pdvault.main import open_key_provider
 
-    keys = load_key_provider(settings)
+    keys = await open_key_provider(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:
@@ -38,6 +57,7 @@ async def status(settings: Settings) -> dict[str, Any]:
             await session.rollback()
     finally:
         await engine.dispose()
+        await keys.close()
     versions = sorted(set(keys.versions()) | set(usage.by_version))
     return {
         "provider": keys.name,
@@ -62,9 +82,9 @@ async def run_rewrap(
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    from pdvault.main import load_key_provider
+    from pdvault.main import open_key_provider
 
-    keys = load_key_provider(settings)
+    keys = await open_key_provider(settings)
     engine = make_engine(settings.effective_database_url, pool_size=2)
     try:
         sessions = make_sessionmaker(engine)
@@ -75,20 +95,38 @@ async def run_rewrap(
         return await rewrap(sessions, keys, batch=batch, progress=progress)
     finally:
         await engine.dispose()
+        await keys.close()
 
 
 async def retire(settings: Settings, version: int) -> None:
-    """Destroy a KEK version, refused while any data key is still wrapped under it."""
-    remaining = _file_keyring(settings).without(version)  # refuses the primary, unknowns
+    """Destroy a KEK version, refused while any data key is still wrapped under it.
+
+    Transit can only archive from the oldest version up: ``version`` and all below it.
+    """
+    transit = await _transit(settings)
+    remaining = None if transit else _file_keyring(settings).without(version)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:
-            in_use = (await key_usage(session)).total(version)
+            usage = await key_usage(session)
             await session.rollback()
     finally:
         await engine.dispose()
+    doomed = [v for v in usage.by_version if v <= version] if transit else [version]
+    in_use = sum(usage.total(v) for v in doomed)
     if in_use:
+        if transit:
+            await transit.close()
         raise KeyringError(
             f"key version {version} still wraps {in_use} data keys; run 'pdvault keys rewrap'"
         )
+    if transit is not None:
+        try:
+            await transit.retire(version)
+        except KeyUnavailableError as exc:
+            raise KeyringError(str(exc)) from None
+        finally:
+            await transit.close()
+        return
+    assert remaining is not None  # noqa: S101 - local keyring
     write_keyring(settings.keyring_path, remaining, replace=True)
