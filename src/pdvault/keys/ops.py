@@ -104,6 +104,9 @@ async def retire(settings: Settings, version: int) -> None:
     Transit can only archive from the oldest version up: ``version`` and all below it.
     """
     transit = await _transit(settings)
+    if transit is not None and version >= transit.primary_version:
+        await transit.close()
+        raise KeyringError(f"key version {version} is the primary (or newer); rotate first")
     remaining = None if transit else _file_keyring(settings).without(version)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
