@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
             lock_timeout_ms=settings.db_lock_timeout_ms,
         )
         sessions = make_sessionmaker(engine)
+        metrics.watch_pool(engine.sync_engine.pool)
         signer = LogSigner(provider.signing_seed())
         audit = AuditLog(
             metrics,

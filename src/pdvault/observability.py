@@ -9,8 +9,9 @@ import re
 import sys
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -75,3 +76,26 @@ class Metrics:
         self.denials = Counter(
             "pdvault_denials_total", "Denied accesses by reason", ["reason"], registry=self.registry
         )
+
+    def watch_pool(self, pool: Any) -> None:
+        """Database connection pool gauges, read at scrape time."""
+        size = Gauge("pdvault_db_pool_size", "Connections the pool keeps", registry=self.registry)
+        in_use = Gauge(
+            "pdvault_db_pool_checked_out",
+            "Connections lent to requests right now",
+            registry=self.registry,
+        )
+        overflow = Gauge(
+            "pdvault_db_pool_overflow", "Connections beyond the pool size", registry=self.registry
+        )
+        size.set_function(lambda: float(_pool_stat(pool, "size")))
+        in_use.set_function(lambda: float(_pool_stat(pool, "checkedout")))
+        overflow.set_function(lambda: float(max(_pool_stat(pool, "overflow"), 0)))
+
+
+def _pool_stat(pool: Any, name: str) -> int:
+    method = getattr(pool, name, None)
+    try:
+        return int(method()) if callable(method) else 0
+    except Exception:  # a pool kind without the figure
+        return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 
@@ -97,3 +98,20 @@ async def test_metrics_after_customer_read(
         employee.token,
     ):
         assert value not in text, value
+
+
+async def test_metrics_show_the_database_pool_and_latency(
+    client: httpx.AsyncClient, app: Any, engine_name: str
+) -> None:
+    assert (await client.get("/readyz")).status_code == 200
+    text = (await client.get("/metrics")).text
+    assert _sample(text, "pdvault_http_request_duration_seconds_count", route="/readyz") == 1
+    assert _sample(text, "pdvault_db_pool_checked_out") == 0  # nothing lent between requests
+    size = _sample(text, "pdvault_db_pool_size")
+    if engine_name == "postgresql":
+        assert size == app.state.vault.settings.db_pool_size
+    else:
+        assert size >= 0
+    async with app.state.vault.engine.connect():
+        held = (await client.get("/metrics")).text
+        assert _sample(held, "pdvault_db_pool_checked_out") == 1
