@@ -358,6 +358,14 @@ def audit_checkpoint() -> None:
         typer.echo(f"checkpoint {made['id']} at seq {made['seq']} ({made['events']} events)")
 
 
+@app.command("config-reference")
+def config_reference() -> None:
+    """Print every PDVAULT_* setting with its default and meaning (Markdown)."""
+    from pdvault.config_reference import reference_markdown
+
+    sys.stdout.write(reference_markdown())
+
+
 @app.command()
 def openapi() -> None:
     """Print the OpenAPI document."""

@@ -13,20 +13,30 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Controller(BaseModel):
     """The data controller named in the policy (POLICY.md §5): configuration, not code."""
 
-    name: str = "CÔNG TY CP CƠ ĐIỆN & XUẤT NHẬP KHẨU TOÀN CẦU"
-    address: str = "Km 26, Khê Than, Phú Nghĩa, Chương Mỹ, Hà Nội"
-    hotline: str = "0912 853 984"
-    email: str = "sales@tomexco.com"
-    website: str = "www.tomexco.com"
+    name: str = Field(
+        default="CÔNG TY CP CƠ ĐIỆN & XUẤT NHẬP KHẨU TOÀN CẦU", description="Controller's name"
+    )
+    address: str = Field(
+        default="Km 26, Khê Than, Phú Nghĩa, Chương Mỹ, Hà Nội", description="Postal address"
+    )
+    hotline: str = Field(default="0912 853 984", description="Hotline for privacy questions")
+    email: str = Field(default="sales@tomexco.com", description="Contact email")
+    website: str = Field(default="www.tomexco.com", description="Website")
 
 
 class Transit(BaseModel):
     """OpenBao / HashiCorp Vault transit, when ``key_provider`` is ``transit``."""
 
-    addr: str = "http://127.0.0.1:8200"
-    token: SecretStr | None = None
-    key: str = Field(default="pdvault", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
-    mount: str = Field(default="transit", pattern=r"^[A-Za-z0-9_.\-/]{1,128}$")
+    addr: str = Field(default="http://127.0.0.1:8200", description="Transit server address")
+    token: SecretStr | None = Field(default=None, description="Token allowed to use the keys")
+    key: str = Field(
+        default="pdvault",
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="Transit key wrapping data keys (`<key>-secrets` derives the index key)",
+    )
+    mount: str = Field(
+        default="transit", pattern=r"^[A-Za-z0-9_.\-/]{1,128}$", description="Transit mount"
+    )
 
 
 class Settings(BaseSettings):
@@ -52,30 +62,50 @@ class Settings(BaseSettings):
         default="local", description="local keyring, or OpenBao / Vault transit"
     )
     transit: Transit = Field(default_factory=Transit)
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
+    host: str = Field(default="127.0.0.1", description="Where `pdvault serve` listens")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `pdvault serve` listens on")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     migrations_dir: Path | None = Field(default=None, description="Alembic scripts location")
 
     controller: Controller = Field(default_factory=Controller)
-    policy_version: str = "2024-01"
+    policy_version: str = Field(default="2024-01", description="Served by /v1/policy")
     policy_text_file: Path | None = Field(
         default=None, description="Policy text served by /v1/policy (default: the packaged text)"
     )
 
-    deletion_deadline_hours: int = Field(default=72, ge=1)
-    access_request_deadline_hours: int = Field(default=72, ge=1)
-    breach_authority_deadline_hours: int = Field(default=72, ge=1)
-    complaint_deadline_days: int = Field(default=30, ge=1)
+    deletion_deadline_hours: int = Field(
+        default=72, ge=1, description="A deletion request is due this long after filing"
+    )
+    access_request_deadline_hours: int = Field(
+        default=72, ge=1, description="An access request is due this long after filing"
+    )
+    breach_authority_deadline_hours: int = Field(
+        default=72,
+        ge=1,
+        description="The authority must hear of a breach this long after detection",
+    )
+    complaint_deadline_days: int = Field(
+        default=30, ge=1, description="A complaint is due an answer this many days after receipt"
+    )
 
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
-    batch_max_items: int = Field(default=1000, ge=1, le=10000)
-    token_default_days: int = Field(default=90, ge=1, le=3650)
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Request body limit (413 above)"
+    )
+    max_document_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Document upload limit (413 above)"
+    )
+    batch_max_items: int = Field(
+        default=1000, ge=1, le=10000, description="Customers per batch import"
+    )
+    token_default_days: int = Field(
+        default=90, ge=1, le=3650, description="Token lifetime when none is asked for"
+    )
     auth_cache_seconds: float = Field(
         default=0.5, ge=0.0, le=1.0, description="How long a resolved token is trusted per worker"
     )
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections per worker (as many more on burst)"
+    )
     db_lock_timeout_ms: int = Field(
         default=5000, ge=1, description="PostgreSQL lock_timeout: a locked table fails fast (503)"
     )
@@ -92,7 +122,7 @@ class Settings(BaseSettings):
         default=False,
         description="Benchmark baseline only: write no access events. Never in production.",
     )
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @property
     def sqlite_path(self) -> Path:
