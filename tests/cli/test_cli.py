@@ -318,11 +318,25 @@ def test_keys_create_writes_0600_and_refuses_to_overwrite(tmp_path: Path) -> Non
 # -- help and openapi -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "command",
-    [[], ["init"], ["migrate"], ["serve"], ["token", "create"], ["keys", "create"], ["openapi"]],
-    ids=["top", "init", "migrate", "serve", "token-create", "keys-create", "openapi"],
-)
+def every_command() -> list[list[str]]:
+    """Every command and sub-command the CLI has (so a new one is covered without a list)."""
+    import typer
+
+    from pdvault.cli import app
+
+    found: list[list[str]] = []
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        found.append(path)
+        if hasattr(cmd, "commands"):  # a group (typer vendors its own click)
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+@pytest.mark.parametrize("command", every_command(), ids=lambda c: "-".join(c) or "top")
 def test_help(tmp_path: Path, command: list[str]) -> None:
     result = run(tmp_path, *command, "--help")
     assert result.code == 0, result.err
@@ -356,3 +370,54 @@ def test_openapi_prints_the_document(tmp_path: Path) -> None:
     assert "/v1/customers" in doc["paths"]
     assert "/v1/principals" in doc["paths"]
     assert not (tmp_path / "data").exists()  # printing the document touches no data
+
+
+def test_every_api_md_command_exists() -> None:
+    names = {" ".join(c) for c in every_command()}
+    for expected in (
+        "init",
+        "serve",
+        "migrate",
+        "token create",
+        "keys rotate",
+        "keys rewrap",
+        "keys status",
+        "audit verify",
+        "audit checkpoint",
+        "openapi",
+    ):
+        assert expected in names
+
+
+def test_key_commands_fail_in_one_line(tmp_path: Path) -> None:
+    for command in (
+        ["keys", "rotate"],
+        ["keys", "status"],
+        ["keys", "rewrap"],
+        ["keys", "retire", "1"],
+    ):
+        result = run(tmp_path, *command)
+        assert result.code != 0, command
+        assert len(result.err_lines) == 1, (command, result.err)
+        assert result.err_lines[0].startswith("pdvault:"), result.err
+        assert "keyring not found" in result.err_lines[0]
+    env_keys = run(tmp_path, "keys", "rotate", PDVAULT_KEYS_JSON=new_keyring().to_json())
+    assert env_keys.code != 0
+    assert "PDVAULT_KEYS_JSON" in env_keys.err_lines[0]
+
+
+def test_keys_rotate_status_retire_on_a_fresh_vault(tmp_path: Path) -> None:
+    assert run(tmp_path, "init").code == 0
+    rotated = run(tmp_path, "keys", "rotate")
+    assert rotated.code == 0, rotated.err
+    assert "key version 2 is primary" in rotated.out
+    status = run(tmp_path, "keys", "status", "--json")
+    report = json.loads(status.out)
+    assert report["primary"] == 2
+    assert [v["version"] for v in report["versions"]] == [1, 2]
+    assert run(tmp_path, "keys", "rewrap", "--quiet").out.strip() == "rewrapped 0 data keys"
+    primary = run(tmp_path, "keys", "retire", "2")
+    assert primary.code != 0
+    assert "primary" in primary.err_lines[0]
+    assert run(tmp_path, "keys", "retire", "1").code == 0
+    assert sorted(load_keyring(tmp_path / "data" / "keyring.json").keks) == [2]
