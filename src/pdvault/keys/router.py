@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.customers.models import Customer
 from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.keys.rotation import key_usage
 from pdvault.openapi_docs import problems
 from pdvault.policy import Operation
 
@@ -22,6 +21,8 @@ class KeyVersion(BaseModel):
     version: int
     primary: bool
     customer_keys: int
+    data_keys: int  # every table's (customers, documents, complaints …)
+    held: bool  # the provider still has this version
 
 
 class KeyStatus(BaseModel):
@@ -41,26 +42,24 @@ async def key_status(
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.KEYS_STATUS))],
 ) -> KeyStatus:
-    counts = dict(
-        (
-            await session.execute(
-                select(Customer.kek_version, func.count())
-                .where(Customer.kek_version.is_not(None))
-                .group_by(Customer.kek_version)
-            )
-        ).all()
-    )
+    usage = await key_usage(session)
     await vault.audit.record(
         session, actor, EventDraft(action=Operation.KEYS_STATUS.value, outcome=ALLOWED)
     )
     await session.commit()
     primary = vault.keys.primary_version
-    versions = sorted(set(vault.keys.versions()) | {v for v in counts if v is not None})
+    held = set(vault.keys.versions())
     return KeyStatus(
         provider=vault.keys.name,
         primary_version=primary,
         versions=[
-            KeyVersion(version=v, primary=v == primary, customer_keys=int(counts.get(v, 0)))
-            for v in versions
+            KeyVersion(
+                version=v,
+                primary=v == primary,
+                customer_keys=usage.by_version.get(v, {}).get("customers", 0),
+                data_keys=usage.total(v),
+                held=v in held,
+            )
+            for v in sorted(held | set(usage.by_version))
         ],
     )
