@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     breach_authority_deadline_hours: int = Field(default=72, ge=1)
     complaint_deadline_days: int = Field(default=30, ge=1)
 
+    retention_years_invoice: int = Field(
+        default=10, ge=0, le=100, description="Years an invoice is kept (0: no legal retention)"
+    )
+    retention_years_receipt: int = Field(default=10, ge=0, le=100, description="... a receipt")
+    retention_years_contract: int = Field(default=10, ge=0, le=100, description="... a contract")
+    retention_years_other: int = Field(
+        default=0, ge=0, le=100, description="... any other document (0: shredded on erasure)"
+    )
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     batch_max_items: int = Field(default=1000, ge=1, le=10000)

@@ -17,6 +17,7 @@ from pdvault.config import Settings, get_settings
 from pdvault.crypto.provider import KeyProvider, LocalKeyProvider
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
+from pdvault.documents.router import router as documents_router
 from pdvault.errors import install_error_handlers
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
     for router in (
         public_router,
         customers_router,
+        documents_router,
         partners_router,
         judicial_router,
         notifications_router,

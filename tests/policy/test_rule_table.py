@@ -209,6 +209,11 @@ API_ROLES: dict[str, frozenset[str]] = {
     "audit.checkpoints": frozenset({"auditor"}),
     "audit.public_key": frozenset({"auditor"}),
     "customer.access_report": frozenset({"storefront", "dpo"}),
+    "notification.list": frozenset({"storefront"}),
+    "notification.ack": frozenset({"storefront"}),
+    "document.upload": frozenset({"storefront", "employee"}),
+    "document.list": frozenset({"storefront", "employee", "dpo"}),
+    "document.read": frozenset({"employee", "storefront"}),
 }
 
 
