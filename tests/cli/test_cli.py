@@ -320,8 +320,26 @@ def test_keys_create_writes_0600_and_refuses_to_overwrite(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["init"], ["migrate"], ["serve"], ["token", "create"], ["keys", "create"], ["openapi"]],
-    ids=["top", "init", "migrate", "serve", "token-create", "keys-create", "openapi"],
+    [
+        [],
+        ["init"],
+        ["migrate"],
+        ["serve"],
+        ["token", "create"],
+        ["keys", "create"],
+        ["retention", "sweep"],
+        ["openapi"],
+    ],
+    ids=[
+        "top",
+        "init",
+        "migrate",
+        "serve",
+        "token-create",
+        "keys-create",
+        "retention-sweep",
+        "openapi",
+    ],
 )
 def test_help(tmp_path: Path, command: list[str]) -> None:
     result = run(tmp_path, *command, "--help")
