@@ -13,7 +13,6 @@ from typing import Any, NoReturn
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
 
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
 from pdvault.auth.principal import Actor
@@ -69,12 +68,12 @@ def open_document(
     return unseal(data_key, blob[1:], document_context(document_id, customer_id, blob[0]))
 
 
-async def read_plaintext(keys: KeyProvider, doc: Document) -> bytes:
+async def read_plaintext(keys: KeyProvider, doc: Document, blob: bytes | None) -> bytes:
     """The original bytes; ``DecryptionError`` if the key or ciphertext fails authentication."""
-    if doc.wrapped_dek is None or doc.kek_version is None or doc.ciphertext is None:
+    if doc.wrapped_dek is None or doc.kek_version is None or blob is None:
         raise DecryptionError("document has no key or bytes")
     data_key = await keys.unwrap_data_key(WrappedKey(doc.kek_version, doc.wrapped_dek), doc.id)
-    return open_document(data_key, doc.id, doc.customer_id, doc.ciphertext)
+    return open_document(data_key, doc.id, doc.customer_id, blob)
 
 
 def retention_years(settings: Settings, kind: DocumentKind) -> int:
@@ -260,9 +259,7 @@ class DocumentService:
         if isinstance(permit, Denial):
             await self._refuse(action, permit.reason.value, customer_id, purpose=purpose)
         await self._customer(action, customer_id, purpose)
-        doc = await self.session.scalar(
-            select(Document).where(Document.id == document_id).options(undefer(Document.ciphertext))
-        )
+        doc = await self.session.get(Document, document_id)
         if doc is None or doc.customer_id != customer_id:
             # Another customer's document answers like a missing one.
             await self._refuse(
@@ -286,8 +283,10 @@ class DocumentService:
         if not decision.allowed:
             reason = decision.reason.value if decision.reason else "denied"
             await self._refuse(action, reason, customer_id, purpose=purpose, basis=basis)
+        # The bytes are fetched only once the answer is yes: a refusal never loads 20 MiB.
+        blob = await self.session.scalar(select(Document.ciphertext).where(Document.id == doc.id))
         try:
-            data = await read_plaintext(self.vault.keys, doc)
+            data = await read_plaintext(self.vault.keys, doc, blob)
         except DecryptionError:
             await self._refuse(
                 action,
