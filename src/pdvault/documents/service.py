@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.config import Settings
-from pdvault.crypto.envelope import DecryptionError, new_data_key, seal, unseal
-from pdvault.crypto.provider import KeyProvider, WrappedKey
+from pdvault.crypto.envelope import DecryptionError, new_data_key
 from pdvault.customers.facts import load_facts
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
@@ -30,6 +29,7 @@ from pdvault.documents.schemas import (
     DocumentOut,
     DocumentPage,
 )
+from pdvault.documents.sealing import read_plaintext, seal_document
 from pdvault.documents.sniff import sniff
 from pdvault.errors import Gone, NotFound, Problem, ServiceUnavailable, Unprocessable
 from pdvault.judicial.service import customers_on_legal_hold
@@ -37,43 +37,10 @@ from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Access, Denial, Operation, authorize, decide
 from pdvault.vault import Vault
 
-FORMAT_VERSION = 1
 SHRED_ACTION = "document.shred"
 # Vietnamese accounting law counts retention from the end of the accounting year; the year
 # is the calendar year in Vietnam's time (UTC+7, no daylight saving).
 VIETNAM = timezone(timedelta(hours=7), "ICT")
-
-
-def document_context(document_id: uuid.UUID, customer_id: uuid.UUID, version: int) -> bytes:
-    """AES-GCM associated data: the ciphertext opens only in its own row, for its customer."""
-    return b"pdvault/document|%d|%s|%s" % (
-        version,
-        document_id.hex.encode(),
-        customer_id.hex.encode(),
-    )
-
-
-def seal_document(
-    data_key: bytes, document_id: uuid.UUID, customer_id: uuid.UUID, plaintext: bytes
-) -> bytes:
-    context = document_context(document_id, customer_id, FORMAT_VERSION)
-    return bytes([FORMAT_VERSION]) + seal(data_key, plaintext, context)
-
-
-def open_document(
-    data_key: bytes, document_id: uuid.UUID, customer_id: uuid.UUID, blob: bytes
-) -> bytes:
-    if not blob or blob[0] != FORMAT_VERSION:
-        raise DecryptionError("unknown document ciphertext format")
-    return unseal(data_key, blob[1:], document_context(document_id, customer_id, blob[0]))
-
-
-async def read_plaintext(keys: KeyProvider, doc: Document, blob: bytes | None) -> bytes:
-    """The original bytes; ``DecryptionError`` if the key or ciphertext fails authentication."""
-    if doc.wrapped_dek is None or doc.kek_version is None or blob is None:
-        raise DecryptionError("document has no key or bytes")
-    data_key = await keys.unwrap_data_key(WrappedKey(doc.kek_version, doc.wrapped_dek), doc.id)
-    return open_document(data_key, doc.id, doc.customer_id, blob)
 
 
 def retention_years(settings: Settings, kind: DocumentKind) -> int:
