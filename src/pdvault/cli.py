@@ -23,6 +23,8 @@ app.add_typer(token_app, name="token")
 audit_app = typer.Typer(help="The tamper-evident access log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+retention_app = typer.Typer(help="Legal retention of transaction documents.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -364,6 +366,26 @@ def config_reference() -> None:
     from pdvault.config_reference import reference_markdown
 
     sys.stdout.write(reference_markdown())
+
+
+@retention_app.command("sweep")
+def retention_sweep(
+    batch: Annotated[int, typer.Option(help="Documents per transaction", min=1, max=10_000)] = 500,
+) -> None:
+    """Shred every document whose retention period has ended (each one logged).
+
+    Documents of a customer on legal hold wait until the hold ends. Safe to re-run.
+    """
+    from pdvault.documents.ops import run_sweep
+
+    settings = get_settings()
+    try:
+        shredded = asyncio.run(run_sweep(settings, batch))
+    except KeyringError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(_db_error(exc))
+    typer.echo(f"shredded {shredded} document(s) whose retention period had ended")
 
 
 @app.command()

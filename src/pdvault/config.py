@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         default=30, ge=1, description="A complaint is due an answer this many days after receipt"
     )
 
+    retention_years_invoice: int = Field(
+        default=10, ge=0, le=100, description="Years an invoice is kept (0: no legal retention)"
+    )
+    retention_years_receipt: int = Field(default=10, ge=0, le=100, description="... a receipt")
+    retention_years_contract: int = Field(default=10, ge=0, le=100, description="... a contract")
+    retention_years_other: int = Field(
+        default=0, ge=0, le=100, description="... any other document (0: shredded on erasure)"
+    )
+
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Request body limit (413 above)"
     )

@@ -19,6 +19,7 @@ from pdvault.crypto.keyring import KeyringError
 from pdvault.crypto.provider import KeyProvider, KeyUnavailableError, LocalKeyProvider
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
+from pdvault.documents.router import router as documents_router
 from pdvault.erasure.router import router as erasure_router
 from pdvault.errors import install_error_handlers
 from pdvault.judicial.router import router as judicial_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         subjects_router,
         erasure_router,
         access_requests_router,
+        documents_router,
         partners_router,
         judicial_router,
         notifications_router,

@@ -6,6 +6,7 @@ A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path sta
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -16,6 +17,9 @@ from pdvault.errors import is_storage_fault, problem_response, storage_unavailab
 from pdvault.observability import Metrics, request_id_var, sane_request_id
 
 log = logging.getLogger("pdvault.http")
+
+# POST /v1/customers/{customer_id}/documents, and nothing else (a trailing slash is a 404).
+_DOCUMENT_UPLOAD = re.compile(r"/v1/customers/[^/]+/documents")
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -34,8 +38,11 @@ class EdgeMiddleware:
         self.max_body = max_body
         self.max_document_body = max_document_body
 
-    def _limit_for(self, path: str) -> int:
-        return self.max_document_body if "/documents" in path else self.max_body
+    def _limit_for(self, method: str, path: str) -> int:
+        """The documents limit for the one route that takes a document; 1 MiB elsewhere."""
+        if method == "POST" and _DOCUMENT_UPLOAD.fullmatch(path):
+            return self.max_document_body
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,7 +55,7 @@ class EdgeMiddleware:
         status_holder = [500]
         response_started = [False]
         rid_header = (b"x-request-id", rid.encode("ascii"))
-        limit = self._limit_for(scope.get("path", ""))
+        limit = self._limit_for(scope.get("method", ""), scope.get("path", ""))
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":

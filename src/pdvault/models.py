@@ -4,6 +4,7 @@ from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
 from pdvault.audit.models import AccessEvent
 from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
+from pdvault.documents.models import Document
 from pdvault.erasure.models import DeletionRequest
 from pdvault.idempotency import IdempotencyRecord
 from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
@@ -22,6 +23,7 @@ __all__ = [
     "Consent",
     "Customer",
     "DeletionRequest",
+    "Document",
     "Grant",
     "IdempotencyRecord",
     "JudicialRequest",

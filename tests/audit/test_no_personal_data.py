@@ -386,6 +386,63 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
     await call("GET", report, dpo, 200, customer_id=b)
     await call("GET", report, staff, 403, customer_id=a)
 
+    # -- transaction documents: personal content in the bytes, the filename, the order ref
+    docs = "/v1/customers/{customer_id}/documents"
+    content = f"%PDF-1.7\n% {A['full_name']} {A['email']} {A['phone']}\n%%EOF".encode()
+    upload_file = {"file": (f"{A['full_name']} {A['email']}.pdf", content, "application/pdf")}
+    r = await call(
+        "POST",
+        docs,
+        shop,
+        201,
+        customer_id=a,
+        files=upload_file,
+        data={"kind": "invoice", "order_ref": "DH-000777"},
+    )
+    doc = r.json()["id"]
+    await call(
+        "POST",
+        docs,
+        staff,
+        422,
+        customer_id=a,
+        files=upload_file,
+        data={"kind": "invoice", "order_ref": A["full_name"]},
+    )
+    html = f"<html>{A['full_name']} {A['address']}</html>".encode()
+    await call(
+        "POST",
+        docs,
+        staff,
+        415,
+        customer_id=b,
+        files={"file": (f"{B['email']}.pdf", html, f"application/pdf; name={B['email']}")},
+        data={"kind": "receipt", "order_ref": "DH-000778"},
+    )
+    await call("GET", docs, dpo, 200, customer_id=a)
+    await call("GET", docs, auditor, 403, customer_id=a)
+    one = docs + "/{document_id}"
+    r = await call(
+        "GET", one, staff, 200, customer_id=a, document_id=doc, params={"purpose": "accounting"}
+    )
+    assert r.content == content
+    await call("GET", one, shop, 200, customer_id=a, document_id=doc, params=own)
+    await call("GET", one, staff, 403, customer_id=a, document_id=doc, params=purpose)
+    await call("GET", one, dpo, 403, customer_id=a, document_id=doc, params=own)
+    await call(
+        "GET", one, staff, 404, customer_id=b, document_id=doc, params={"purpose": "accounting"}
+    )
+
+    # -- the notice outbox
+    await call("GET", "/v1/notifications", shop, 200)
+    await call(
+        "POST",
+        "/v1/notifications/{notification_id}/ack",
+        shop,
+        404,
+        notification_id="0193a5b0-7e2c-7d11-8c4a-5f0e00000099",
+    )
+
     # -- more ordinary traffic, so the scan reads a real log
     for _ in range(5):
         for cid in people:

@@ -343,3 +343,47 @@ async def test_concurrent_approvals_erase_once(
     assert len(executed) == 1
     items = (await client.get("/v1/notifications", headers=shop.headers)).json()["items"]
     assert len([n for n in items if n["customer_id"] == s.id]) == 1
+
+
+async def test_erasure_keeps_retained_vouchers_and_shreds_the_rest(
+    client: httpx.AsyncClient,
+    app: Any,
+    subject: SubjectFactory,
+    shop: Issued,
+    staff: Issued,
+    dpo: Issued,
+) -> None:
+    s = await subject()
+    pdf = b"%PDF-1.7\n% hoa don mau\n%%EOF\n"
+
+    async def upload(kind: str) -> str:
+        r = await client.post(
+            f"/v1/customers/{s.id}/documents",
+            files={"file": ("mau.pdf", pdf, "application/pdf")},
+            data={"kind": kind, "order_ref": "DH-XOA-0001"},
+            headers=shop.headers,
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    invoice, other = await upload("invoice"), await upload("other")
+    export = (await client.get(f"/v1/customers/{s.id}/export", headers=shop.headers)).json()
+    assert sorted(d["id"] for d in export["documents"]) == sorted([invoice, other])
+    req = await file_deletion(client, shop, s.id)
+    assert (await approve_deletion(client, dpo, req["id"])).status_code == 200
+
+    def fetch(doc: str) -> Any:
+        return client.get(
+            f"/v1/customers/{s.id}/documents/{doc}",
+            params={"purpose": "accounting"},
+            headers=staff.headers,
+        )
+
+    kept = await fetch(invoice)
+    assert kept.status_code == 200, kept.text
+    assert kept.content == pdf
+    assert_problem(await fetch(other), 410)
+    listed = await client.get(f"/v1/customers/{s.id}/documents", headers=dpo.headers)
+    by_id = {d["id"]: d for d in listed.json()["items"]}
+    assert by_id[invoice]["shredded_at"] is None
+    assert by_id[other]["shredded_at"] is not None

@@ -209,6 +209,23 @@ API_ROLES: dict[str, frozenset[str]] = {
     "audit.checkpoints": frozenset({"auditor"}),
     "audit.public_key": frozenset({"auditor"}),
     "customer.access_report": frozenset({"storefront", "dpo"}),
+    "notification.list": frozenset({"storefront"}),
+    "notification.ack": frozenset({"storefront"}),
+    "document.upload": frozenset({"storefront", "employee"}),
+    "document.list": frozenset({"storefront", "employee", "dpo"}),
+    "document.read": frozenset({"employee", "storefront"}),
+    "customer.export": frozenset({"storefront", "dpo"}),
+    "consent.read": frozenset({"storefront", "dpo", "employee"}),
+    "consent.record": frozenset({"storefront", "dpo"}),
+    "deletion.file": frozenset({"storefront", "dpo"}),
+    "deletion.list": frozenset({"dpo", "auditor"}),
+    "deletion.read": frozenset({"dpo", "auditor"}),  # an extension: the list's roles
+    "deletion.decide": frozenset({"dpo"}),
+    # Access requests, an extension (docs/decisions.md), mirror deletion requests.
+    "access_request.file": frozenset({"storefront", "dpo"}),
+    "access_request.list": frozenset({"dpo", "auditor"}),
+    "access_request.read": frozenset({"dpo", "auditor"}),
+    "access_request.decide": frozenset({"dpo"}),
 }
 
 

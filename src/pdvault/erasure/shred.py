@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pdvault.customers.models import Customer
+from pdvault.documents.service import shred_unretained_documents
 from pdvault.erasure.models import DeletionRequest
 from pdvault.partners.models import Assignment
 
@@ -46,6 +47,9 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
         .where(DeletionRequest.customer_id == customer_id)
         .values(note_ct=None)
     )
+    # Documents past (or without) their legal retention go now; vouchers under retention
+    # stay under their own keys, holding no personal field (R7.3).
+    await shred_unretained_documents(session, customer_id, now)
     # No partner keeps a job on a person who no longer exists here.
     await session.execute(
         update(Assignment)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdvault.customers.models import Customer
+from pdvault.documents.models import Document
 
 
 @dataclass(frozen=True)
@@ -18,4 +19,7 @@ class KeyHolder:
     model: Any
 
 
-HOLDERS: tuple[KeyHolder, ...] = (KeyHolder("customers", Customer),)
+HOLDERS: tuple[KeyHolder, ...] = (
+    KeyHolder("customers", Customer),
+    KeyHolder("documents", Document),
+)

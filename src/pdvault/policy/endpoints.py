@@ -52,6 +52,9 @@ class Operation(StrEnum):
     ACCESS_REQUEST_DECIDE = "access_request.decide"
     NOTIFICATION_LIST = "notification.list"
     NOTIFICATION_ACK = "notification.ack"
+    DOCUMENT_UPLOAD = "document.upload"
+    DOCUMENT_LIST = "document.list"
+    DOCUMENT_READ = "document.read"
 
 
 S, E, D, A = Role.STOREFRONT, Role.EMPLOYEE, Role.DPO, Role.ADMIN
@@ -102,6 +105,9 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.ACCESS_REQUEST_DECIDE: frozenset({D}),
     Operation.NOTIFICATION_LIST: frozenset({S}),
     Operation.NOTIFICATION_ACK: frozenset({S}),
+    Operation.DOCUMENT_UPLOAD: frozenset({S, E}),
+    Operation.DOCUMENT_LIST: frozenset({S, E, D}),
+    Operation.DOCUMENT_READ: frozenset({E, S}),
 }
 
 

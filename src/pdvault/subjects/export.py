@@ -13,6 +13,7 @@ from pdvault.auth.principal import Actor
 from pdvault.customers.models import Customer
 from pdvault.customers.service import CustomerService
 from pdvault.db import utcnow
+from pdvault.documents.service import documents_metadata
 from pdvault.erasure.models import DeletionRequest
 from pdvault.erasure.service import DeletionService
 from pdvault.notifications.models import Notification
@@ -120,7 +121,7 @@ async def export_customer(
         fields=values,
         consents=await consent_history(session, customer_id),
         access_report=await _whole_access_report(session, customer_id),
-        documents=[],
+        documents=await documents_metadata(session, customer_id),
         deletion_requests=await _deletion_requests(vault, session, actor, customer_id),
         complaints=[],
         partner_assignments=await _assignments(session, customer_id),

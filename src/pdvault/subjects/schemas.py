@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pdvault.audit.schemas import AccessReportItem
 from pdvault.customers.schemas import PolicyVersion
+from pdvault.documents.schemas import DocumentOut
 from pdvault.notifications.schemas import NotificationOut
 
 ConsentKind = Literal["processing", "marketing"]
@@ -123,7 +124,7 @@ class Export(BaseModel):
     fields: dict[str, str]
     consents: ConsentsOut
     access_report: list[AccessReportItem]
-    documents: list[dict[str, Any]]
+    documents: list[DocumentOut]
     deletion_requests: list[DeletionRequestHeld]
     complaints: list[dict[str, Any]]
     partner_assignments: list[AssignmentHeld]
