@@ -128,3 +128,23 @@ async def test_an_erased_customer_has_nothing_to_export(
     request = await file_deletion(client, shop, s.id)
     assert (await approve_deletion(client, dpo, request["id"])).status_code == 200
     assert_problem(await client.get(export(s.id), headers=shop.headers), 410)
+
+
+def test_the_documented_export_matches_the_schema() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from pdvault.subjects.schemas import Export
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "data-subject-rights.md").read_text()
+    block = re.search(r"<!-- export example -->\n```json\n(.*?)```", doc, re.S)
+    assert block is not None
+    example = json.loads(block.group(1))
+    parsed = Export.model_validate(example)
+    assert set(example) == set(Export.model_fields)
+    assert parsed.consents.history
+    assert parsed.documents
+    assert parsed.deletion_requests
+    assert parsed.access_report
+    assert parsed.fields["email"].endswith("@example.com")
