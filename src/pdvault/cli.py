@@ -50,9 +50,22 @@ def _migrate(settings: Settings) -> None:
 def _ensure_keyring(settings: Settings) -> bool:
     """Create the keyring if absent; validate it either way. True when created."""
     from pdvault.main import load_key_provider
+    from pdvault.principals.bootstrap import database_in_use
 
     created = False
     if settings.keys_json is None and not settings.keyring_path.exists():
+        if settings.database_url is not None or settings.sqlite_path.exists():
+            try:
+                in_use = asyncio.run(database_in_use(settings))
+            except Exception as exc:
+                fail(_db_error(exc))
+            if in_use:
+                # A new keyring could read none of the data keys and would sign a second
+                # history: restoring the lost one is the only fix.
+                fail(
+                    f"keyring not found at {settings.keyring_path}, but the database is "
+                    "already in use: restore that keyring (a new one cannot read its data)"
+                )
         write_keyring(settings.keyring_path, new_keyring())
         created = True
     try:

@@ -197,6 +197,28 @@ def test_init_refuses_an_unsafe_existing_keyring(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "pdvault.sqlite3").exists()
 
 
+@pytest.mark.parametrize(
+    "command", [["init"], ["init", "--json"], ["token", "create", "--role", "dpo", "--name", "d"]]
+)
+def test_lost_keyring_on_a_used_database_is_refused_not_replaced(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A keyring gone missing (an unmounted secret, a deleted file) must not be silently
+    replaced: the database's data keys and writer signatures are under the old one."""
+    first = run(tmp_path, "init")
+    assert first.code == 0, first.err
+    keyring = tmp_path / "data" / "keyring.json"
+    keyring.unlink()
+    result = run(tmp_path, *command)
+    assert result.code != 0, result.out
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith("pdvault:")
+    assert "keyring not found" in result.err_lines[0]
+    assert "pdv_" not in result.out
+    assert "nothing changed" not in result.out
+    assert not keyring.exists()
+
+
 # -- serve refuses unusable keys before starting anything ---------------------------------------
 
 
