@@ -116,7 +116,14 @@ class SearchIn(Strict):
 
     email: Email | None = None
     phone: Phone | None = None
-    purpose: str = Field(min_length=1, max_length=64)
+    # Required by the policy, not the schema: a missing purpose is refused 403
+    # purpose_not_permitted and logged, like an unknown one (docs/decisions.md).
+    purpose: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Why the data is read (POLICY.md); missing is 403 purpose_not_permitted",
+    )
     fields: list[FieldName] | None = Field(default=None, min_length=1, max_length=4)
 
     @model_validator(mode="after")
