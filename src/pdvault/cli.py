@@ -11,7 +11,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from pdvault.config import Settings, get_settings
+from pdvault.config import Settings
+from pdvault.config import get_settings as _load_settings
 from pdvault.crypto.keyring import KeyringError, new_keyring, write_keyring
 
 app = typer.Typer(
@@ -28,6 +29,18 @@ app.add_typer(audit_app, name="audit")
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"pdvault: {message}", err=True)
     raise typer.Exit(code)
+
+
+def get_settings() -> Settings:
+    """The settings, or one line naming the bad variable (never its value: it may be secret)."""
+    from pydantic import ValidationError
+
+    try:
+        return _load_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = "PDVAULT_" + "__".join(str(p) for p in first["loc"]).upper()
+        fail(f"invalid configuration: {variable}: {first['msg']}")
 
 
 def _db_error(exc: BaseException) -> str:

@@ -337,6 +337,28 @@ def test_keys_create_writes_0600_and_refuses_to_overwrite(tmp_path: Path) -> Non
     assert out.read_bytes() == before
 
 
+@pytest.mark.parametrize("command", [["init"], ["serve"], ["migrate"], ["audit", "verify"]])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PDVAULT_AUTH_CACHE_SECONDS", "5"),
+        ("PDVAULT_PORT", "not-a-port-pw-s3cret"),
+        ("PDVAULT_MAX_BODY_BYTES", "-1"),
+    ],
+)
+def test_bad_configuration_is_one_line_naming_the_variable(
+    tmp_path: Path, command: list[str], variable: str, value: str
+) -> None:
+    result = run(tmp_path, *command, **{variable: value})
+    assert result.code != 0
+    assert len(result.err_lines) == 1, result.err
+    line = result.err_lines[0]
+    assert line.startswith("pdvault:")
+    assert variable in line
+    assert value not in line  # a configuration value may be a secret
+    assert "Traceback" not in result.err
+
+
 # -- help and openapi -----------------------------------------------------------------------------
 
 
