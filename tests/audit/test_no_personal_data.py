@@ -386,6 +386,17 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
     await call("GET", report, dpo, 200, customer_id=b)
     await call("GET", report, staff, 403, customer_id=a)
 
+    # -- the notice outbox (no notice is pending here: listing, and an ack of no such notice)
+    await call("GET", "/v1/notifications", shop, 200)
+    await call("GET", "/v1/notifications", staff, 403)
+    await call(
+        "POST",
+        "/v1/notifications/{notification_id}/ack",
+        shop,
+        404,
+        notification_id="0190f3a0-0000-7000-8000-00000000dead",
+    )
+
     # -- more ordinary traffic, so the scan reads a real log
     for _ in range(5):
         for cid in people:
