@@ -209,6 +209,8 @@ API_ROLES: dict[str, frozenset[str]] = {
     "audit.checkpoints": frozenset({"auditor"}),
     "audit.public_key": frozenset({"auditor"}),
     "customer.access_report": frozenset({"storefront", "dpo"}),
+    "notification.list": frozenset({"storefront"}),
+    "notification.ack": frozenset({"storefront"}),
 }
 
 
