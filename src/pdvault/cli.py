@@ -11,7 +11,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from pdvault.config import Settings, get_settings
+from pdvault.config import Settings
+from pdvault.config import get_settings as _load_settings
 from pdvault.crypto.keyring import KeyringError, new_keyring, write_keyring
 
 app = typer.Typer(
@@ -30,6 +31,18 @@ app.add_typer(retention_app, name="retention")
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"pdvault: {message}", err=True)
     raise typer.Exit(code)
+
+
+def get_settings() -> Settings:
+    """The settings, or one line naming the bad variable (never its value: it may be secret)."""
+    from pydantic import ValidationError
+
+    try:
+        return _load_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = "PDVAULT_" + "__".join(str(p) for p in first["loc"]).upper()
+        fail(f"invalid configuration: {variable}: {first['msg']}")
 
 
 def _db_error(exc: BaseException) -> str:
@@ -90,6 +103,20 @@ def _ensure_keyring(settings: Settings) -> bool:
         and settings.keys_json is None
         and not settings.keyring_path.exists()
     ):
+        from pdvault.principals.bootstrap import database_in_use
+
+        if settings.database_url is not None or settings.sqlite_path.exists():
+            try:
+                in_use = asyncio.run(database_in_use(settings))
+            except Exception as exc:
+                fail(_db_error(exc))
+            if in_use:
+                # A new keyring could read none of the data keys and would sign a second
+                # history: restoring the lost one is the only fix.
+                fail(
+                    f"keyring not found at {settings.keyring_path}, but the database is "
+                    "already in use: restore that keyring (a new one cannot read its data)"
+                )
         write_keyring(settings.keyring_path, new_keyring())
         created = True
     _check_keys(settings, create_transit_keys=settings.key_provider == "transit")

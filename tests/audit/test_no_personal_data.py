@@ -53,8 +53,24 @@ D = {
     "phone": "0987-650-324",
     "address": "Thôn Zyxwq, Huế",
 }
+E = {
+    "full_name": "Zyxwq Hoàng Xoátteste",
+    "email": "zyxwq.marker.81@example.com",
+    "phone": "0987 650 325",
+    "address": "Ấp Zyxwq, Cần Thơ",
+}
 PATCHED = {"address": "Ngõ Zyxwq 101, Hà Nội", "phone": "0987 650 399"}
-TOKENS = ["Zyxwq", "Quỷnhtest", "Quynhtest", "Thịtestb", "Vântestc", "Ánhtestd", "marker.7"]
+TOKENS = [
+    "Zyxwq",
+    "Quỷnhtest",
+    "Quynhtest",
+    "Thịtestb",
+    "Vântestc",
+    "Ánhtestd",
+    "Xoátteste",
+    "marker.7",
+    "marker.8",
+]
 
 
 def _forms(value: str) -> set[str]:
@@ -73,7 +89,8 @@ def _forms(value: str) -> set[str]:
 
 
 def needles() -> set[str]:
-    values = [*A.values(), *B.values(), *C.values(), *D.values(), *PATCHED.values(), *TOKENS]
+    people = [A, B, C, D, E]
+    values = [*(v for p in people for v in p.values()), *PATCHED.values(), *TOKENS]
     out: set[str] = set()
     for value in values:
         out |= _forms(value)
@@ -442,6 +459,45 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
         404,
         notification_id="0193a5b0-7e2c-7d11-8c4a-5f0e00000099",
     )
+
+    # -- data-subject rights: consents, export, access and deletion requests, erasure
+    cons = "/v1/customers/{customer_id}/consents"
+    consent = {"kind": "marketing", "granted": True, "policy_version": "2024-01"}
+    await call("GET", cons, staff, 200, customer_id=a)
+    await call("POST", cons, shop, 201, customer_id=a, json={**consent, "source": "storefront"})
+    await call("POST", cons, shop, 422, customer_id=a, json={**consent, "source": A["full_name"]})
+    export = "/v1/customers/{customer_id}/export"
+    await call("GET", export, shop, 200, customer_id=a)
+    await call("GET", export, dpo, 403, customer_id=b)  # no open request
+    areq = "/v1/access-requests"
+    r = await call("POST", areq, dpo, 201, json={"customer_id": b, "channel": "letter"})
+    arid = r.json()["id"]
+    await call("GET", export, dpo, 200, customer_id=b)
+    await call("GET", areq, auditor, 200)
+    await call("GET", areq + "/{request_id}", auditor, 200, request_id=arid)
+    await call("POST", areq + "/{request_id}/fulfil", dpo, 200, request_id=arid)
+    rej = {"reason": "Mẫu"}
+    await call("POST", areq + "/{request_id}/reject", dpo, 409, request_id=arid, json=rej)
+    r = await call("POST", create, shop, 201, json=customer_body(**E))
+    e = r.json()["id"]
+    dreq = "/v1/deletion-requests"
+    note = f"{E['full_name']} {E['email']} {E['phone']} xin xoá"
+    r = await call(
+        "POST", dreq, shop, 201, json={"customer_id": e, "channel": "email", "note": note}
+    )
+    erid = r.json()["id"]
+    await call("GET", dreq, auditor, 200)
+    await call("GET", dreq + "/{request_id}", dpo, 200, request_id=erid)
+    r = await call("POST", dreq, shop, 201, json={"customer_id": a, "channel": "email"})
+    held = r.json()["id"]
+    await call("POST", dreq + "/{request_id}/approve", dpo, 409, request_id=held)  # legal hold
+    await call("POST", dreq + "/{request_id}/reject", dpo, 200, request_id=held, json=rej)
+    await call("POST", dreq + "/{request_id}/approve", dpo, 200, request_id=erid)
+    await call("GET", read, shop, 410, customer_id=e, params=own)
+    r = await call("GET", "/v1/notifications", shop, 200)
+    nid = next(n["id"] for n in r.json()["items"] if n["customer_id"] == e)
+    ack = "/v1/notifications/{notification_id}/ack"
+    await call("POST", ack, shop, 200, notification_id=nid)
 
     # -- more ordinary traffic, so the scan reads a real log
     for _ in range(5):

@@ -197,6 +197,28 @@ def test_init_refuses_an_unsafe_existing_keyring(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "pdvault.sqlite3").exists()
 
 
+@pytest.mark.parametrize(
+    "command", [["init"], ["init", "--json"], ["token", "create", "--role", "dpo", "--name", "d"]]
+)
+def test_lost_keyring_on_a_used_database_is_refused_not_replaced(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A keyring gone missing (an unmounted secret, a deleted file) must not be silently
+    replaced: the database's data keys and writer signatures are under the old one."""
+    first = run(tmp_path, "init")
+    assert first.code == 0, first.err
+    keyring = tmp_path / "data" / "keyring.json"
+    keyring.unlink()
+    result = run(tmp_path, *command)
+    assert result.code != 0, result.out
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith("pdvault:")
+    assert "keyring not found" in result.err_lines[0]
+    assert "pdv_" not in result.out
+    assert "nothing changed" not in result.out
+    assert not keyring.exists()
+
+
 # -- serve refuses unusable keys before starting anything ---------------------------------------
 
 
@@ -313,6 +335,28 @@ def test_keys_create_writes_0600_and_refuses_to_overwrite(tmp_path: Path) -> Non
     assert second.err_lines[0].startswith("pdvault:")
     assert "already exists" in second.err_lines[0]
     assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["init"], ["serve"], ["migrate"], ["audit", "verify"]])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PDVAULT_AUTH_CACHE_SECONDS", "5"),
+        ("PDVAULT_PORT", "not-a-port-pw-s3cret"),
+        ("PDVAULT_MAX_BODY_BYTES", "-1"),
+    ],
+)
+def test_bad_configuration_is_one_line_naming_the_variable(
+    tmp_path: Path, command: list[str], variable: str, value: str
+) -> None:
+    result = run(tmp_path, *command, **{variable: value})
+    assert result.code != 0
+    assert len(result.err_lines) == 1, result.err
+    line = result.err_lines[0]
+    assert line.startswith("pdvault:")
+    assert variable in line
+    assert value not in line  # a configuration value may be a secret
+    assert "Traceback" not in result.err
 
 
 # -- help and openapi -----------------------------------------------------------------------------

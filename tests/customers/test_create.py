@@ -101,6 +101,21 @@ async def test_processing_not_true_creates_nothing(
     assert await count_customers(app) == 0
 
 
+@pytest.mark.parametrize("flag", ["processing", "marketing"])
+@pytest.mark.parametrize("value", ["yes", "true", 1, "on"])
+async def test_consent_must_be_a_json_boolean(
+    client: httpx.AsyncClient, shop: Issued, app: Any, flag: str, value: object
+) -> None:
+    """Consent is recorded only when given as JSON true: "yes", 1 or "on" are not consent."""
+    consents: dict[str, object] = {"processing": True, "marketing": False, flag: value}
+    r = await client.post(
+        "/v1/customers", json=customer_body(consents=consents), headers=shop.headers
+    )
+    problem = assert_problem(r, 422, errors=True)
+    assert names_field(problem, flag), problem["errors"]
+    assert await count_customers(app) == 0
+
+
 @pytest.mark.parametrize("policy_version", ["", None, "has space", 7])
 async def test_bad_policy_version(
     client: httpx.AsyncClient, shop: Issued, app: Any, policy_version: object

@@ -187,6 +187,21 @@ async def test_special_case_support_with_vietnamese_justification(
     assert sorted(event["fields"]) == sorted(ALL)
 
 
+@pytest.mark.parametrize("raw", ["Gọi lại ạ", "Khách gọi hỏi về đơn hàng"])
+async def test_justification_not_percent_encoded_is_422(
+    client: httpx.AsyncClient, staff: Issued, cid: str, app: Any, raw: str
+) -> None:
+    """Raw UTF-8 in the header arrives as Latin-1 text, each Vietnamese letter counted two or
+    three times: "Gọi lại ạ" (9 characters) would pass the 10-character rule. Refused."""
+    r = await _read(
+        client, staff, cid, "special_case_support", headers={"X-Justification": raw.encode()}
+    )
+    problem = assert_problem(r, 422, errors=True)
+    assert names_field(problem, "X-Justification")
+    assert_response_has_no(r, [*VALUES, raw])
+    assert not await customer_events(app, action="customer.read", outcome="allowed")
+
+
 async def test_justification_not_utf8_is_422(
     client: httpx.AsyncClient, staff: Issued, cid: str, app: Any
 ) -> None:

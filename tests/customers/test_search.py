@@ -139,10 +139,18 @@ async def test_unknown_key_is_422(client: httpx.AsyncClient, staff: Issued, cid:
     assert_response_has_no(r, VALUES)
 
 
-async def test_missing_purpose_is_422(client: httpx.AsyncClient, staff: Issued, cid: str) -> None:
+async def test_missing_purpose_is_refused_and_logged(
+    client: httpx.AsyncClient, staff: Issued, cid: str, app: Any
+) -> None:
+    """docs/decisions.md: a missing purpose is an unknown purpose (R2.1), 403 and logged,
+    on a search as on a read: not a 422 that leaves no trace."""
     r = await _search(client, staff, email=EMAIL)
-    problem = assert_problem(r, 422, errors=True)
-    assert names_field(problem, "purpose")
+    assert_problem(r, 403, "purpose_not_permitted")
+    assert_response_has_no(r, VALUES)
+    events = await _search_events(app)
+    assert [(e["outcome"], e["reason"], e["purpose"]) for e in events] == [
+        ("denied", "purpose_not_permitted", None)
+    ]
 
 
 async def test_no_match_is_empty(

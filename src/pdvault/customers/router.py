@@ -41,13 +41,19 @@ def justification_header(
 ) -> str | None:
     if x_justification is None:
         return None
-    try:
-        text = unquote(x_justification, encoding="utf-8", errors="strict")
-    except UnicodeDecodeError:
+    # Raw UTF-8 reaches us as Latin-1 text, each letter counting two or three times towards
+    # the length rule: only the percent-encoded form (ASCII on the wire) is accepted.
+    text: str | None = None
+    if x_justification.isascii():
+        try:
+            text = unquote(x_justification, encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:
+            text = None
+    if text is None:
         raise Unprocessable(
             "X-Justification is not percent-encoded UTF-8.",
             errors=[{"loc": ["header", "X-Justification"], "msg": "invalid encoding"}],
-        ) from None
+        )
     if len(text) > JUSTIFICATION_MAX:
         raise Unprocessable(
             "X-Justification is too long.",

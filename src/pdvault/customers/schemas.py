@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    model_validator,
+)
 
 from pdvault.customers import normalize
 
@@ -33,8 +41,9 @@ class Strict(BaseModel):
 
 
 class ConsentFlags(Strict):
-    processing: bool
-    marketing: bool = False
+    # Strict: consent is JSON true, never a string or number coerced to it.
+    processing: StrictBool
+    marketing: StrictBool = False
 
 
 class CustomerIn(Strict):
@@ -54,8 +63,12 @@ class CustomerCreated(BaseModel):
     consents: dict[str, bool]
 
 
+# Any JSON value: an item that is not an object is answered in its own result, like any bad item.
+BatchItem = Annotated[Any, WithJsonSchema({"type": "object", "additionalProperties": True})]
+
+
 class BatchIn(Strict):
-    items: list[dict[str, Any]] = Field(min_length=1)
+    items: list[BatchItem] = Field(min_length=1)
 
 
 class BatchResult(BaseModel):
@@ -103,7 +116,14 @@ class SearchIn(Strict):
 
     email: Email | None = None
     phone: Phone | None = None
-    purpose: str = Field(min_length=1, max_length=64)
+    # Required by the policy, not the schema: a missing purpose is refused 403
+    # purpose_not_permitted and logged, like an unknown one (docs/decisions.md).
+    purpose: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Why the data is read (POLICY.md); missing is 403 purpose_not_permitted",
+    )
     fields: list[FieldName] | None = Field(default=None, min_length=1, max_length=4)
 
     @model_validator(mode="after")

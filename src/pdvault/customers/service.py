@@ -267,7 +267,7 @@ class CustomerService:
 
     # -- batch ----------------------------------------------------------------------------
 
-    async def create_batch(self, items: Sequence[dict[str, Any]]) -> list[BatchResult]:
+    async def create_batch(self, items: Sequence[Any]) -> list[BatchResult]:
         action = "customer.create"
         await self._permit(action, REGISTRATION, None, Access.CREATE)
         results: list[BatchResult | None] = [None] * len(items)

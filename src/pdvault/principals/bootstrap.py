@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
 
 from pdvault.config import Settings
 from pdvault.db import make_engine, make_sessionmaker
@@ -10,6 +11,22 @@ from pdvault.policy import Role
 from pdvault.principals import service
 from pdvault.principals.models import Principal
 from pdvault.principals.schemas import PrincipalIn
+
+
+async def database_in_use(settings: Settings) -> bool:
+    """True when the database already holds principals (so data and log under some keyring)."""
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+
+            def has_table(sync_conn: Connection) -> bool:
+                return inspect(sync_conn).has_table(Principal.__tablename__)
+
+            if not await conn.run_sync(has_table):
+                return False
+            return await conn.scalar(select(Principal.id).limit(1)) is not None
+    finally:
+        await engine.dispose()
 
 
 async def ensure_first_admin(settings: Settings) -> str | None:
