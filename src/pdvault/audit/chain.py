@@ -13,18 +13,47 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-CHAIN_FORMAT = b"pdvault/audit/v1"
-_FORMAT = CHAIN_FORMAT.decode()
-SEP = "\x1f"
-NULL = "\x1e"  # not NUL: PostgreSQL text cannot hold it, and verify encodes in SQL
-PRESENT = "\x1d"  # prefixes every value of a nullable column, so no stored text reads as NULL
+CHAIN_FORMAT = b"pdvault/audit/v2"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
+
+# The canonical form of an event (format v2) is PostgreSQL's binary record format
+# (``record_send``) of the row of its 14 columns: an int32 column count, then per column the
+# type's OID (int32), the value's length (int32, -1 for NULL) and the value in the type's
+# binary form: int8 big-endian, uuid its 16 bytes, timestamptz int8 microseconds since
+# 2000-01-01 UTC, varchar and json their UTF-8 text. Lengths are explicit, so no value can
+# move a boundary, and NULL (-1) cannot pass for any text. PostgreSQL builds it in C
+# (``PG_RECORD_SQL``), Python mirrors it (``canonical``) and SQLite builds its hex
+# (``verify.py``); the tamper tests on both engines keep the three in step.
+INT8, UUID, TIMESTAMPTZ, VARCHAR, JSON_OID = 20, 2950, 1184, 1043, 114
+EVENT_COLUMNS = (
+    ("seq", INT8),
+    ("writer_id", UUID),
+    ("writer_seq", INT8),
+    ("at", TIMESTAMPTZ),
+    ("request_id", VARCHAR),
+    ("principal_id", UUID),
+    ("role", VARCHAR),
+    ("action", VARCHAR),
+    ("customer_id", UUID),
+    ("fields", JSON_OID),
+    ("purpose", VARCHAR),
+    ("basis", VARCHAR),
+    ("outcome", VARCHAR),
+    ("reason", VARCHAR),
+)
+_COUNT = struct.pack(">i", len(EVENT_COLUMNS))
+_HEAD = struct.Struct(">Ii")
+_INT8 = struct.Struct(">Iiq")
+_NULL = {oid: _HEAD.pack(oid, -1) for _, oid in EVENT_COLUMNS}
+_UUID_HEAD = _HEAD.pack(UUID, 16)
 
 
 def genesis_hash(writer_id: uuid.UUID) -> bytes:
@@ -32,8 +61,13 @@ def genesis_hash(writer_id: uuid.UUID) -> bytes:
 
 
 def micros(at: datetime) -> int:
-    """Microseconds since the epoch: exact, and the same on both engines."""
+    """Microseconds since the Unix epoch: exact, and the same on both engines."""
     return (at - EPOCH) // ONE_MICROSECOND
+
+
+def pg_micros(at: datetime) -> int:
+    """Microseconds since 2000-01-01 UTC: PostgreSQL's binary timestamptz."""
+    return (at - PG_EPOCH) // ONE_MICROSECOND
 
 
 def fields_text(fields: Sequence[str]) -> str:
@@ -41,86 +75,68 @@ def fields_text(fields: Sequence[str]) -> str:
     return json.dumps(list(fields))
 
 
+def _int8(value: int) -> bytes:
+    return _INT8.pack(INT8, 8, value)
+
+
+def _uuid(value: uuid.UUID | None) -> bytes:
+    return _NULL[UUID] if value is None else _UUID_HEAD + value.bytes
+
+
+def _str(oid: int, value: str | None) -> bytes:
+    if value is None:
+        return _NULL[oid]
+    data = value.encode("utf-8")
+    return _HEAD.pack(oid, len(data)) + data
+
+
 def canonical(
     seq: int,
-    writer_hex: str,
+    writer_id: uuid.UUID,
     writer_seq: int,
-    at_micros: int,
+    at: datetime,
     request_id: str,
-    principal_hex: str | None,
+    principal_id: uuid.UUID | None,
     role: str | None,
     action: str,
-    customer_hex: str | None,
+    customer_id: uuid.UUID | None,
     fields_json: str,
     purpose: str | None,
     basis: str | None,
     outcome: str,
     reason: str | None,
 ) -> bytes:
-    """Every column of an event in a fixed order, as primitives, separated by 0x1f.
-
-    Values of nullable columns are prefixed with 0x1d and ``None`` is 0x1e, so no stored text
-    (not even "" or a lone 0x1e) can pass for a NULL. Text the writer stores never holds
-    0x1f (ids are hex, request ids are checked, the rest are names from the code), so a
-    changed value cannot move a separator without changing the bytes.
-    ``verify.py`` builds the same bytes in SQL from the stored columns; a test on both engines
-    keeps the two in step.
-    """
-    return SEP.join(
+    """Every column of an event, in PostgreSQL's binary record format (see above)."""
+    return b"".join(
         (
-            _FORMAT,
-            str(seq),
-            writer_hex,
-            str(writer_seq),
-            str(at_micros),
-            request_id,
-            _opt(principal_hex),
-            _opt(role),
-            action,
-            _opt(customer_hex),
-            fields_json,
-            _opt(purpose),
-            _opt(basis),
-            outcome,
-            _opt(reason),
-        )
-    ).encode("utf-8")
-
-
-def _opt(value: str | None) -> str:
-    return NULL if value is None else PRESENT + value
-
-
-def pg_hex(column: str) -> str:
-    return f"replace({column}::text, '-', '')"
-
-
-def _pg_opt(expr: str) -> str:
-    return f"coalesce(E'\\x1d' || {expr}, E'\\x1e')"
-
-
-# The same bytes as canonical(), as a PostgreSQL expression over columns of these names:
-# verify.py builds them from the stored columns (the server formats rows in C while Python
-# only hashes), and writer.py from the values it inserts (one statement per event).
-PG_CANONICAL_SQL = (
-    "convert_to(concat_ws(E'\\x1f', 'pdvault/audit/v1', seq::text, "
-    + pg_hex("writer_id")
-    + ", writer_seq::text, ((extract(epoch from at) * 1000000)::bigint)::text, request_id, "
-    + ", ".join(
-        (
-            _pg_opt(pg_hex("principal_id")),
-            _pg_opt("role"),
-            "action",
-            _pg_opt(pg_hex("customer_id")),
-            "fields::text",
-            _pg_opt("purpose"),
-            _pg_opt("basis"),
-            "outcome",
-            _pg_opt("reason"),
+            _COUNT,
+            _int8(seq),
+            _uuid(writer_id),
+            _int8(writer_seq),
+            _INT8.pack(TIMESTAMPTZ, 8, pg_micros(at)),
+            _str(VARCHAR, request_id),
+            _uuid(principal_id),
+            _str(VARCHAR, role),
+            _str(VARCHAR, action),
+            _uuid(customer_id),
+            _str(JSON_OID, fields_json),
+            _str(VARCHAR, purpose),
+            _str(VARCHAR, basis),
+            _str(VARCHAR, outcome),
+            _str(VARCHAR, reason),
         )
     )
-    + "), 'UTF8')"
-)
+
+
+def pg_record_sql(prefix: str = "") -> str:
+    """The same bytes as canonical(), as a PostgreSQL expression over the event's columns
+    (``prefix`` qualifies them, e.g. ``"e."``). verify.py checks stored rows with it and
+    writer.py hashes an appended event with it; every column must have the table's type."""
+    columns = ", ".join(f"{prefix}{name}" for name, _ in EVENT_COLUMNS)
+    return f"record_send(ROW({columns}))"
+
+
+PG_CANONICAL_SQL = pg_record_sql()
 
 
 def link(prev_hash: bytes, event_bytes: bytes) -> bytes:
@@ -129,19 +145,18 @@ def link(prev_hash: bytes, event_bytes: bytes) -> bytes:
 
 def event_hash(prev_hash: bytes, row: dict[str, Any]) -> bytes:
     """The hash of an event as the writer holds it (Python values)."""
-    principal, customer = row["principal_id"], row["customer_id"]
     return link(
         prev_hash,
         canonical(
             row["seq"],
-            row["writer_id"].hex,
+            row["writer_id"],
             row["writer_seq"],
-            micros(row["at"]),
+            row["at"],
             row["request_id"],
-            principal.hex if principal is not None else None,
+            row["principal_id"],
             row["role"],
             row["action"],
-            customer.hex if customer is not None else None,
+            row["customer_id"],
             fields_text(row["fields"] or ()),
             row["purpose"],
             row["basis"],

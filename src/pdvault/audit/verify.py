@@ -1,28 +1,52 @@
 """Recomputing the log: every chain link, every writer registration, every checkpoint.
 
 Returns the first sequence number at which the stored log stops being what was written.
-Streams the events in sequence order in constant memory (one head per writer, plus the
-checkpoint heads to confirm).
+Everything is read in one snapshot (PostgreSQL: one REPEATABLE READ transaction; SQLite: one
+read transaction), so a log appended to while it is verified is checked as it stood.
+
+PostgreSQL: the database checks every link itself (``_PG_CHECK``): each event is joined to its
+predecessor in its writer's chain, and ``sha256(previous hash || record_send(row))`` is
+compared with the stored hash in C, across parallel workers; only counts come back. That pass
+decides whether the log is intact. Only when it is not does the exact pass below run, which
+names the first bad sequence number.
+
+The exact pass (and SQLite's only pass) streams the events in ``seq`` order with one head per
+writer: the writer must be validly registered, ``writer_seq`` must follow on, the stored hash
+must equal the hash recomputed from the stored columns and the previous hash, and a head a
+checkpoint fixed must carry the same hash. Finally every such head must still be there.
+
+Both passes accept exactly the same logs: the fast pass requires, per validly registered
+writer, ``writer_seq`` 1..n with each event's ``seq`` above its predecessor's (so ``seq``
+order and chain order agree, which is what the stream needs) and every link correct, no event
+of another writer, and every checkpointed head present with its hash.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hashlib
+import json
+import sqlite3
 import uuid
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdvault.audit.chain import (
+    JSON_OID,
     PG_CANONICAL_SQL,
+    TIMESTAMPTZ,
+    UUID,
+    VARCHAR,
     checkpoint_statement,
     genesis_hash,
     heads_root,
-    pg_hex,
+    pg_record_sql,
     writer_statement,
 )
 from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
@@ -44,8 +68,33 @@ class VerifyResult:
     details: list[str] = field(default_factory=list)
 
 
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+# One pass over the table, in the database: per registered writer, how many events, the
+# highest writer_seq, and how many events break their link. An event breaks it when its
+# writer is not validly registered (no genesis hash passed in), when it has a predecessor
+# (same writer, writer_seq - 1) exactly unless it is writer_seq 1, when its seq is not above
+# its predecessor's, or when its hash is not sha256(predecessor's hash or genesis || row).
+_PG_CHECK = (
+    "SELECT e.writer_id IS NOT NULL AND g.genesis IS NOT NULL, count(*), max(e.writer_seq), "  # noqa: S608
+    "count(*) FILTER (WHERE g.genesis IS NULL OR (p.seq IS NULL) <> (e.writer_seq = 1) "
+    "OR p.seq >= e.seq OR e.hash IS DISTINCT FROM sha256(coalesce(p.hash, g.genesis) || "
+    + pg_record_sql("e.")
+    + ")) "
+    "FROM access_events AS e "
+    "LEFT JOIN unnest($1::uuid[], $2::bytea[]) AS g(writer_id, genesis) "
+    "ON g.writer_id = e.writer_id "
+    "LEFT JOIN access_events AS p "
+    "ON p.writer_id = e.writer_id AND p.writer_seq = e.writer_seq - 1 "
+    "GROUP BY e.writer_id, g.genesis"
+)
+_PG_PINNED = (
+    "SELECT count(*) FROM access_events AS e "
+    "JOIN unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS x(writer_id, writer_seq, hash) "
+    "ON e.writer_id = x.writer_id AND e.writer_seq = x.writer_seq AND e.hash = x.hash"
+)
 _PG_SELECT = (
-    f"SELECT seq, {pg_hex('writer_id')}, writer_seq, {PG_CANONICAL_SQL}, hash "  # noqa: S608
+    f"SELECT seq, replace(writer_id::text, '-', ''), writer_seq, {PG_CANONICAL_SQL}, hash "  # noqa: S608
     "FROM access_events "
 )
 # The first page has no lower bound: a row stored at seq <= 0 is verified like any other.
@@ -53,140 +102,313 @@ _PG_FIRST = _PG_SELECT + "ORDER BY seq LIMIT $1"
 _PG_PAGE = _PG_SELECT + "WHERE seq > $1 ORDER BY seq LIMIT $2"
 
 
-def _sq_opt(column: str) -> str:
-    return f"ifnull(char(29) || {column}, char(30))"
+# -- SQLite: the same canonical bytes, as hex built in one expression -----------------------
 
 
-_SQLITE_CANONICAL = (
-    "CAST("
-    + " || char(31) || ".join(
-        (
-            "'pdvault/audit/v1'",
-            "seq",
-            "writer_id",
-            "writer_seq",
-            # whole seconds from the text without its fraction (strftime would round it), then
-            # the six fractional digits as stored
-            "(CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000000"
-            " + CAST(substr(at, 21, 6) AS INTEGER))",
-            "request_id",
-            _sq_opt("principal_id"),
-            _sq_opt("role"),
-            "action",
-            _sq_opt("customer_id"),
-            "fields",
-            _sq_opt("purpose"),
-            _sq_opt("basis"),
-            "outcome",
-            _sq_opt("reason"),
-        )
+def _sq_uuid(column: str, nullable: bool) -> str:
+    # SQLite stores a uuid as its 32 hex digits: exactly the 16 bytes PostgreSQL sends.
+    value = f"'{UUID:08x}00000010' || {column}"
+    return f"iif({column} IS NULL, '{UUID:08x}ffffffff', {value})" if nullable else value
+
+
+def _sq_text(oid: int, column: str, nullable: bool) -> str:
+    value = f"printf('{oid:08x}%08x%s', length(CAST({column} AS BLOB)), hex({column}))"
+    return f"iif({column} IS NULL, '{oid:08x}ffffffff', {value})" if nullable else value
+
+
+def _sq_int8(oid: int, expr: str) -> str:
+    return f"printf('{oid:08x}00000008%016x', {expr})"
+
+
+_SQLITE_HEX = " || ".join(
+    (
+        "'0000000e'",
+        _sq_int8(20, "seq"),
+        _sq_uuid("writer_id", False),
+        _sq_int8(20, "writer_seq"),
+        # microseconds since 2000-01-01: whole seconds from the text without its fraction,
+        # then the six fractional digits as stored
+        _sq_int8(
+            TIMESTAMPTZ,
+            "(unixepoch(substr(at, 1, 19)) - 946684800) * 1000000"
+            " + CAST(substr(at, 21, 6) AS INTEGER)",
+        ),
+        _sq_text(VARCHAR, "request_id", False),
+        _sq_uuid("principal_id", True),
+        _sq_text(VARCHAR, "role", True),
+        _sq_text(VARCHAR, "action", False),
+        _sq_uuid("customer_id", True),
+        _sq_text(JSON_OID, "fields", False),
+        _sq_text(VARCHAR, "purpose", True),
+        _sq_text(VARCHAR, "basis", True),
+        _sq_text(VARCHAR, "outcome", False),
+        _sq_text(VARCHAR, "reason", True),
     )
-    + " AS BLOB)"
 )
 _SQLITE_ALL = (
-    f"SELECT seq, writer_id, writer_seq, {_SQLITE_CANONICAL}, hash "  # noqa: S608
+    f"SELECT seq, writer_id, writer_seq, {_SQLITE_HEX}, hash "  # noqa: S608
     "FROM access_events ORDER BY seq"
 )
-
-Row = tuple[int, str, int, bytes, bytes]
-
-
-async def _pg_batches(driver: Any) -> AsyncGenerator[list[Row], None]:
-    """Keyset pages straight from asyncpg: no ORM rows, no per-value type adapters."""
-    records = await driver.fetch(_PG_FIRST, BATCH)
-    while records:
-        yield records
-        records = await driver.fetch(_PG_PAGE, records[-1][0], BATCH)
+_SQLITE_WRITERS = "SELECT writer_id, registered_at, process, signature FROM audit_writers"
+_SQLITE_CHECKPOINTS = (
+    "SELECT id, seq, at, events, root_hash, heads, signature FROM audit_checkpoints ORDER BY id"
+)
 
 
-async def _sqlite_batches(driver: Any) -> AsyncGenerator[list[Row], None]:
-    cursor = await driver.execute(_SQLITE_ALL)
-    try:
-        while rows := await cursor.fetchmany(BATCH):
-            yield rows
-    finally:
-        await cursor.close()
+@dataclass
+class _Registry:
+    """What the rows are checked against: valid writers and checkpointed heads."""
+
+    writers: dict[str, bool]
+    expected: dict[tuple[str, int], tuple[bytes, int]]
+    latest: dict[str, Any] | None
+    checkpoints: int
+    refusal: VerifyResult | None = None
 
 
-async def verify_log(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
-    async with engine.connect() as conn:
-        await conn.execution_options(**{READ_ONLY: True})
-        writers: dict[str, bool] = {}
-        for w in (await conn.execute(select(AuditWriter))).all():
-            statement = writer_statement(w.writer_id, w.registered_at, w.process)
-            writers[w.writer_id.hex] = verify_signature(public_raw, w.signature, statement)
-
-        checkpoints = (
-            await conn.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id))
-        ).all()
-        expected: dict[tuple[str, int], tuple[bytes, int]] = {}
-        latest: dict[str, Any] | None = None
-        for cp in checkpoints:
-            pinned_heads = list(cp.heads or [])
-            root = heads_root(pinned_heads)
-            good = root == cp.root_hash and verify_signature(
-                public_raw, cp.signature, checkpoint_statement(cp.seq, root, cp.at, cp.events)
-            )
-            if not good:
-                return VerifyResult(
-                    False,
-                    0,
-                    int(cp.seq),
-                    f"checkpoint {cp.id} is not validly signed",
-                    writers=len(writers),
-                )
-            for h in pinned_heads:
-                key = (uuid.UUID(h["writer_id"]).hex, int(h["writer_seq"]))
-                expected[key] = (bytes.fromhex(h["hash"]), int(h["seq"]))
-            latest = {
-                "id": cp.id,
-                "seq": cp.seq,
-                "at": cp.at,
-                "events": cp.events,
-                "root_hash": cp.root_hash.hex(),
-            }
-
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        batches = (
-            _pg_batches(driver) if engine.dialect.name == "postgresql" else _sqlite_batches(driver)
+def _registry(
+    public_raw: bytes,
+    writers: Iterable[tuple[uuid.UUID, datetime, str, bytes]],
+    checkpoints: Iterable[tuple[int, int, datetime, int, bytes, list[Any], bytes]],
+) -> _Registry:
+    valid: dict[str, bool] = {}
+    for writer_id, registered_at, process, signature in writers:
+        statement = writer_statement(writer_id, registered_at, process)
+        valid[writer_id.hex] = verify_signature(public_raw, signature, statement)
+    reg = _Registry(valid, {}, None, 0)
+    for cp_id, seq, at, events, root_hash, heads, signature in checkpoints:
+        pinned_heads = list(heads or [])
+        root = heads_root(pinned_heads)
+        good = root == root_hash and verify_signature(
+            public_raw, signature, checkpoint_statement(seq, root, at, events)
         )
-        heads: dict[str, tuple[int, bytes]] = {}
-        checked = 0
-        sha256 = hashlib.sha256
-        async with aclosing(batches):
-            async for batch in batches:
-                for row in batch:
-                    seq, writer, writer_seq = row[0], row[1], row[2]
-                    head = heads.get(writer)
-                    if head is None:
-                        if not writers.get(writer, False):
-                            return _bad(
-                                checked, seq, "event of an unregistered or forged writer", latest
-                            )
-                        head = (0, genesis_hash(uuid.UUID(hex=writer)))
-                    if writer_seq != head[0] + 1:
-                        return _bad(
-                            checked, seq, "chain sequence broken (event missing or moved)", latest
-                        )
-                    digest = sha256(head[1] + row[3]).digest()
-                    if digest != row[4]:
-                        return _bad(checked, seq, "event does not match its hash", latest)
-                    if expected:
-                        pinned = expected.pop((writer, writer_seq), None)
-                        if pinned is not None and pinned[0] != digest:
-                            return _bad(
-                                checked, seq, "event differs from a signed checkpoint", latest
-                            )
-                    heads[writer] = (writer_seq, digest)
-                    checked += 1
-        if expected:
-            missing_seq = min(seq for _, seq in expected.values())
-            return _bad(
-                checked, missing_seq, "events fixed by a signed checkpoint are gone", latest
+        if not good:
+            reg.refusal = VerifyResult(
+                False, 0, int(seq), f"checkpoint {cp_id} is not validly signed", writers=len(valid)
             )
-        return VerifyResult(True, checked, None, None, latest, len(checkpoints), len(writers))
+            return reg
+        for h in pinned_heads:
+            key = (uuid.UUID(h["writer_id"]).hex, int(h["writer_seq"]))
+            reg.expected[key] = (bytes.fromhex(h["hash"]), int(h["seq"]))
+        reg.latest = {
+            "id": cp_id,
+            "seq": seq,
+            "at": at,
+            "events": events,
+            "root_hash": root_hash.hex(),
+        }
+        reg.checkpoints += 1
+    return reg
+
+
+Row = tuple[int, str, int, Any, bytes]
+
+
+class _Stream:
+    """The exact pass: events fed in seq order, one head per writer (see the module doc)."""
+
+    def __init__(self, reg: _Registry, from_hex: bool = False) -> None:
+        self.reg, self.from_hex = reg, from_hex
+        self.expected = dict(reg.expected)
+        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.checked = 0
+
+    def feed(self, batch: Iterable[Row]) -> VerifyResult | None:
+        writers, expected, heads, latest = (
+            self.reg.writers,
+            self.expected,
+            self.heads,
+            self.reg.latest,
+        )
+        from_hex, checked = self.from_hex, self.checked
+        sha256, fromhex = hashlib.sha256, bytes.fromhex
+        for seq, writer, writer_seq, body, stored in batch:
+            head = heads.get(writer)
+            if head is None:
+                if not writers.get(writer, False):
+                    return _bad(checked, seq, "event of an unregistered or forged writer", latest)
+                head = (0, genesis_hash(uuid.UUID(hex=writer)))
+            if writer_seq != head[0] + 1:
+                return _bad(checked, seq, "chain sequence broken (event missing or moved)", latest)
+            if from_hex:
+                try:
+                    event = fromhex(body)
+                except (TypeError, ValueError):
+                    event = b""
+                if len(event) * 2 != len(body):  # fromhex skips whitespace: not a value of ours
+                    event = b""
+            else:
+                event = body
+            digest = sha256(head[1] + event).digest()
+            if digest != stored:
+                return _bad(checked, seq, "event does not match its hash", latest)
+            if expected:
+                pinned = expected.pop((writer, writer_seq), None)
+                if pinned is not None and pinned[0] != digest:
+                    return _bad(checked, seq, "event differs from a signed checkpoint", latest)
+            heads[writer] = (writer_seq, digest)
+            checked += 1
+        self.checked = checked
+        return None
+
+    def finish(self) -> VerifyResult:
+        latest = self.reg.latest
+        if self.expected:
+            missing_seq = min(seq for _, seq in self.expected.values())
+            return _bad(
+                self.checked, missing_seq, "events fixed by a signed checkpoint are gone", latest
+            )
+        return VerifyResult(
+            True, self.checked, None, None, latest, self.reg.checkpoints, len(self.reg.writers)
+        )
 
 
 def _bad(checked: int, seq: int, problem: str, latest: dict[str, Any] | None) -> VerifyResult:
     return VerifyResult(False, checked, int(seq), problem, latest)
+
+
+async def verify_log(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
+    if engine.dialect.name == "postgresql":
+        return await _verify_postgres(engine, public_raw)
+    return await _verify_sqlite(engine, public_raw)
+
+
+async def _read_registry(conn: AsyncConnection, public_raw: bytes) -> _Registry:
+    writers = (await conn.execute(select(AuditWriter))).all()
+    checkpoints = (await conn.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.id))).all()
+    return _registry(
+        public_raw,
+        ((w.writer_id, w.registered_at, w.process, w.signature) for w in writers),
+        (
+            (cp.id, cp.seq, cp.at, cp.events, cp.root_hash, cp.heads, cp.signature)
+            for cp in checkpoints
+        ),
+    )
+
+
+async def _verify_postgres(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ", **{READ_ONLY: True})
+        reg = await _read_registry(conn, public_raw)
+        if reg.refusal is not None:
+            return reg.refusal
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        total = await _pg_intact(driver, reg)
+        if total is not None:
+            return VerifyResult(
+                True, total, None, None, reg.latest, reg.checkpoints, len(reg.writers)
+            )
+        # Not intact: the exact pass names the first bad seq.
+        stream = _Stream(reg)
+        records = await driver.fetch(_PG_FIRST, BATCH)
+        while records:
+            result = stream.feed(records)
+            if result is not None:
+                return result
+            records = await driver.fetch(_PG_PAGE, records[-1][0], BATCH)
+        return stream.finish()
+
+
+async def _pg_intact(driver: Any, reg: _Registry) -> int | None:
+    """The number of events when the database finds every link intact, else None."""
+    valid = [uuid.UUID(hex=w) for w, good in reg.writers.items() if good]
+    await driver.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
+    groups = await driver.fetch(_PG_CHECK, valid, [genesis_hash(w) for w in valid])
+    total = 0
+    for registered, events, top, broken in groups:
+        # Per writer: every link holds and writer_seq runs 1..n with no repeat.
+        if not registered or broken or top != events:
+            return None
+        total += int(events)
+    if reg.expected:
+        keys = list(reg.expected)
+        present = await driver.fetchval(
+            _PG_PINNED,
+            [uuid.UUID(hex=w) for w, _ in keys],
+            [ws for _, ws in keys],
+            [reg.expected[k][0] for k in keys],
+        )
+        if present != len(keys):
+            return None
+    return total
+
+
+# -- SQLite ----------------------------------------------------------------------------------
+
+
+async def _verify_sqlite(engine: AsyncEngine, public_raw: bytes) -> VerifyResult:
+    database = engine.url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        # A read-only connection of the plain driver, in a worker thread, in one transaction.
+        return await asyncio.to_thread(_verify_sqlite_file, database, public_raw)
+    async with engine.connect() as conn:  # an in-memory database: only this pool sees it
+        await conn.execution_options(**{READ_ONLY: True})
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        reg = _sqlite_registry(
+            public_raw,
+            await (await driver.execute(_SQLITE_WRITERS)).fetchall(),
+            await (await driver.execute(_SQLITE_CHECKPOINTS)).fetchall(),
+        )
+        if reg.refusal is not None:
+            return reg.refusal
+        stream = _Stream(reg, from_hex=True)
+        cursor = await driver.execute(_SQLITE_ALL)
+        try:
+            while rows := await cursor.fetchmany(BATCH):
+                result = stream.feed(rows)
+                if result is not None:
+                    return result
+        finally:
+            await cursor.close()
+        return stream.finish()
+
+
+def _sqlite_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _sqlite_registry(public_raw: bytes, writers: list[Any], checkpoints: list[Any]) -> _Registry:
+    return _registry(
+        public_raw,
+        ((uuid.UUID(hex=w), _sqlite_time(at), p, bytes(s)) for w, at, p, s in writers),
+        (
+            (
+                int(i),
+                int(seq),
+                _sqlite_time(at),
+                int(events),
+                bytes(root),
+                json.loads(heads) if heads is not None else [],
+                bytes(sig),
+            )
+            for i, seq, at, events, root, heads, sig in checkpoints
+        ),
+    )
+
+
+def _verify_sqlite_file(path: str, public_raw: bytes) -> VerifyResult:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10)
+    enabled = gc.isenabled()
+    try:
+        conn.execute("BEGIN")  # one snapshot for registrations, checkpoints and events
+        reg = _sqlite_registry(
+            public_raw,
+            conn.execute(_SQLITE_WRITERS).fetchall(),
+            conn.execute(_SQLITE_CHECKPOINTS).fetchall(),
+        )
+        if reg.refusal is not None:
+            return reg.refusal
+        stream = _Stream(reg, from_hex=True)
+        cursor = conn.execute(_SQLITE_ALL)
+        gc.disable()  # the loop makes many short-lived tuples and no cycles
+        while rows := cursor.fetchmany(BATCH):
+            result = stream.feed(rows)
+            if result is not None:
+                return result
+        return stream.finish()
+    finally:
+        if enabled:
+            gc.enable()
+        conn.close()
