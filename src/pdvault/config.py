@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     deletion_deadline_hours: int = Field(default=72, ge=1)
     breach_authority_deadline_hours: int = Field(default=72, ge=1)
     complaint_deadline_days: int = Field(default=30, ge=1)
+    breach_fanout_batch: int = Field(
+        default=5000, ge=1, le=50_000, description="Customers per batch of breach notices"
+    )
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)

@@ -18,6 +18,7 @@ from pdvault.crypto.provider import KeyProvider, LocalKeyProvider
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
 from pdvault.errors import install_error_handlers
+from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
 from pdvault.middleware import EdgeMiddleware
@@ -106,6 +107,9 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         partners_router,
         judicial_router,
         notifications_router,
+        complaints_router,
+        breaches_router,
+        reports_router,
         audit_router,
         principals_router,
         keys_router,

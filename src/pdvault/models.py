@@ -5,6 +5,7 @@ from pdvault.audit.models import AccessEvent
 from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
 from pdvault.erasure.models import DeletionRequest
+from pdvault.governance.models import Breach, BreachCustomer, Complaint, ComplaintTransition
 from pdvault.idempotency import IdempotencyRecord
 from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
 from pdvault.notifications.models import Notification
@@ -17,6 +18,10 @@ __all__ = [
     "AuditCheckpoint",
     "AuditWriter",
     "Base",
+    "Breach",
+    "BreachCustomer",
+    "Complaint",
+    "ComplaintTransition",
     "Consent",
     "Customer",
     "DeletionRequest",

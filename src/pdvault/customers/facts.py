@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent
+from pdvault.governance.cases import open_complaint_basis
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
 
@@ -49,9 +50,13 @@ async def load_facts(
             if Condition.PENDING_NOTICE in needed
             else False
         ),
-        # Complaints and deletion requests not yet wired; partner and judicial facts come
-        # from their own endpoints (a customer read cannot cite a grant or a request).
-        open_complaint_basis=None,
+        open_complaint_basis=(
+            await open_complaint_basis(session, customer_id)
+            if Condition.OPEN_COMPLAINT in needed
+            else None
+        ),
+        # Deletion requests not yet wired; partner and judicial facts come from their own
+        # endpoints (a customer read cannot cite a grant or a request).
         open_subject_request_basis=None,
         partner=None,
         judicial=None,

@@ -1,6 +1,6 @@
 """Who may read what: the rule table of POLICY.md and pure functions over it."""
 
-from pdvault.policy.endpoints import ALLOWED_ROLES, Operation, may_call
+from pdvault.policy.endpoints import ALLOWED_ROLES, Operation, may_call, reads_complaint_text
 from pdvault.policy.engine import (
     AccessDecision,
     Denial,
@@ -37,5 +37,6 @@ __all__ = [
     "conditions_needed",
     "decide",
     "may_call",
+    "reads_complaint_text",
     "rule_for",
 ]

@@ -41,6 +41,16 @@ class Operation(StrEnum):
     CUSTOMER_ACCESS_REPORT = "customer.access_report"
     NOTIFICATION_LIST = "notification.list"
     NOTIFICATION_ACK = "notification.ack"
+    COMPLAINT_FILE = "complaint.file"
+    COMPLAINT_LIST = "complaint.list"
+    COMPLAINT_READ = "complaint.read"
+    COMPLAINT_TRANSITION = "complaint.transition"
+    BREACH_RECORD = "breach.record"
+    BREACH_LIST = "breach.list"
+    BREACH_READ = "breach.read"
+    BREACH_NOTIFY_AUTHORITY = "breach.notify_authority"
+    BREACH_NOTIFY_SUBJECTS = "breach.notify_subjects"
+    REPORT_COMPLIANCE = "report.compliance"
 
 
 S, E, D, A = Role.STOREFRONT, Role.EMPLOYEE, Role.DPO, Role.ADMIN
@@ -80,8 +90,27 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.CUSTOMER_ACCESS_REPORT: frozenset({S, D}),
     Operation.NOTIFICATION_LIST: frozenset({S}),
     Operation.NOTIFICATION_ACK: frozenset({S}),
+    Operation.COMPLAINT_FILE: frozenset({S, E, D}),
+    Operation.COMPLAINT_LIST: frozenset({D, U}),
+    Operation.COMPLAINT_READ: frozenset({D, U}),
+    Operation.COMPLAINT_TRANSITION: frozenset({D}),
+    Operation.BREACH_RECORD: frozenset({D}),
+    Operation.BREACH_LIST: frozenset({D, U}),
+    Operation.BREACH_READ: frozenset({D, U}),
+    Operation.BREACH_NOTIFY_AUTHORITY: frozenset({D}),
+    Operation.BREACH_NOTIFY_SUBJECTS: frozenset({D}),
+    Operation.REPORT_COMPLIANCE: frozenset({D, U}),
 }
+
+# Who reads a complaint's free text (description, contact, notes, measures). API.md: the
+# auditor never sees description or contact; POLICY.md: the employee never reads complaint
+# material. Everyone allowed to read a complaint sees its metadata.
+COMPLAINT_TEXT_READERS: frozenset[Role] = frozenset({D})
 
 
 def may_call(role: Role | str, operation: Operation) -> bool:
     return role in ALLOWED_ROLES[operation]
+
+
+def reads_complaint_text(role: Role | str) -> bool:
+    return role in COMPLAINT_TEXT_READERS
