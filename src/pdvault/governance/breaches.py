@@ -254,22 +254,30 @@ class BreachService:
         return b
 
     async def fanout_batch(self, b: Breach, after: uuid.UUID | None, size: int) -> FanoutStep:
+        """The next ``size`` affected customers after ``after``: a notice for each that has
+        none for this breach yet. The lookup of existing notices rides the customer index of
+        the outbox; the unique dedupe key still refuses a duplicate from a concurrent run."""
         step = FanoutStep()
-        if b.all_customers:
-            query = select(Customer.id, Customer.erased_at).where(Customer.erased_at.is_(None))
-            if after is not None:
-                query = query.where(Customer.id > after)
-            query = query.order_by(Customer.id).limit(size)
-        else:
-            query = (
-                select(BreachCustomer.customer_id, Customer.erased_at)
-                .join(Customer, Customer.id == BreachCustomer.customer_id)
-                .where(BreachCustomer.breach_id == b.id)
+        customer = Customer.id if b.all_customers else BreachCustomer.customer_id
+        queued = (
+            select(Notification.id)
+            .where(
+                Notification.customer_id == customer,
+                Notification.kind == NoticeKind.BREACH.value,
+                Notification.data["breach_id"].as_string() == str(b.id),
             )
-            if after is not None:
-                query = query.where(BreachCustomer.customer_id > after)
-            query = query.order_by(BreachCustomer.customer_id).limit(size)
-        rows = (await self.session.execute(query)).all()
+            .exists()
+        )
+        query = select(customer, Customer.erased_at, queued)
+        if b.all_customers:
+            query = query.where(Customer.erased_at.is_(None))
+        else:
+            query = query.join(Customer, Customer.id == BreachCustomer.customer_id).where(
+                BreachCustomer.breach_id == b.id
+            )
+        if after is not None:
+            query = query.where(customer > after)
+        rows = (await self.session.execute(query.order_by(customer).limit(size))).all()
         if not rows:
             return step
         data = {
@@ -277,18 +285,17 @@ class BreachService:
             "detected_at": b.detected_at.isoformat().replace("+00:00", "Z"),
             "data_categories": list(b.data_categories),
         }
+        kind = NoticeKind.BREACH.value
         notices = []
-        for customer_id, erased_at in rows:
+        for customer_id, erased_at, has_notice in rows:
             if erased_at is not None:
                 step.skipped_erased += 1
-                continue
-            notices.append(
-                notice_row(
-                    customer_id, NoticeKind.BREACH.value, data, dedupe_key(b.id, customer_id)
-                )
-            )
+            elif has_notice:
+                step.already_queued += 1
+            else:
+                notices.append(notice_row(customer_id, kind, data, dedupe_key(b.id, customer_id)))
         step.queued = await enqueue(self.session, notices)
-        step.already_queued = len(notices) - step.queued
+        step.already_queued += len(notices) - step.queued
         step.last = rows[-1][0]
         return step
 
