@@ -42,6 +42,11 @@ def _open_past_due(start: Any, due: Any, done: Any, as_of: datetime) -> ColumnEl
     return and_(start < as_of, due < as_of, or_(done.is_(None), done > as_of))
 
 
+async def _pairs(session: AsyncSession, query: Any) -> dict[str, int]:
+    """A two-column GROUP BY as a dict (key -> count)."""
+    return {key: int(n) for key, n in (await session.execute(query)).all()}
+
+
 async def _count(session: AsyncSession, *where: ColumnElement[bool], of: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(of).where(*where)) or 0)
 
@@ -104,11 +109,11 @@ async def _complaints(
 ) -> ComplaintFigures:
     c, t = Complaint, ComplaintTransition
     window = (c.received_at >= since, c.received_at < until)
-    by_status = dict(
-        await session.execute(select(c.status, func.count()).where(*window).group_by(c.status))
+    by_status = await _pairs(
+        session, select(c.status, func.count()).where(*window).group_by(c.status)
     )
-    by_category = dict(
-        await session.execute(select(c.category, func.count()).where(*window).group_by(c.category))
+    by_category = await _pairs(
+        session, select(c.category, func.count()).where(*window).group_by(c.category)
     )
     lateness = _late(t.at, c.due_at)
     ground = func.coalesce(t.rejection_ground, "none")
@@ -159,8 +164,8 @@ async def _breaches(
         else_="pending",
     )
     window = (b.detected_at >= since, b.detected_at < until)
-    rows = await session.execute(select(state, func.count()).where(*window).group_by(state))
-    states: dict[str, int] = defaultdict(int, dict(rows))
+    counted = await _pairs(session, select(state, func.count()).where(*window).group_by(state))
+    states: dict[str, int] = defaultdict(int, counted)
     totals = (
         await session.execute(
             select(
@@ -212,7 +217,7 @@ async def _judicial(
                 JudicialRequest.id.in_(ids[start : start + 1000])
             )
         )
-        types.update(dict(found))
+        types.update((rid, kind) for rid, kind in found.all())
     out: dict[str, JudicialFigures] = {}
     for rid, n in per_request.items():
         kind = types.get(rid, "unknown")
