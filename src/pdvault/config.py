@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     complaint_deadline_days: int = Field(
         default=30, ge=1, description="A complaint is due an answer this many days after receipt"
     )
+    breach_fanout_batch: int = Field(
+        default=5000, ge=1, le=50_000, description="Customers per batch of breach notices"
+    )
 
     retention_years_invoice: int = Field(
         default=10, ge=0, le=100, description="Years an invoice is kept (0: no legal retention)"

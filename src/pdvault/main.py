@@ -22,6 +22,7 @@ from pdvault.db import make_engine, make_sessionmaker
 from pdvault.documents.router import router as documents_router
 from pdvault.erasure.router import router as erasure_router
 from pdvault.errors import install_error_handlers
+from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
 from pdvault.middleware import EdgeMiddleware
@@ -145,6 +146,9 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         partners_router,
         judicial_router,
         notifications_router,
+        complaints_router,
+        breaches_router,
+        reports_router,
         audit_router,
         principals_router,
         keys_router,

@@ -6,6 +6,7 @@ from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
 from pdvault.documents.models import Document
 from pdvault.erasure.models import DeletionRequest
+from pdvault.governance.models import Breach, BreachCustomer, Complaint, ComplaintTransition
 from pdvault.idempotency import IdempotencyRecord
 from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
 from pdvault.notifications.models import Notification
@@ -20,6 +21,10 @@ __all__ = [
     "AuditCheckpoint",
     "AuditWriter",
     "Base",
+    "Breach",
+    "BreachCustomer",
+    "Complaint",
+    "ComplaintTransition",
     "Consent",
     "Customer",
     "DeletionRequest",

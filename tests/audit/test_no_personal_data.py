@@ -12,6 +12,7 @@ import logging
 import string
 import unicodedata
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -395,6 +396,81 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
         200,
         request_id=rid2,
         json={"reason": "Thiếu chữ ký (mẫu)"},
+    )
+
+    # -- complaints: free text holding personal values, sealed, never logged
+    cp = "/v1/complaints"
+    complaint = {
+        "customer_id": a,
+        "category": "misuse",
+        "channel": "email",
+        "description": f"{A['full_name']} ({A['phone']}) nhận thư rác tại {A['address']}",
+        "contact": A["email"],
+    }
+    r = await call("POST", cp, shop, 201, json=complaint)
+    kid = r.json()["id"]
+    await call("POST", cp, staff, 404, json={**complaint, "customer_id": str(uuid.uuid4())})
+    await call("GET", cp, auditor, 200, params={"overdue": "true"})
+    r = await call("GET", cp + "/{complaint_id}", auditor, 200, complaint_id=kid)
+    assert "Zyxwq" not in r.text  # the auditor sees metadata only
+    note = {"note": f"Đã gọi {A['phone']} để xác minh", "measures": f"Sửa {A['email']}"}
+    await call(
+        "POST",
+        cp + "/{complaint_id}/transitions",
+        dpo,
+        200,
+        complaint_id=kid,
+        json={"to": "investigating", **note},
+    )
+    await call(
+        "POST",
+        cp + "/{complaint_id}/transitions",
+        dpo,
+        409,
+        complaint_id=kid,
+        json={"to": "closed", **note},
+    )
+    await call("GET", read, dpo, 200, customer_id=a, params={"purpose": "complaint_handling"})
+    r = await call("GET", cp + "/{complaint_id}", dpo, 200, complaint_id=kid)
+    assert "Zyxwq" in r.text  # the DPO reads it; the log must not
+
+    # -- breaches, subject notices and the outbox
+    br = "/v1/breaches"
+    breach = {
+        "detected_at": iso(datetime.now(UTC) - timedelta(hours=2)),
+        "summary": "Sao lưu mẫu bị truy cập trái phép",
+        "data_categories": ["full_name", "email"],
+        "customer_ids": [a, b],
+    }
+    r = await call("POST", br, dpo, 201, json=breach)
+    bid = r.json()["id"]
+    await call("GET", br, auditor, 200)
+    await call("GET", br + "/{breach_id}", auditor, 200, breach_id=bid)
+    await call(
+        "POST",
+        br + "/{breach_id}/authority-notification",
+        dpo,
+        200,
+        breach_id=bid,
+        json={
+            "notified_at": iso(datetime.now(UTC)),
+            "authority": "Cục Mẫu",
+            "reference": "TB-MAU-1",
+        },
+    )
+    await call("POST", br + "/{breach_id}/subject-notifications", dpo, 200, breach_id=bid)
+    r = await call("GET", "/v1/notifications", shop, 200)
+    notice = r.json()["items"][0]["id"]
+    await call("GET", read, shop, 200, customer_id=a, params={"purpose": "legal_notice"})
+    await call("POST", "/v1/notifications/{notification_id}/ack", shop, 200, notification_id=notice)
+    await call("GET", "/v1/notifications", staff, 403)
+    window = {
+        "since": iso(datetime.now(UTC) - timedelta(days=1)),
+        "until": iso(datetime.now(UTC) + timedelta(minutes=1)),
+    }
+    await call("GET", "/v1/reports/compliance", auditor, 200, params=window)
+    await call(
+        "GET", "/v1/reports/compliance", dpo, 200, params=window, headers={"Accept": "text/csv"}
     )
 
     # -- the data subject's access report

@@ -387,3 +387,34 @@ async def test_erasure_keeps_retained_vouchers_and_shreds_the_rest(
     by_id = {d["id"]: d for d in listed.json()["items"]}
     assert by_id[invoice]["shredded_at"] is None
     assert by_id[other]["shredded_at"] is not None
+
+
+async def test_erasure_shreds_the_words_of_complaints_and_keeps_the_register(
+    client: httpx.AsyncClient, subject: SubjectFactory, shop: Issued, dpo: Issued
+) -> None:
+    s = await subject()
+    words = f"Tôi là {s.body['full_name']}, có người dùng tài khoản của tôi (mẫu)"
+    r = await client.post(
+        "/v1/complaints",
+        json={
+            "customer_id": s.id,
+            "category": "misuse",
+            "channel": "storefront",
+            "description": words,
+            "contact": s.body["email"],
+        },
+        headers=shop.headers,
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    export = (await client.get(f"/v1/customers/{s.id}/export", headers=shop.headers)).json()
+    [mine] = export["complaints"]
+    assert mine["description"] == words
+    assert mine["contact"] == s.body["email"]
+    req = await file_deletion(client, shop, s.id)
+    assert (await approve_deletion(client, dpo, req["id"])).status_code == 200
+    after = (await client.get(f"/v1/complaints/{cid}", headers=dpo.headers)).json()
+    assert after["description"] is None
+    assert after["contact"] is None
+    assert after["category"] == "misuse"
+    assert after["status"] == "received"

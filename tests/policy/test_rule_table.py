@@ -226,6 +226,16 @@ API_ROLES: dict[str, frozenset[str]] = {
     "access_request.list": frozenset({"dpo", "auditor"}),
     "access_request.read": frozenset({"dpo", "auditor"}),
     "access_request.decide": frozenset({"dpo"}),
+    "complaint.file": frozenset({"storefront", "employee", "dpo"}),
+    "complaint.list": frozenset({"dpo", "auditor"}),
+    "complaint.read": frozenset({"dpo", "auditor"}),
+    "complaint.transition": frozenset({"dpo"}),
+    "breach.record": frozenset({"dpo"}),
+    "breach.list": frozenset({"dpo", "auditor"}),
+    "breach.read": frozenset({"dpo", "auditor"}),
+    "breach.notify_authority": frozenset({"dpo"}),
+    "breach.notify_subjects": frozenset({"dpo"}),
+    "report.compliance": frozenset({"dpo", "auditor"}),
 }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent
+from pdvault.governance.cases import open_complaint_basis
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
 from pdvault.subjects.cases import open_subject_request
@@ -55,9 +56,13 @@ async def load_facts(
             if Condition.OPEN_SUBJECT_REQUEST in needed
             else None
         ),
+        open_complaint_basis=(
+            await open_complaint_basis(session, customer_id)
+            if Condition.OPEN_COMPLAINT in needed
+            else None
+        ),
         # Partner and judicial facts come from their own endpoints (a customer read
         # cannot cite a grant or a request).
-        open_complaint_basis=None,
         partner=None,
         judicial=None,
     )

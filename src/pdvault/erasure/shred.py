@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from pdvault.customers.models import Customer
 from pdvault.documents.service import shred_unretained_documents
 from pdvault.erasure.models import DeletionRequest
+from pdvault.governance.cases import shred_customer_complaints
 from pdvault.partners.models import Assignment
 
 log = logging.getLogger("pdvault.erasure")
@@ -50,6 +51,9 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
     # Documents past (or without) their legal retention go now; vouchers under retention
     # stay under their own keys, holding no personal field (R7.3).
     await shred_unretained_documents(session, customer_id, now)
+    # Complaints about the person keep their metadata (dates, category, outcome) for the
+    # register; their words (description, contact, notes, measures) go with the person.
+    await shred_customer_complaints(session, customer_id)
     # No partner keeps a job on a person who no longer exists here.
     await session.execute(
         update(Assignment)

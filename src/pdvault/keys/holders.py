@@ -11,6 +11,7 @@ from typing import Any
 
 from pdvault.customers.models import Customer
 from pdvault.documents.models import Document
+from pdvault.governance.models import Complaint
 
 
 @dataclass(frozen=True)
@@ -22,4 +23,5 @@ class KeyHolder:
 HOLDERS: tuple[KeyHolder, ...] = (
     KeyHolder("customers", Customer),
     KeyHolder("documents", Document),
+    KeyHolder("complaints", Complaint),
 )

@@ -55,6 +55,16 @@ class Operation(StrEnum):
     DOCUMENT_UPLOAD = "document.upload"
     DOCUMENT_LIST = "document.list"
     DOCUMENT_READ = "document.read"
+    COMPLAINT_FILE = "complaint.file"
+    COMPLAINT_LIST = "complaint.list"
+    COMPLAINT_READ = "complaint.read"
+    COMPLAINT_TRANSITION = "complaint.transition"
+    BREACH_RECORD = "breach.record"
+    BREACH_LIST = "breach.list"
+    BREACH_READ = "breach.read"
+    BREACH_NOTIFY_AUTHORITY = "breach.notify_authority"
+    BREACH_NOTIFY_SUBJECTS = "breach.notify_subjects"
+    REPORT_COMPLIANCE = "report.compliance"
 
 
 S, E, D, A = Role.STOREFRONT, Role.EMPLOYEE, Role.DPO, Role.ADMIN
@@ -108,6 +118,16 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.DOCUMENT_UPLOAD: frozenset({S, E}),
     Operation.DOCUMENT_LIST: frozenset({S, E, D}),
     Operation.DOCUMENT_READ: frozenset({E, S}),
+    Operation.COMPLAINT_FILE: frozenset({S, E, D}),
+    Operation.COMPLAINT_LIST: frozenset({D, U}),
+    Operation.COMPLAINT_READ: frozenset({D, U}),
+    Operation.COMPLAINT_TRANSITION: frozenset({D}),
+    Operation.BREACH_RECORD: frozenset({D}),
+    Operation.BREACH_LIST: frozenset({D, U}),
+    Operation.BREACH_READ: frozenset({D, U}),
+    Operation.BREACH_NOTIFY_AUTHORITY: frozenset({D}),
+    Operation.BREACH_NOTIFY_SUBJECTS: frozenset({D}),
+    Operation.REPORT_COMPLIANCE: frozenset({D, U}),
 }
 
 
@@ -115,9 +135,10 @@ def may_call(role: Role | str, operation: Operation) -> bool:
     return role in ALLOWED_ROLES[operation]
 
 
-# Free text a person wrote (a deletion request's note, a complaint's description) is personal
-# data beyond the four fields: only the dpo, who handles the case, reads it; auditors see
-# metadata (API.md: "auditor never sees description or contact").
+# Free text a person wrote (a deletion request's note, a complaint's description, contact,
+# notes and measures) is personal data beyond the four fields: only the dpo, who handles the
+# case, reads it. API.md: the auditor never sees description or contact; POLICY.md: the
+# employee never reads complaint material. Everyone allowed to read a record sees its metadata.
 FREE_TEXT_READERS: frozenset[Role] = frozenset({D})
 
 

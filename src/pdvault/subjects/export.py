@@ -16,6 +16,7 @@ from pdvault.db import utcnow
 from pdvault.documents.service import documents_metadata
 from pdvault.erasure.models import DeletionRequest
 from pdvault.erasure.service import DeletionService
+from pdvault.governance.complaints import ComplaintService
 from pdvault.notifications.models import Notification
 from pdvault.notifications.service import notification_out
 from pdvault.pagination import decode_cursor
@@ -123,7 +124,7 @@ async def export_customer(
         access_report=await _whole_access_report(session, customer_id),
         documents=await documents_metadata(session, customer_id),
         deletion_requests=await _deletion_requests(vault, session, actor, customer_id),
-        complaints=[],
+        complaints=await ComplaintService(vault, session, actor).for_subject(customer_id),
         partner_assignments=await _assignments(session, customer_id),
         notifications=[notification_out(n) for n in notices],
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pdvault.audit.schemas import AccessReportItem
 from pdvault.customers.schemas import PolicyVersion
 from pdvault.documents.schemas import DocumentOut
+from pdvault.governance.complaint_schemas import ComplaintOut
 from pdvault.notifications.schemas import NotificationOut
 
 ConsentKind = Literal["processing", "marketing"]
@@ -126,7 +127,7 @@ class Export(BaseModel):
     access_report: list[AccessReportItem]
     documents: list[DocumentOut]
     deletion_requests: list[DeletionRequestHeld]
-    complaints: list[dict[str, Any]]
+    complaints: list[ComplaintOut]
     partner_assignments: list[AssignmentHeld]
     notifications: list[NotificationOut]
 

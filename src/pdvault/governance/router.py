@@ -1,0 +1,298 @@
+"""HTTP endpoints for complaints, the breach register and the compliance report
+(API.md "Data-subject requests, complaints, breaches, notices" and "Reports")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AwareDatetime
+
+from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.auth.principal import Actor
+from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.errors import Unprocessable
+from pdvault.governance.breach_schemas import (
+    EXAMPLE_AUTHORITY,
+    EXAMPLE_BREACH,
+    AuthorityNotificationIn,
+    BreachDetail,
+    BreachIn,
+    BreachPage,
+    SubjectNotificationsOut,
+)
+from pdvault.governance.breaches import BreachService, FanoutStep
+from pdvault.governance.complaint_schemas import (
+    EXAMPLE_COMPLAINT,
+    EXAMPLE_TRANSITION,
+    Category,
+    ComplaintIn,
+    ComplaintOut,
+    ComplaintPage,
+    Status,
+    TransitionIn,
+)
+from pdvault.governance.complaints import ComplaintService
+from pdvault.governance.report_schemas import CSV_EXAMPLE, ComplianceReport
+from pdvault.governance.reports import compliance_report, report_csv
+from pdvault.openapi_docs import problems
+from pdvault.pagination import Cursor, Limit
+from pdvault.policy import Operation
+
+complaints_router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
+breaches_router = APIRouter(prefix="/v1/breaches", tags=["breaches"])
+reports_router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+def _example(body: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"content": {"application/json": {"example": body}}}}
+
+
+# -- complaints ----------------------------------------------------------------------------
+
+
+@complaints_router.post(
+    "",
+    status_code=201,
+    response_model=ComplaintOut,
+    summary="File a complaint; due in 30 days by default (storefront, employee, dpo)",
+    responses=problems(401, 403, 404, 410, 422, 503),
+    openapi_extra=_example(EXAMPLE_COMPLAINT),
+)
+async def file_complaint(
+    body: ComplaintIn,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_FILE))],
+) -> ComplaintOut:
+    out = await ComplaintService(vault, session, actor).file(body)
+    await session.commit()
+    return out
+
+
+@complaints_router.get(
+    "",
+    response_model=ComplaintPage,
+    summary="List complaints' metadata; `overdue=true` for unanswered past due (dpo, auditor)",
+    responses=problems(401, 403, 422, 503),
+)
+async def list_complaints(
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_LIST))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status: Annotated[Status | None, Query()] = None,
+    overdue: Annotated[bool | None, Query(description="Unanswered and past due")] = None,
+    customer_id: Annotated[uuid.UUID | None, Query()] = None,
+    category: Annotated[Category | None, Query()] = None,
+) -> ComplaintPage:
+    page = await ComplaintService(vault, session, actor).list(
+        limit,
+        cursor,
+        status=status,
+        overdue=overdue,
+        customer_id=customer_id,
+        category=category,
+    )
+    await session.commit()
+    return page
+
+
+@complaints_router.get(
+    "/{complaint_id}",
+    response_model=ComplaintOut,
+    summary="One complaint and its history; free text for the dpo only (dpo, auditor)",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def get_complaint(
+    complaint_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_READ))],
+) -> ComplaintOut:
+    out = await ComplaintService(vault, session, actor).get(complaint_id)
+    await session.commit()
+    return out
+
+
+@complaints_router.post(
+    "/{complaint_id}/transitions",
+    response_model=ComplaintOut,
+    summary="Move a complaint: received → investigating → upheld | rejected → closed (dpo)",
+    responses=problems(401, 403, 404, 409, 422, 503),
+    openapi_extra=_example(EXAMPLE_TRANSITION),
+)
+async def transition_complaint(
+    complaint_id: uuid.UUID,
+    body: TransitionIn,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_TRANSITION))],
+) -> ComplaintOut:
+    out = await ComplaintService(vault, session, actor).transition(complaint_id, body)
+    await session.commit()
+    return out
+
+
+# -- breaches ------------------------------------------------------------------------------
+
+
+@breaches_router.post(
+    "",
+    status_code=201,
+    response_model=BreachDetail,
+    summary="Record a breach; the authority is due 72 h after detection by default (dpo)",
+    responses=problems(401, 403, 422, 503),
+    openapi_extra=_example(EXAMPLE_BREACH),
+)
+async def record_breach(
+    body: BreachIn,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.BREACH_RECORD))],
+) -> BreachDetail:
+    out = await BreachService(vault, session, actor).record(body)
+    await session.commit()
+    return out
+
+
+@breaches_router.get(
+    "",
+    response_model=BreachPage,
+    summary="The breach register, with `overdue` (dpo, auditor)",
+    responses=problems(401, 403, 422, 503),
+)
+async def list_breaches(
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.BREACH_LIST))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    overdue: Annotated[bool | None, Query(description="Authority not notified, past due")] = None,
+) -> BreachPage:
+    page = await BreachService(vault, session, actor).list(limit, cursor, overdue)
+    await session.commit()
+    return page
+
+
+@breaches_router.get(
+    "/{breach_id}",
+    response_model=BreachDetail,
+    summary="One breach, with the customers it names (dpo, auditor)",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def get_breach(
+    breach_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.BREACH_READ))],
+) -> BreachDetail:
+    out = await BreachService(vault, session, actor).get(breach_id)
+    await session.commit()
+    return out
+
+
+@breaches_router.post(
+    "/{breach_id}/authority-notification",
+    response_model=BreachDetail,
+    summary="Record that the authority was notified; once (dpo)",
+    responses=problems(401, 403, 404, 409, 422, 503),
+    openapi_extra=_example(EXAMPLE_AUTHORITY),
+)
+async def notify_authority(
+    breach_id: uuid.UUID,
+    body: AuthorityNotificationIn,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.BREACH_NOTIFY_AUTHORITY))],
+) -> BreachDetail:
+    out = await BreachService(vault, session, actor).notify_authority(breach_id, body)
+    await session.commit()
+    return out
+
+
+@breaches_router.post(
+    "/{breach_id}/subject-notifications",
+    response_model=SubjectNotificationsOut,
+    summary="Queue one outbox notice per affected customer; re-running adds nothing (dpo)",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def notify_subjects(
+    breach_id: uuid.UUID,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.BREACH_NOTIFY_SUBJECTS))],
+) -> SubjectNotificationsOut:
+    # One transaction per batch: no lock is held for the whole fan-out, and a run cut short
+    # keeps what it queued; the dedupe key makes the re-run add only the rest.
+    service = BreachService(vault, session, actor)
+    breach = await service.start_fanout(breach_id)
+    await session.commit()
+    total, after = FanoutStep(), None
+    while True:
+        step = await service.fanout_batch(breach, after, vault.settings.breach_fanout_batch)
+        await session.commit()
+        total.queued += step.queued
+        total.already_queued += step.already_queued
+        total.skipped_erased += step.skipped_erased
+        if step.last is None:
+            break
+        after = step.last
+    notices = await service.finish_fanout(breach)
+    await session.commit()
+    return SubjectNotificationsOut(
+        breach_id=breach.id,
+        queued=total.queued,
+        already_queued=total.already_queued,
+        skipped_erased=total.skipped_erased,
+        notices=notices,
+    )
+
+
+# -- the compliance report -----------------------------------------------------------------
+
+
+def wants_csv(accept: str | None) -> bool:
+    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
+    if "text/csv" not in types:
+        return False
+    return "application/json" not in types or types.index("text/csv") < types.index(
+        "application/json"
+    )
+
+
+@reports_router.get(
+    "/compliance",
+    response_model=ComplianceReport,
+    summary="Compliance figures over [since, until); JSON, or CSV with Accept: text/csv",
+    responses={
+        200: {
+            "description": "The report (`section,key,value` rows when CSV is asked for)",
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
+        },
+        **problems(401, 403, 422, 503),
+    },
+)
+async def compliance(
+    request: Request,
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.REPORT_COMPLIANCE))],
+    since: Annotated[AwareDatetime, Query(description="RFC 3339 with offset, inclusive")],
+    until: Annotated[AwareDatetime, Query(description="RFC 3339 with offset, exclusive")],
+) -> Any:
+    if since >= until:
+        raise Unprocessable(
+            "until must be after since.",
+            errors=[{"loc": ["query", "until"], "msg": "must be after since"}],
+        )
+    report = await compliance_report(session, since, until)
+    await vault.audit.record(
+        session, actor, EventDraft(action=Operation.REPORT_COMPLIANCE.value, outcome=ALLOWED)
+    )
+    await session.commit()
+    if wants_csv(request.headers.get("accept")):
+        return Response(report_csv(report), media_type="text/csv; charset=utf-8")
+    return report
