@@ -92,6 +92,7 @@ def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:
             ),
         )
 
+    gate.operation = operation  # type: ignore[attr-defined]  # read by openapi_docs
     return gate
 
 

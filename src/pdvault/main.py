@@ -28,6 +28,7 @@ from pdvault.keys.router import router as keys_router
 from pdvault.middleware import EdgeMiddleware
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
+from pdvault.openapi_docs import annotate_roles
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
@@ -153,5 +154,6 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         principals_router,
         keys_router,
     ):
+        annotate_roles(router)
         app.include_router(router)
     return app

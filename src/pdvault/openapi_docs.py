@@ -50,3 +50,32 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def annotate_roles(router: Any) -> None:
+    """Name each operation's allowed roles in the served contract, from the same table the
+    endpoint gate enforces (``x-pdvault-roles`` and a line of the description)."""
+    from fastapi.routing import APIRoute
+
+    from pdvault.policy import ALLOWED_ROLES
+
+    def gated(dependant: Any) -> Any:
+        for sub in dependant.dependencies:
+            operation = getattr(sub.call, "operation", None)
+            if operation is not None:
+                return operation
+            found = gated(sub)
+            if found is not None:
+                return found
+        return None
+
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        operation = gated(route.dependant)
+        if operation is None or "x-pdvault-roles" in (route.openapi_extra or {}):
+            continue  # not gated, or annotated by an earlier app (routers are module-level)
+        roles = sorted(r.value for r in ALLOWED_ROLES[operation])
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-pdvault-roles": roles}
+        line = f"Roles: {', '.join(roles)}."
+        route.description = f"{route.description}\n\n{line}" if route.description else line

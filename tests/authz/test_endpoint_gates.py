@@ -300,3 +300,12 @@ async def test_gate(
     assert len(operations) == 1, operations
     operation = Operation(operations.pop())
     assert {r.value for r in ALLOWED_ROLES[operation]} == allowed, operation
+
+
+def test_the_contract_names_each_operations_roles() -> None:
+    """The served OpenAPI says who may call each operation, and says what API.md says."""
+    for method, path in OPERATIONS:
+        operation = OPENAPI["paths"][path][method.lower()]
+        expected = sorted(API_ROLES[(method, template(path))])
+        assert operation.get("x-pdvault-roles") == expected, (method, path)
+        assert f"Roles: {', '.join(expected)}." in operation["description"], (method, path)
