@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import uuid
 from datetime import timedelta
@@ -130,11 +131,14 @@ async def test_token_expiring_while_cached(
     client: httpx.AsyncClient, app: Any, admin: Issued
 ) -> None:
     """A token accepted moments before it expires is refused once the cache entry lapses."""
-    soon = await _insert_token(app, admin.principal_id, timedelta(seconds=0.5))
+    # Late in a long run a full garbage collection can take longer than the window below:
+    # collect first, so the pause falls outside it.
+    gc.collect()
+    soon = await _insert_token(app, admin.principal_id, timedelta(seconds=0.8))
     headers = {"Authorization": f"Bearer {soon}"}
     r = await client.get("/v1/principals", headers=headers)
     assert r.status_code == 200, r.text
-    await asyncio.sleep(1.0)  # past the expiry (0.5 s) and the cache (0.5 s)
+    await asyncio.sleep(1.4)  # past the expiry (0.8 s) and the cache (0.5 s)
     assert_401(await client.get("/v1/principals", headers=headers))
 
 
