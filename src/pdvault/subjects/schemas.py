@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from pdvault.audit.schemas import AccessReportItem
 from pdvault.customers.schemas import PolicyVersion
@@ -39,7 +39,7 @@ class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [FAKE_CONSENT_IN]})
 
     kind: ConsentKind
-    granted: bool
+    granted: StrictBool
     source: Source = Field(description="Where the choice was made: a short code, not free text")
     policy_version: PolicyVersion
 
