@@ -22,7 +22,7 @@ from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.models import Customer
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.errors import NotFound
+from pdvault.errors import Gone, NotFound
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit, int_after
 from pdvault.policy import Operation
@@ -172,7 +172,7 @@ async def public_key(
     "/v1/customers/{customer_id}/access-report",
     response_model=AccessReport,
     summary="Every access to this customer: when, who (partners by name), why (storefront, dpo)",
-    responses=problems(401, 403, 404, 422, 503),
+    responses=problems(401, 403, 404, 410, 422, 503),
 )
 async def access_report(
     customer_id: uuid.UUID,
@@ -182,7 +182,8 @@ async def access_report(
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
     cursor: Cursor = None,
 ) -> AccessReport:
-    if await session.get(Customer, customer_id) is None:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
         await vault.audit.deny(
             session,
             actor,
@@ -190,6 +191,16 @@ async def access_report(
             "not_found",
             customer_id=customer_id,
             problem=NotFound("No such customer."),
+        )
+    if customer.erased_at is not None:
+        # Like every read of an erased customer (the auditor keeps the events in /v1/audit).
+        await vault.audit.deny(
+            session,
+            actor,
+            Operation.CUSTOMER_ACCESS_REPORT.value,
+            "erased",
+            customer_id=customer_id,
+            problem=Gone("This customer's personal data has been erased."),
         )
     items, next_cursor = await service.access_report(session, customer_id, limit, int_after(cursor))
     await _log(
