@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from pdvault.audit import service
 from pdvault.audit.schemas import (
@@ -21,6 +20,7 @@ from pdvault.audit.verify import verify_log
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.models import Customer
+from pdvault.db import AwareUTC
 from pdvault.deps import SessionDep, VaultDep, require
 from pdvault.errors import Gone, NotFound
 from pdvault.openapi_docs import problems
@@ -37,8 +37,8 @@ def event_filter(
     purpose: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[Literal["allowed", "denied"] | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive")] = None,
+    since: Annotated[AwareUTC | None, Query(description="RFC 3339, inclusive")] = None,
+    until: Annotated[AwareUTC | None, Query(description="RFC 3339, exclusive")] = None,
 ) -> service.EventFilter:
     return service.EventFilter(
         customer_id, principal_id, role, purpose, action, outcome, since, until
