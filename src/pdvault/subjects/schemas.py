@@ -108,6 +108,16 @@ class DeletionRequestHeld(BaseModel):
     rejection_reason: str | None = None
 
 
+class AccessRequestHeld(BaseModel):
+    id: uuid.UUID
+    channel: str
+    status: str
+    requested_at: datetime
+    due_at: datetime
+    decided_at: datetime | None
+    rejection_reason: str | None = None
+
+
 class CustomerRecord(BaseModel):
     id: uuid.UUID
     created_at: datetime
@@ -127,6 +137,7 @@ class Export(BaseModel):
     access_report: list[AccessReportItem]
     documents: list[DocumentOut]
     deletion_requests: list[DeletionRequestHeld]
+    access_requests: list[AccessRequestHeld]
     complaints: list[ComplaintOut]
     partner_assignments: list[AssignmentHeld]
     notifications: list[NotificationOut]
