@@ -232,8 +232,13 @@ def token_create(
         fail("--days must be between 1 and 3650")
     settings = get_settings()
     _ensure_keyring(settings)
+    from pdvault.errors import Problem
+
     try:
         token = asyncio.run(create_principal_with_token(settings, data, days))
+    except Problem as exc:
+        # The database answered and refused the input (an unknown partner): not an outage.
+        fail(f"invalid principal: {exc.detail}")
     except Exception as exc:
         fail(_db_error(exc))
     typer.echo(token)

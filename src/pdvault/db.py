@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -45,6 +46,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in_utc(value: datetime) -> datetime:
+    # 0001-01-01T00:00+14:00 is in year 0 in UTC: refuse it here (422) rather than at the bind.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+# A time from a client: with an offset, and representable in UTC (what UTCDateTime stores).
+AwareUTC = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class Base(DeclarativeBase):

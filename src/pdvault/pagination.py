@@ -54,7 +54,7 @@ def int_after(cursor: str | None) -> int:
         value = int(decode_cursor(cursor))
     except ValueError:
         raise _invalid_cursor() from None
-    if value < 0:
+    if not 0 <= value < 2**63:  # a seq or id is a 64-bit integer on both engines
         raise _invalid_cursor()
     return value
 

@@ -303,8 +303,9 @@ async def test_token_create_admin_can_list_principals(initialised: Initialised) 
         ["--role", "nosuchrole", "--name", "x"],
         ["--role", "partner", "--name", "x", "--partner", "not-a-uuid"],
         ["--role", "storefront", "--name", "x", "--days", "0"],
+        ["--role", "partner", "--name", "x", "--partner", "0193a5b0-7e2c-7d11-8c4a-5f0e0000dead"],
     ],
-    ids=["unknown-role", "bad-partner-id", "zero-days"],
+    ids=["unknown-role", "bad-partner-id", "zero-days", "unknown-partner"],
 )
 def test_token_create_with_bad_input_fails_with_one_line(
     initialised: Initialised, args: list[str]
@@ -313,6 +314,8 @@ def test_token_create_with_bad_input_fails_with_one_line(
     assert result.code != 0
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("pdvault:")
+    # The database answered: a refusal of the input is not an outage.
+    assert "database unavailable" not in result.err
     assert "pdv_" not in result.out
 
 

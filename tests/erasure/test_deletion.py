@@ -121,6 +121,8 @@ async def test_approval_erases_and_every_read_is_gone(
         ),
         client.get(f"/v1/customers/{s.id}/consents", headers=shop.headers),
         client.get(f"/v1/customers/{s.id}/export", headers=shop.headers),
+        client.get(f"/v1/customers/{s.id}/access-report", headers=shop.headers),
+        client.get(f"/v1/customers/{s.id}/access-report", headers=dpo.headers),
     ]
     for response in await asyncio.gather(*reads):
         assert_problem(response, 410)

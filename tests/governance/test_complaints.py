@@ -319,6 +319,10 @@ async def test_evidence_must_name_existing_access_events(
     assert [e["loc"] for e in body["errors"]] == [["body", "evidence_event_ids", "1"]]
     r = await move(client, dpo, c["id"], "investigating", evidence_event_ids=[0])
     assert_problem(r, 422)
+    # Past a BIGINT: a validation error, not the database's overflow as a 503.
+    for huge in (2**63, 10**30):
+        r = await move(client, dpo, c["id"], "investigating", evidence_event_ids=[huge])
+        assert_problem(r, 422)
     assert (await client.get(f"{COMPLAINTS}/{c['id']}", headers=dpo.headers)).json()[
         "status"
     ] == "received"

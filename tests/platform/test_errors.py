@@ -291,3 +291,60 @@ async def test_request_id_links_access_events(
     events = await access_events(app, principal_id=employee.principal_id)
     assert events[-1]["request_id"] == generated
     assert generated != "bad id"
+
+
+# Out-of-range input reaching the database was a 503 ("storage unavailable") or, for a huge
+# cursor on SQLite, a 500: bad input must be a 422 naming the parameter.
+_YEAR_ZERO = "0001-01-01T00:00:00+14:00"  # year 0 once in UTC
+_YEAR_10000 = "9999-12-31T23:59:59-14:00"  # year 10000 once in UTC
+_HUGE_CURSOR = "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk="  # base64url of 10**23 - 1
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "params", "body"),
+    [
+        ("auditor", "GET", "/v1/audit/events", {"since": _YEAR_ZERO}, None),
+        ("auditor", "GET", "/v1/audit/events", {"until": _YEAR_10000}, None),
+        ("auditor", "GET", "/v1/audit/events", {"cursor": _HUGE_CURSOR}, None),
+        (
+            "auditor",
+            "GET",
+            "/v1/reports/compliance",
+            {"since": _YEAR_ZERO, "until": "2027-01-01T00:00:00Z"},
+            None,
+        ),
+        (
+            "auditor",
+            "GET",
+            "/v1/reports/compliance",
+            {"since": "2026-01-01T00:00:00Z", "until": _YEAR_10000},
+            None,
+        ),
+        (
+            "dpo",
+            "POST",
+            "/v1/breaches",
+            None,
+            {
+                "detected_at": _YEAR_ZERO,
+                "summary": "test",
+                "data_categories": ["email"],
+                "all_customers": True,
+            },
+        ),
+    ],
+    ids=["audit-since", "audit-until", "audit-cursor", "report-since", "report-until", "breach"],
+)
+async def test_out_of_range_times_and_cursors_are_422(
+    client: httpx.AsyncClient,
+    issue: TokenFactory,
+    role: str,
+    method: str,
+    path: str,
+    params: dict[str, str] | None,
+    body: dict[str, Any] | None,
+) -> None:
+    who = await issue(role, f"range-{role}")
+    r = await client.request(method, path, params=params, json=body, headers=who.headers)
+    problem = assert_problem(r, 422)
+    assert problem["errors"], problem

@@ -133,6 +133,11 @@ async def test_bad_input_is_422_and_changes_nothing(
     for bad in (
         body("newsletter", True),
         body("marketing", "yes please"),
+        # Coercible look-alikes of a boolean are not a recorded choice (like registration's).
+        body("marketing", "yes"),
+        body("marketing", "true"),
+        body("marketing", 1),
+        body("processing", 0),
         body("marketing", True, source="the customer said so"),
         body("marketing", True, policy_version=""),
         body("marketing", True, recorded_at="2020-01-01T00:00:00Z"),

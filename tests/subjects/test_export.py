@@ -47,6 +47,10 @@ async def test_the_storefront_exports_everything_held(
     )
     assert r.status_code == 201, r.text
     await file_deletion(client, shop, s.id, note="Tôi muốn xoá tài khoản (mẫu)")
+    asked = await client.post(
+        "/v1/access-requests", json={"customer_id": s.id, "channel": "email"}, headers=shop.headers
+    )
+    assert asked.status_code == 201, asked.text
 
     r = await client.get(export(s.id), headers=shop.headers)
     assert r.status_code == 200, r.text
@@ -68,6 +72,13 @@ async def test_the_storefront_exports_everything_held(
     [request] = out["deletion_requests"]
     assert request["status"] == "pending"
     assert request["note"] == "Tôi muốn xoá tài khoản (mẫu)"
+    # The requests held are both registers': an access request is one too.
+    [access] = out["access_requests"]
+    assert (access["id"], access["status"], access["channel"]) == (
+        asked.json()["id"],
+        "pending",
+        "email",
+    )
     assert out["documents"] == []
     assert out["complaints"] == []
     events = await access_events(app, customer_id=s.id, action="customer.export")

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from pdvault.audit import service
 from pdvault.audit.schemas import (
@@ -21,8 +20,9 @@ from pdvault.audit.verify import verify_log
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.models import Customer
+from pdvault.db import AwareUTC
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.errors import NotFound
+from pdvault.errors import Gone, NotFound
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit, int_after
 from pdvault.policy import Operation
@@ -37,8 +37,8 @@ def event_filter(
     purpose: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[Literal["allowed", "denied"] | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive")] = None,
+    since: Annotated[AwareUTC | None, Query(description="RFC 3339, inclusive")] = None,
+    until: Annotated[AwareUTC | None, Query(description="RFC 3339, exclusive")] = None,
 ) -> service.EventFilter:
     return service.EventFilter(
         customer_id, principal_id, role, purpose, action, outcome, since, until
@@ -172,7 +172,7 @@ async def public_key(
     "/v1/customers/{customer_id}/access-report",
     response_model=AccessReport,
     summary="Every access to this customer: when, who (partners by name), why (storefront, dpo)",
-    responses=problems(401, 403, 404, 422, 503),
+    responses=problems(401, 403, 404, 410, 422, 503),
 )
 async def access_report(
     customer_id: uuid.UUID,
@@ -182,7 +182,8 @@ async def access_report(
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
     cursor: Cursor = None,
 ) -> AccessReport:
-    if await session.get(Customer, customer_id) is None:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
         await vault.audit.deny(
             session,
             actor,
@@ -190,6 +191,16 @@ async def access_report(
             "not_found",
             customer_id=customer_id,
             problem=NotFound("No such customer."),
+        )
+    if customer.erased_at is not None:
+        # Like every read of an erased customer (the auditor keeps the events in /v1/audit).
+        await vault.audit.deny(
+            session,
+            actor,
+            Operation.CUSTOMER_ACCESS_REPORT.value,
+            "erased",
+            customer_id=customer_id,
+            problem=Gone("This customer's personal data has been erased."),
         )
     items, next_cursor = await service.access_report(session, customer_id, limit, int_after(cursor))
     await _log(

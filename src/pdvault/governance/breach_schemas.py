@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from pdvault.db import AwareUTC
 
 # What leaked: the four personal fields, or transaction documents.
 DataCategory = Literal["full_name", "phone", "email", "address", "documents"]
@@ -33,7 +35,7 @@ class BreachIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_BREACH]})
 
-    detected_at: AwareDatetime
+    detected_at: AwareUTC
     summary: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ] = Field(description="What happened; no personal value belongs here")
@@ -53,7 +55,7 @@ class BreachIn(BaseModel):
 class AuthorityNotificationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_AUTHORITY]})
 
-    notified_at: AwareDatetime
+    notified_at: AwareUTC
     authority: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)
     ]

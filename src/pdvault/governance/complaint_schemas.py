@@ -52,7 +52,7 @@ class TransitionIn(BaseModel):
     to: Status
     note: Text5000
     measures: Text5000 | None = None
-    evidence_event_ids: list[Annotated[int, Field(ge=1)]] = Field(
+    evidence_event_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
         default_factory=list, max_length=100, description="`seq` of access events"
     )
     rejection_ground: RejectionGround | None = Field(

@@ -7,10 +7,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
+from pdvault.db import AwareUTC
 from pdvault.deps import SessionDep, VaultDep, require
 from pdvault.errors import Unprocessable
 from pdvault.governance.breach_schemas import (
@@ -280,8 +280,8 @@ async def compliance(
     vault: VaultDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.REPORT_COMPLIANCE))],
-    since: Annotated[AwareDatetime, Query(description="RFC 3339 with offset, inclusive")],
-    until: Annotated[AwareDatetime, Query(description="RFC 3339 with offset, exclusive")],
+    since: Annotated[AwareUTC, Query(description="RFC 3339 with offset, inclusive")],
+    until: Annotated[AwareUTC, Query(description="RFC 3339 with offset, exclusive")],
 ) -> Any:
     if since >= until:
         raise Unprocessable(

@@ -4,9 +4,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from pdvault.customers.schemas import FieldName
+from pdvault.db import AwareUTC
 
 AuthorityType = Literal["procuracy", "court", "police_investigation"]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -38,7 +39,7 @@ class JudicialRequestIn(BaseModel):
     case_reference: Short
     customer_ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
     fields: list[FieldName] = Field(min_length=1, max_length=4)
-    valid_until: AwareDatetime
+    valid_until: AwareUTC
 
 
 class RejectIn(BaseModel):

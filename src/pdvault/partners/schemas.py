@@ -4,9 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from pdvault.customers.schemas import FieldName
+from pdvault.db import AwareUTC
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Mode = Literal["plain", "masked"]
@@ -70,8 +71,8 @@ class GrantIn(BaseModel):
     contract_ref: Text
     purposes: list[PartnerPurpose] = Field(min_length=1, max_length=4)
     fields: dict[FieldName, Mode] = Field(min_length=1)
-    valid_from: AwareDatetime
-    valid_until: AwareDatetime
+    valid_from: AwareUTC
+    valid_until: AwareUTC
 
     @model_validator(mode="after")
     def _window(self) -> GrantIn:
@@ -133,7 +134,7 @@ class AssignmentIn(BaseModel):
     customer_id: uuid.UUID
     purpose: PartnerPurpose
     reference: Text
-    expires_at: AwareDatetime
+    expires_at: AwareUTC
 
 
 class AssignmentOut(BaseModel):

@@ -22,7 +22,9 @@ from pdvault.notifications.service import notification_out
 from pdvault.pagination import decode_cursor
 from pdvault.partners.models import Assignment, Partner
 from pdvault.subjects.consents import consent_history
+from pdvault.subjects.models import AccessRequest
 from pdvault.subjects.schemas import (
+    AccessRequestHeld,
     AssignmentHeld,
     CustomerRecord,
     DeletionRequestHeld,
@@ -92,6 +94,28 @@ async def _deletion_requests(
     ]
 
 
+async def _access_requests(
+    session: AsyncSession, customer_id: uuid.UUID
+) -> list[AccessRequestHeld]:
+    requests = await session.scalars(
+        select(AccessRequest)
+        .where(AccessRequest.customer_id == customer_id)
+        .order_by(AccessRequest.id)
+    )
+    return [
+        AccessRequestHeld(
+            id=r.id,
+            channel=r.channel,
+            status=r.status,
+            requested_at=r.requested_at,
+            due_at=r.due_at,
+            decided_at=r.decided_at,
+            rejection_reason=r.rejection_reason,
+        )
+        for r in requests
+    ]
+
+
 def _record(customer: Customer) -> CustomerRecord:
     return CustomerRecord(
         id=customer.id,
@@ -124,6 +148,7 @@ async def export_customer(
         access_report=await _whole_access_report(session, customer_id),
         documents=await documents_metadata(session, customer_id),
         deletion_requests=await _deletion_requests(vault, session, actor, customer_id),
+        access_requests=await _access_requests(session, customer_id),
         complaints=await ComplaintService(vault, session, actor).for_subject(customer_id),
         partner_assignments=await _assignments(session, customer_id),
         notifications=[notification_out(n) for n in notices],

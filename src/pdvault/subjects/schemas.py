@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from pdvault.audit.schemas import AccessReportItem
 from pdvault.customers.schemas import PolicyVersion
@@ -39,7 +39,7 @@ class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [FAKE_CONSENT_IN]})
 
     kind: ConsentKind
-    granted: bool
+    granted: StrictBool
     source: Source = Field(description="Where the choice was made: a short code, not free text")
     policy_version: PolicyVersion
 
@@ -108,6 +108,16 @@ class DeletionRequestHeld(BaseModel):
     rejection_reason: str | None = None
 
 
+class AccessRequestHeld(BaseModel):
+    id: uuid.UUID
+    channel: str
+    status: str
+    requested_at: datetime
+    due_at: datetime
+    decided_at: datetime | None
+    rejection_reason: str | None = None
+
+
 class CustomerRecord(BaseModel):
     id: uuid.UUID
     created_at: datetime
@@ -127,6 +137,7 @@ class Export(BaseModel):
     access_report: list[AccessReportItem]
     documents: list[DocumentOut]
     deletion_requests: list[DeletionRequestHeld]
+    access_requests: list[AccessRequestHeld]
     complaints: list[ComplaintOut]
     partner_assignments: list[AssignmentHeld]
     notifications: list[NotificationOut]
