@@ -6,8 +6,9 @@ import asyncio
 import json
 import sys
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -26,6 +27,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 retention_app = typer.Typer(help="Legal retention of transaction documents.", no_args_is_help=True)
 app.add_typer(retention_app, name="retention")
+
+
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -49,12 +53,18 @@ def _db_error(exc: BaseException) -> str:
     return f"database unavailable ({type(exc).__name__}); check PDVAULT_DATABASE_URL"
 
 
-def _key_or_db_error(exc: BaseException) -> str:
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's async work; a key or database failure is one line and exit 1."""
     from pdvault.crypto.provider import KeyUnavailableError
 
-    if isinstance(exc, KeyUnavailableError):
-        return f"{exc}; the keyring lacks a version still in use"
-    return _db_error(exc)
+    try:
+        return asyncio.run(work)
+    except KeyringError as exc:
+        fail(str(exc))
+    except KeyUnavailableError as exc:
+        fail(f"{exc}; the keyring lacks a version still in use")
+    except Exception as exc:
+        fail(_db_error(exc))
 
 
 def _migrate(settings: Settings) -> None:
@@ -295,11 +305,7 @@ def keys_rewrap(
             bar[0].update(done)
 
     try:
-        moved = asyncio.run(run_rewrap(settings, batch, start, step))
-    except KeyringError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(_key_or_db_error(exc))
+        moved = _run(run_rewrap(settings, batch, start, step))
     finally:
         if bar:
             bar[0].__exit__(None, None, None)
@@ -314,12 +320,7 @@ def keys_status(
     from pdvault.keys.ops import status
 
     settings = get_settings()
-    try:
-        report = asyncio.run(status(settings))
-    except KeyringError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(_db_error(exc))
+    report = _run(status(settings))
     if as_json:
         typer.echo(json.dumps(report))
         return
@@ -338,12 +339,7 @@ def keys_retire(
     from pdvault.keys.ops import retire
 
     settings = get_settings()
-    try:
-        asyncio.run(retire(settings, version))
-    except KeyringError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(_db_error(exc))
+    _run(retire(settings, version))
     typer.echo(f"key version {version} destroyed")
 
 
@@ -355,12 +351,7 @@ def audit_verify(
     from pdvault.audit.ops import run_verify
 
     settings = get_settings()
-    try:
-        result = asyncio.run(run_verify(settings))
-    except KeyringError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(_db_error(exc))
+    result = _run(run_verify(settings))
     if as_json:
         typer.echo(json.dumps(result, default=str))
     elif result["ok"]:
@@ -380,12 +371,7 @@ def audit_checkpoint() -> None:
     from pdvault.audit.ops import run_checkpoint
 
     settings = get_settings()
-    try:
-        made = asyncio.run(run_checkpoint(settings))
-    except KeyringError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(_db_error(exc))
+    made = _run(run_checkpoint(settings))
     if made is None:
         typer.echo("nothing to checkpoint: the log is empty or unchanged since the last one")
     else:
@@ -411,12 +397,7 @@ def retention_sweep(
     from pdvault.documents.ops import run_sweep
 
     settings = get_settings()
-    try:
-        shredded = asyncio.run(run_sweep(settings, batch))
-    except KeyringError as exc:
-        fail(str(exc))
-    except Exception as exc:
-        fail(_db_error(exc))
+    shredded = _run(run_sweep(settings, batch))
     typer.echo(f"shredded {shredded} document(s) whose retention period had ended")
 
 

@@ -7,7 +7,6 @@ import uuid
 from pdvault.crypto.envelope import DecryptionError, decrypt_field, encrypt_field
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
-from pdvault.db import utcnow
 from pdvault.erasure.models import DeletionRequest, DeletionStatus
 from pdvault.erasure.schemas import DeletionRequestIn, DeletionRequestOut, DeletionRequestPage
 from pdvault.erasure.shred import shred_customer
@@ -16,7 +15,7 @@ from pdvault.judicial.service import is_on_legal_hold
 from pdvault.notifications.models import NoticeKind
 from pdvault.notifications.service import enqueue, notice_row
 from pdvault.policy import ALL_FIELDS
-from pdvault.subjects.workflow import RequestWorkflow, is_overdue
+from pdvault.subjects.workflow import RequestWorkflow, request_fields
 
 EXECUTED = DeletionStatus.EXECUTED.value
 
@@ -27,18 +26,7 @@ def note_field(request_id: uuid.UUID) -> str:
 
 
 def request_out(req: DeletionRequest, note: str | None = None) -> DeletionRequestOut:
-    return DeletionRequestOut(
-        id=req.id,
-        customer_id=req.customer_id,
-        channel=req.channel,
-        status=req.status,
-        requested_at=req.requested_at,
-        due_at=req.due_at,
-        decided_at=req.decided_at,
-        overdue=is_overdue(req, utcnow()),
-        rejection_reason=req.rejection_reason,
-        note=note,
-    )
+    return DeletionRequestOut(**request_fields(req), note=note)
 
 
 class DeletionService(RequestWorkflow[DeletionRequest]):

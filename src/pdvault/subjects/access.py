@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import uuid
 
-from pdvault.db import utcnow
 from pdvault.subjects.models import AccessRequest
 from pdvault.subjects.schemas import AccessRequestIn, AccessRequestOut, AccessRequestPage
-from pdvault.subjects.workflow import RequestWorkflow, is_overdue
+from pdvault.subjects.workflow import RequestWorkflow, request_fields
 
 FULFILLED = "fulfilled"
 
 
 def access_out(req: AccessRequest) -> AccessRequestOut:
-    return AccessRequestOut(
-        id=req.id,
-        customer_id=req.customer_id,
-        channel=req.channel,
-        status=req.status,
-        requested_at=req.requested_at,
-        due_at=req.due_at,
-        decided_at=req.decided_at,
-        overdue=is_overdue(req, utcnow()),
-        rejection_reason=req.rejection_reason,
-    )
+    return AccessRequestOut(**request_fields(req))
 
 
 class AccessRequestService(RequestWorkflow[AccessRequest]):

@@ -33,6 +33,21 @@ def is_overdue(req: RequestColumns, now: datetime) -> bool:
     return req.status == PENDING and req.due_at < now
 
 
+def request_fields(req: RequestColumns) -> dict[str, Any]:
+    """What every register answers about a request (its out-schema adds its own)."""
+    return {
+        "id": req.id,
+        "customer_id": req.customer_id,
+        "channel": req.channel,
+        "status": req.status,
+        "requested_at": req.requested_at,
+        "due_at": req.due_at,
+        "decided_at": req.decided_at,
+        "overdue": is_overdue(req, utcnow()),
+        "rejection_reason": req.rejection_reason,
+    }
+
+
 class RequestWorkflow(Generic[R]):
     model: ClassVar[type[Any]]
     action_prefix: ClassVar[str]  # "deletion": events are deletion.request, deletion.list, …
