@@ -69,20 +69,36 @@ def _count(metrics: str, route: str, method: str, status: str) -> int:
     return 0
 
 
-def assert_both_workers_served(
-    client: httpx.Client, route: str, method: str, status: str, total: int
-) -> None:
-    """Scrape /metrics (per worker) until both workers' counts are seen; they must sum up."""
-    seen: set[int] = set()
-    for _ in range(200):
-        r = client.get("/metrics")
-        assert r.status_code == 200
-        seen.add(_count(r.text, route, method, status))
+def on_every_worker(
+    client: httpx.Client,
+    send: Callable[[], httpx.Response],
+    status: int,
+    route: str,
+    method: str,
+) -> list[httpx.Response]:
+    """Send batches of ROUNDS requests (each must answer ``status``) until /metrics shows
+    that both workers served some: the kernel, not the test, spreads new connections, and
+    may send a whole batch to one worker. A worker's count v with 0 < v < sent means the
+    other served sent - v; two different counts must add up to what was sent."""
+    responses: list[httpx.Response] = []
+    for _ in range(10):
+        batch = [send() for _ in range(ROUNDS)]
+        assert [r.status_code for r in batch] == [status] * ROUNDS
+        responses += batch
+        sent = len(responses)
+        seen: set[int] = set()
+        for _ in range(200):
+            r = client.get("/metrics")
+            assert r.status_code == 200
+            seen.add(_count(r.text, route, method, str(status)))
+            if len(seen) == 2 or any(0 < v < sent for v in seen):
+                break
+        assert all(0 <= v <= sent for v in seen), (seen, sent)
         if len(seen) == 2:
-            break
-    assert len(seen) == 2, f"only one worker answered /metrics: {seen}"
-    assert sum(seen) == total, seen
-    assert min(seen) > 0, f"one worker served none of the {total} requests: {seen}"
+            assert sum(seen) == sent, (seen, sent)
+        if any(0 < v < sent for v in seen):
+            return responses
+    raise AssertionError(f"one worker served all {len(responses)} requests")
 
 
 def _search(client: httpx.Client, token: str) -> httpx.Response:
@@ -106,17 +122,14 @@ def test_revoked_token_and_disabled_principal_stop_within_1s_on_every_worker(
 ) -> None:
     # -- revoking a token ----------------------------------------------------------------
     _, token_id, token = _storefront(fresh, admin_headers, "e2e cửa hàng 1")
-    statuses = [_search(fresh, token).status_code for _ in range(ROUNDS)]
-    assert statuses == [200] * ROUNDS
-    assert_both_workers_served(fresh, "/v1/customers/search", "POST", "200", ROUNDS)
+    search = "/v1/customers/search"
+    on_every_worker(fresh, lambda: _search(fresh, token), 200, search, "POST")
 
     r = fresh.post(f"/v1/tokens/{token_id}/revoke", headers=admin_headers)
     assert r.status_code == 200, r.text
     time.sleep(1.0)  # the requirement: within 1 s
-    after = [_search(fresh, token) for _ in range(ROUNDS)]
-    assert [r.status_code for r in after] == [401] * ROUNDS
+    after = on_every_worker(fresh, lambda: _search(fresh, token), 401, search, "POST")
     assert all(r.headers["content-type"].startswith("application/problem+json") for r in after)
-    assert_both_workers_served(fresh, "/v1/customers/search", "POST", "401", ROUNDS)
 
     # -- disabling a principal -----------------------------------------------------------
     pid, _, token = _storefront(fresh, admin_headers, "e2e cửa hàng 2")
@@ -124,17 +137,14 @@ def test_revoked_token_and_disabled_principal_stop_within_1s_on_every_worker(
     r = fresh.post("/v1/customers", json=customer_body(), headers=auth)
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
-    statuses = [_read(fresh, token, cid).status_code for _ in range(ROUNDS)]
-    assert statuses == [200] * ROUNDS
-    assert_both_workers_served(fresh, "/v1/customers/{customer_id}", "GET", "200", ROUNDS)
+    read = "/v1/customers/{customer_id}"
+    on_every_worker(fresh, lambda: _read(fresh, token, cid), 200, read, "GET")
 
     r = fresh.post(f"/v1/principals/{pid}/disable", headers=admin_headers)
     assert r.status_code == 200, r.text
     time.sleep(1.0)
-    after = [_read(fresh, token, cid) for _ in range(ROUNDS)]
-    assert [r.status_code for r in after] == [401] * ROUNDS
+    after = on_every_worker(fresh, lambda: _read(fresh, token, cid), 401, read, "GET")
     assert all(r.json().get("fields") is None for r in after)
-    assert_both_workers_served(fresh, "/v1/customers/{customer_id}", "GET", "401", ROUNDS)
 
 
 def test_full_flow(live: Any, admin_headers: dict[str, str]) -> None:
