@@ -104,6 +104,45 @@ def _check_keys(settings: Settings, *, create_transit_keys: bool = False) -> Non
         fail(f"key provider unusable ({type(exc).__name__}: {exc})")
 
 
+def _check_keys_match(settings: Settings) -> None:
+    """The keys are the ones this (migrated) database was written with, or one line and exit 1."""
+    from pdvault.keys.match import check_keys_match
+    from pdvault.main import open_key_provider
+
+    async def check() -> None:
+        keys = await open_key_provider(settings)
+        try:
+            await check_keys_match(settings, keys)
+        finally:
+            await keys.close()
+
+    _run(check())
+
+
+def _refuse_lost_keyring(settings: Settings) -> None:
+    """A missing local keyring on a database already in use: one line saying to restore it."""
+    if (
+        settings.key_provider != "local"
+        or settings.keys_json is not None
+        or settings.keyring_path.exists()
+        or (settings.database_url is None and not settings.sqlite_path.exists())
+    ):
+        return
+    from pdvault.principals.bootstrap import database_in_use
+
+    try:
+        in_use = asyncio.run(database_in_use(settings))
+    except Exception as exc:
+        fail(_db_error(exc))
+    if in_use:
+        # A new keyring could read none of the data keys and would sign a second
+        # history: restoring the lost one is the only fix.
+        fail(
+            f"keyring not found at {settings.keyring_path}, but the database is "
+            "already in use: restore that keyring (a new one cannot read its data)"
+        )
+
+
 def _ensure_keyring(settings: Settings) -> bool:
     """Create the local keyring if absent (transit: the transit keys); validate either way.
     True when something was created."""
@@ -113,20 +152,7 @@ def _ensure_keyring(settings: Settings) -> bool:
         and settings.keys_json is None
         and not settings.keyring_path.exists()
     ):
-        from pdvault.principals.bootstrap import database_in_use
-
-        if settings.database_url is not None or settings.sqlite_path.exists():
-            try:
-                in_use = asyncio.run(database_in_use(settings))
-            except Exception as exc:
-                fail(_db_error(exc))
-            if in_use:
-                # A new keyring could read none of the data keys and would sign a second
-                # history: restoring the lost one is the only fix.
-                fail(
-                    f"keyring not found at {settings.keyring_path}, but the database is "
-                    "already in use: restore that keyring (a new one cannot read its data)"
-                )
+        _refuse_lost_keyring(settings)
         write_keyring(settings.keyring_path, new_keyring())
         created = True
     _check_keys(settings, create_transit_keys=settings.key_provider == "transit")
@@ -141,6 +167,7 @@ def init(
     settings = get_settings()
     keyring_created = _ensure_keyring(settings)
     _migrate(settings)
+    _check_keys_match(settings)
     from pdvault.principals.bootstrap import ensure_first_admin
 
     try:
@@ -193,6 +220,7 @@ def serve(
     from pdvault.migrate import current_revision, head_revision
 
     settings = get_settings()
+    _refuse_lost_keyring(settings)
     _check_keys(settings)
     try:
         current = current_revision(settings.effective_database_url)
@@ -200,6 +228,7 @@ def serve(
         fail(_db_error(exc))
     if current != head_revision(settings):
         fail("database schema is not current: run 'pdvault init' or 'pdvault migrate'")
+    _check_keys_match(settings)
     uvicorn.run(
         "pdvault.main:create_app",
         factory=True,

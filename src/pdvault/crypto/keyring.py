@@ -131,8 +131,10 @@ def load_keyring(path: Path) -> Keyring:
         )
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise KeyringError(f"keyring at {path} cannot be read") from None
+    except UnicodeDecodeError:
+        raise KeyringError("keyring is corrupt: not valid JSON (not UTF-8 text)") from None
+    except OSError as exc:
+        raise KeyringError(f"keyring at {path} cannot be read: {exc.strerror}") from None
     return parse_keyring(text)
 
 
