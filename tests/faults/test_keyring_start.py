@@ -16,6 +16,9 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -65,7 +68,7 @@ def keyring_of(root: Path) -> Path:
 
 
 def writers(root: Path) -> int:
-    with sqlite3.connect(root / "data" / "pdvault.sqlite3") as db:
+    with closing(sqlite3.connect(root / "data" / "pdvault.sqlite3")) as db:
         return int(db.execute("SELECT count(*) FROM audit_writers").fetchone()[0])
 
 
@@ -83,11 +86,6 @@ def _missing(path: Path) -> None:
 
 def _garbage(path: Path) -> None:
     path.write_bytes(bytes(range(256)) * 4)
-
-
-def _truncated(path: Path) -> None:
-    text = path.read_text()
-    path.write_text(text[: len(text) // 3])
 
 
 def _edit(change: Callable[[dict[str, object]], None]) -> Callable[[Path], None]:
@@ -134,7 +132,6 @@ def _mode(mode: int) -> Callable[[Path], None]:
 CASES = {
     "missing": (_missing, "already in use: restore that keyring"),
     "garbage-bytes": (_garbage, "corrupt: not valid JSON"),
-    "truncated-json": (_truncated, "corrupt: not valid JSON"),
     "short-key": (_edit(_short_key), "corrupt: key version 1 is not 32 bytes"),
     "another-vaults": (_another_vaults, "keys do not match this database"),
     "other-kek-bytes": (_other_kek, "key version 1 does not unwrap its data keys"),
@@ -157,27 +154,53 @@ def assert_one_line_refusal(result: Result, phrase: str, secrets: list[str]) -> 
         assert secret not in result.err + result.out
 
 
+@dataclass
+class Refusal:
+    result: Result
+    secrets: list[str]
+    writers_before: int
+    writers_after: int
+
+
+@pytest.fixture(scope="module")
+def serve_refusals(
+    used_vault: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Refusal]:
+    """``pdvault serve`` on a copy of the used vault broken each way, the runs side by side
+    (each is a fresh interpreter: mostly start-up time)."""
+
+    def attempt(case: str) -> Refusal:
+        root = tmp_path_factory.mktemp(f"serve-{case}") / "vault"
+        shutil.copytree(used_vault, root)
+        path = keyring_of(root)
+        good = path.read_text()
+        CASES[case][0](path)
+        bad = path.read_text(errors="replace") if path.is_file() else ""
+        before = writers(root)
+        result = run(root, "serve", "--port", str(free_port()))
+        return Refusal(result, secrets_in(good) + secrets_in(bad), before, writers(root))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(CASES, pool.map(attempt, CASES), strict=True))
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_serve_refuses_an_unusable_keyring_in_one_line(vault: Path, case: str) -> None:
-    path = keyring_of(vault)
-    good = path.read_text()
-    breaks, phrase = CASES[case]
-    breaks(path)
-    bad = path.read_text(errors="replace") if path.is_file() else ""
-    before = writers(vault)
-    result = run(vault, "serve", "--port", str(free_port()))
-    assert_one_line_refusal(result, phrase, secrets_in(good) + secrets_in(bad))
-    assert writers(vault) == before  # nothing signed under foreign keys, nothing changed
+def test_serve_refuses_an_unusable_keyring_in_one_line(
+    serve_refusals: dict[str, Refusal], case: str
+) -> None:
+    refusal = serve_refusals[case]
+    assert_one_line_refusal(refusal.result, CASES[case][1], refusal.secrets)
+    # Nothing signed under foreign keys, nothing changed.
+    assert refusal.writers_after == refusal.writers_before
 
 
 @pytest.mark.parametrize(
     ("command", "case"),
     [
-        (["init"], "garbage-bytes"),
         (["init"], "another-vaults"),
         (["init"], "mode-0640-group"),
         (["audit", "verify"], "other-kek-bytes"),
-        (["audit", "verify"], "another-vaults"),
+        (["audit", "verify"], "mode-0640-group"),
     ],
 )
 def test_other_commands_refuse_an_unusable_keyring(
@@ -189,16 +212,11 @@ def test_other_commands_refuse_an_unusable_keyring(
     breaks(path)
     bad = path.read_bytes()
     result = run(vault, *command)
-    if command == ["audit", "verify"] and case in {"another-vaults", "other-kek-bytes"}:
-        # verify needs only the public half of the signing key: another vault's keys make
-        # every writer's signature fail (exit 1, one line naming it); its own seed with a
-        # wrong KEK verifies the log, which is right: the log is intact.
-        if case == "another-vaults":
-            assert result.code == 1
-            assert result.out.startswith("INVALID at seq"), result.out
-        else:
-            assert result.code == 0, result.err
-            assert result.out.startswith("ok: "), result.out
+    if command == ["audit", "verify"] and case == "other-kek-bytes":
+        # verify needs only the signing key: with the vault's own seed and a wrong KEK the
+        # log is intact and says so (another vault's seed fails every writer's signature).
+        assert result.code == 0, result.err
+        assert result.out.startswith("ok: "), result.out
         return
     assert_one_line_refusal(
         result, phrase, secrets_in(good) + secrets_in(bad.decode(errors="replace"))
