@@ -134,13 +134,27 @@ class VaultSession(Session):
     """The sync session behind every AsyncSession: carries the access-log slot hooks."""
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def make_sessionmaker(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; ``read_only`` ones begin their transactions with READ_ONLY
+    (SQLite: a plain BEGIN, no write lock). Code that writes in such a session starts its
+    transaction with ``writable(session)``."""
     from pdvault.audit.slots import install_session_hooks
 
     install_session_hooks(VaultSession)
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
     return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, sync_session_class=VaultSession
+        bind, expire_on_commit=False, autoflush=False, sync_session_class=VaultSession
     )
+
+
+async def writable(session: AsyncSession) -> None:
+    """Begin the session's next transaction as a writing one, whatever its sessionmaker.
+
+    Call it right after a commit or rollback; inside a transaction it changes nothing."""
+    if not session.in_transaction():
+        await session.connection(execution_options={READ_ONLY: False})
 
 
 async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

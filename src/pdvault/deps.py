@@ -16,7 +16,7 @@ from pdvault.policy import Operation, Reason, may_call, rule_for
 from pdvault.vault import Vault
 
 
-def get_vault(request: Request) -> Vault:
+async def get_vault(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
 
@@ -24,8 +24,20 @@ def get_vault(request: Request) -> Vault:
 VaultDep = Annotated[Vault, Depends(get_vault)]
 
 
-async def get_session(vault: VaultDep) -> AsyncIterator[AsyncSession]:
-    async with vault.sessions() as session:
+# Routes that only read: their transaction begins read-only (SQLite: no write lock), and
+# their access events are group-committed by the log writers (audit/batch.py).
+READ_ROUTES = frozenset(
+    {
+        ("GET", "/v1/customers/{customer_id}"),
+        ("POST", "/v1/customers/search"),
+        ("GET", "/v1/partner/customers/{customer_id}"),
+    }
+)
+
+
+async def get_session(request: Request, vault: VaultDep) -> AsyncIterator[AsyncSession]:
+    route = getattr(request.scope.get("route"), "path", None)
+    async with vault.sessions_for((request.method, route) in READ_ROUTES)() as session:
         yield session
 
 

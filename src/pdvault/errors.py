@@ -166,9 +166,11 @@ def is_storage_fault(exc: BaseException) -> bool:
     """Database or key-provider trouble: the caller gets 503, never a stack trace."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from pdvault.audit.batch import LogUnavailable
     from pdvault.crypto.provider import KeyUnavailableError
 
-    if isinstance(exc, SQLAlchemyError | KeyUnavailableError | ConnectionError | TimeoutError):
+    storage = (SQLAlchemyError, KeyUnavailableError, LogUnavailable, ConnectionError, TimeoutError)
+    if isinstance(exc, storage):
         return True
     if isinstance(exc, OSError):
         return True

@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
             every_seconds=settings.audit_checkpoint_every_seconds,
         )
         audit.on_append.append(checkpointer.appended)
+        audit.attach(sessions)
         app.state.vault = Vault(
             settings=settings,
             engine=engine,
@@ -114,12 +115,14 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
             metrics=metrics,
             principals=PrincipalCache(settings.auth_cache_seconds),
             checkpointer=checkpointer,
+            read_sessions=make_sessionmaker(engine, read_only=True),
         )
         checkpointer.start()
         try:
             yield
         finally:
             await checkpointer.stop()
+            await audit.close()
             await engine.dispose()
             if keys is None:
                 await provider.close()

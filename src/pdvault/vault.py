@@ -24,3 +24,8 @@ class Vault:
     metrics: Metrics
     principals: PrincipalCache
     checkpointer: Checkpointer
+    # Sessions whose transactions begin read-only (db.READ_ONLY): the read routes (deps.py).
+    read_sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def sessions_for(self, read_only: bool) -> async_sessionmaker[AsyncSession]:
+        return self.read_sessions if read_only and self.read_sessions else self.sessions

@@ -32,6 +32,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pdvault.audit.chain import checkpoint_statement, event_hash, genesis_hash, heads_root
@@ -503,6 +504,35 @@ async def test_a_null_turned_into_the_null_marker_is_caught(
         marker = "\x1e"
         await _sql(db, update(EV).where(EV.c.seq == event["seq"]).values({column: marker}))
         await caught(db, built, event["seq"], f"{column} NULL -> U+001E at {event['seq']}")
+
+
+WRONG_TYPES = {
+    "role": "X'00ff'",  # a blob where text was stored
+    "fields": "42",  # a number where JSON text was
+    "writer_seq": "CAST(writer_seq AS TEXT) || 'x'",  # text where an integer was
+    "at": "'not a time'",
+    "customer_id": "' ' || substr(CAST(customer_id AS TEXT), 2)",  # not 32 hex digits
+}
+
+
+@pytest.mark.parametrize("column", sorted(WRONG_TYPES))
+async def test_a_value_of_another_type_is_caught_or_refused(
+    built: Snapshot, db: AsyncEngine, column: str
+) -> None:
+    """SQLite stores any type in any column: verification must name the event, never crash.
+    PostgreSQL refuses such a value or converts it to the column's type (then it is an
+    ordinary changed value): either way nothing of another type gets past verification."""
+    event = built.events[len(built.events) // 2]
+    await fresh(db, built)
+    statement = text(
+        f"UPDATE access_events SET {column} = {WRONG_TYPES[column]} WHERE seq = :seq"
+    ).bindparams(seq=event["seq"])
+    try:
+        await _sql(db, statement)
+    except DBAPIError:
+        assert db.dialect.name == "postgresql"  # SQLite takes anything
+        return
+    await caught(db, built, event["seq"], f"{column} of another type at {event['seq']}")
 
 
 # -- two events swapped ----------------------------------------------------------------------

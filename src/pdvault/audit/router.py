@@ -30,7 +30,7 @@ from pdvault.policy import Operation
 router = APIRouter(tags=["audit"])
 
 
-def event_filter(
+async def event_filter(
     customer_id: Annotated[uuid.UUID | None, Query()] = None,
     principal_id: Annotated[uuid.UUID | None, Query()] = None,
     role: Annotated[str | None, Query(max_length=32)] = None,

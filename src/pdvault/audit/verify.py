@@ -28,6 +28,7 @@ import gc
 import hashlib
 import json
 import sqlite3
+import struct
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pdvault.audit.chain import (
+    INT8,
     JSON_OID,
     PG_CANONICAL_SQL,
     TIMESTAMPTZ,
@@ -102,53 +104,67 @@ _PG_FIRST = _PG_SELECT + "ORDER BY seq LIMIT $1"
 _PG_PAGE = _PG_SELECT + "WHERE seq > $1 ORDER BY seq LIMIT $2"
 
 
-# -- SQLite: the same canonical bytes, as hex built in one expression -----------------------
+# -- SQLite: the same canonical bytes, built in Python from the stored columns ---------------
 
-
-def _sq_uuid(column: str, nullable: bool) -> str:
-    # SQLite stores a uuid as its 32 hex digits: exactly the 16 bytes PostgreSQL sends.
-    value = f"'{UUID:08x}00000010' || {column}"
-    return f"iif({column} IS NULL, '{UUID:08x}ffffffff', {value})" if nullable else value
-
-
-def _sq_text(oid: int, column: str, nullable: bool) -> str:
-    value = f"printf('{oid:08x}%08x%s', length(CAST({column} AS BLOB)), hex({column}))"
-    return f"iif({column} IS NULL, '{oid:08x}ffffffff', {value})" if nullable else value
-
-
-def _sq_int8(oid: int, expr: str) -> str:
-    return f"printf('{oid:08x}00000008%016x', {expr})"
-
-
-_SQLITE_HEX = " || ".join(
-    (
-        "'0000000e'",
-        _sq_int8(20, "seq"),
-        _sq_uuid("writer_id", False),
-        _sq_int8(20, "writer_seq"),
-        # microseconds since 2000-01-01: whole seconds from the text without its fraction,
-        # then the six fractional digits as stored
-        _sq_int8(
-            TIMESTAMPTZ,
-            "(unixepoch(substr(at, 1, 19)) - 946684800) * 1000000"
-            " + CAST(substr(at, 21, 6) AS INTEGER)",
-        ),
-        _sq_text(VARCHAR, "request_id", False),
-        _sq_uuid("principal_id", True),
-        _sq_text(VARCHAR, "role", True),
-        _sq_text(VARCHAR, "action", False),
-        _sq_uuid("customer_id", True),
-        _sq_text(JSON_OID, "fields", False),
-        _sq_text(VARCHAR, "purpose", True),
-        _sq_text(VARCHAR, "basis", True),
-        _sq_text(VARCHAR, "outcome", False),
-        _sq_text(VARCHAR, "reason", True),
-    )
-)
+# The columns as stored (uuids as 32 hex digits, the time as microseconds since 2000-01-01
+# computed from its text: whole seconds without the fraction, then the six digits as stored).
 _SQLITE_ALL = (
-    f"SELECT seq, writer_id, writer_seq, {_SQLITE_HEX}, hash "  # noqa: S608
-    "FROM access_events ORDER BY seq"
+    "SELECT seq, writer_id, writer_seq, "
+    "(unixepoch(substr(at, 1, 19)) - 946684800) * 1000000 + CAST(substr(at, 21, 6) AS INTEGER), "
+    "request_id, principal_id, role, action, customer_id, fields, purpose, basis, outcome, "
+    "reason, hash FROM access_events ORDER BY seq"
 )
+_HEAD = struct.Struct(">Ii")
+_COUNT_SEQ = struct.Struct(">iIiq")  # the column count, then seq as an int8 column
+_INT8 = struct.Struct(">Iiq")
+_UUID_HEAD = _HEAD.pack(UUID, 16)
+_UUID_NULL = _HEAD.pack(UUID, -1)
+_TEXT_NULL = _HEAD.pack(VARCHAR, -1)
+
+
+def _hex16(value: str) -> bytes:
+    if len(value) != 32:  # fromhex would also skip whitespace: not a value of ours
+        raise ValueError("not a stored uuid")
+    return _UUID_HEAD + bytes.fromhex(value)
+
+
+def _text(oid: int, value: str) -> bytes:
+    data = value.encode("utf-8")
+    return _HEAD.pack(oid, len(data)) + data
+
+
+def _sqlite_event(row: tuple[Any, ...]) -> bytes:
+    """chain.canonical of a stored SQLite row; b"" (matches no hash) for a value of the wrong
+    type or shape, which only tampering can store."""
+    try:
+        (seq, writer, writer_seq, at, request_id, principal, role, action, customer, fields,
+         purpose, basis, outcome, reason) = row[:14]  # fmt: skip
+        return b"".join(
+            (
+                _COUNT_SEQ.pack(14, INT8, 8, seq),
+                _hex16(writer),
+                _INT8.pack(INT8, 8, writer_seq),
+                _INT8.pack(TIMESTAMPTZ, 8, at),
+                _text(VARCHAR, request_id),
+                _UUID_NULL if principal is None else _hex16(principal),
+                _TEXT_NULL if role is None else _text(VARCHAR, role),
+                _text(VARCHAR, action),
+                _UUID_NULL if customer is None else _hex16(customer),
+                _text(JSON_OID, fields),
+                _TEXT_NULL if purpose is None else _text(VARCHAR, purpose),
+                _TEXT_NULL if basis is None else _text(VARCHAR, basis),
+                _text(VARCHAR, outcome),
+                _TEXT_NULL if reason is None else _text(VARCHAR, reason),
+            )
+        )
+    except (TypeError, ValueError, AttributeError, struct.error, OverflowError):
+        return b""
+
+
+def _sqlite_rows(rows: Iterable[tuple[Any, ...]]) -> list[Row]:
+    return [(r[0], r[1], r[2], _sqlite_event(r), r[14]) for r in rows]
+
+
 _SQLITE_WRITERS = "SELECT writer_id, registered_at, process, signature FROM audit_writers"
 _SQLITE_CHECKPOINTS = (
     "SELECT id, seq, at, events, root_hash, heads, signature FROM audit_checkpoints ORDER BY id"
@@ -207,8 +223,8 @@ Row = tuple[int, str, int, Any, bytes]
 class _Stream:
     """The exact pass: events fed in seq order, one head per writer (see the module doc)."""
 
-    def __init__(self, reg: _Registry, from_hex: bool = False) -> None:
-        self.reg, self.from_hex = reg, from_hex
+    def __init__(self, reg: _Registry) -> None:
+        self.reg = reg
         self.expected = dict(reg.expected)
         self.heads: dict[str, tuple[int, bytes]] = {}
         self.checked = 0
@@ -220,8 +236,8 @@ class _Stream:
             self.heads,
             self.reg.latest,
         )
-        from_hex, checked = self.from_hex, self.checked
-        sha256, fromhex = hashlib.sha256, bytes.fromhex
+        checked = self.checked
+        sha256 = hashlib.sha256
         for seq, writer, writer_seq, body, stored in batch:
             head = heads.get(writer)
             if head is None:
@@ -230,16 +246,7 @@ class _Stream:
                 head = (0, genesis_hash(uuid.UUID(hex=writer)))
             if writer_seq != head[0] + 1:
                 return _bad(checked, seq, "chain sequence broken (event missing or moved)", latest)
-            if from_hex:
-                try:
-                    event = fromhex(body)
-                except (TypeError, ValueError):
-                    event = b""
-                if len(event) * 2 != len(body):  # fromhex skips whitespace: not a value of ours
-                    event = b""
-            else:
-                event = body
-            digest = sha256(head[1] + event).digest()
+            digest = sha256(head[1] + body).digest()
             if digest != stored:
                 return _bad(checked, seq, "event does not match its hash", latest)
             if expected:
@@ -313,7 +320,10 @@ async def _verify_postgres(engine: AsyncEngine, public_raw: bytes) -> VerifyResu
 async def _pg_intact(driver: Any, reg: _Registry) -> int | None:
     """The number of events when the database finds every link intact, else None."""
     valid = [uuid.UUID(hex=w) for w, good in reg.writers.items() if good]
-    await driver.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
+    # Compiling costs more than it saves here; the predecessor join's hash table of a large
+    # log fits in memory instead of spilling to temporary files (4 MB default).
+    await driver.execute("SET LOCAL jit = off")
+    await driver.execute("SET LOCAL work_mem = '256MB'")
     groups = await driver.fetch(_PG_CHECK, valid, [genesis_hash(w) for w in valid])
     total = 0
     for registered, events, top, broken in groups:
@@ -353,11 +363,11 @@ async def _verify_sqlite(engine: AsyncEngine, public_raw: bytes) -> VerifyResult
         )
         if reg.refusal is not None:
             return reg.refusal
-        stream = _Stream(reg, from_hex=True)
+        stream = _Stream(reg)
         cursor = await driver.execute(_SQLITE_ALL)
         try:
             while rows := await cursor.fetchmany(BATCH):
-                result = stream.feed(rows)
+                result = stream.feed(_sqlite_rows(rows))
                 if result is not None:
                     return result
         finally:
@@ -400,11 +410,11 @@ def _verify_sqlite_file(path: str, public_raw: bytes) -> VerifyResult:
         )
         if reg.refusal is not None:
             return reg.refusal
-        stream = _Stream(reg, from_hex=True)
+        stream = _Stream(reg)
         cursor = conn.execute(_SQLITE_ALL)
         gc.disable()  # the loop makes many short-lived tuples and no cycles
         while rows := cursor.fetchmany(BATCH):
-            result = stream.feed(rows)
+            result = stream.feed(_sqlite_rows(rows))
             if result is not None:
                 return result
         return stream.finish()

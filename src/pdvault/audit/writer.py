@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from pdvault.audit.batch import LogBatcher
 from pdvault.audit.chain import PG_CANONICAL_SQL, event_hash, fields_text, writer_statement
 from pdvault.audit.ledger import AuditWriter
 from pdvault.audit.models import AccessEvent
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.slots import SLOT_KEY, ChainSlot, SlotPool, held_slot
 from pdvault.auth.principal import Actor
-from pdvault.db import utcnow
+from pdvault.db import READ_ONLY, utcnow, writable
 from pdvault.errors import Forbidden, Problem
 from pdvault.observability import Metrics, request_id_var
 from pdvault.policy import rule_for
@@ -80,13 +81,20 @@ class AuditLog:
         self.pool = SlotPool(slots)
         self.enabled = enabled
         self.on_append: list[Any] = []
+        self.batcher: LogBatcher | None = None
 
-    async def write(
-        self, session: AsyncSession, actor: Actor | None, drafts: Iterable[EventDraft]
-    ) -> None:
+    def attach(self, sessions: async_sessionmaker[AsyncSession], *, writers: int = 2) -> None:
+        """Give reads' events this process's group-committing log writers (``batch.py``)."""
+        self.batcher = LogBatcher(sessions, self._append, writers=writers)
+
+    async def close(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.close()
+
+    def _rows(self, actor: Actor | None, drafts: Iterable[EventDraft]) -> list[dict[str, Any]]:
         now = utcnow()
         rid = request_id_var.get()
-        rows: list[dict[str, Any]] = [
+        return [
             {
                 "at": now,
                 "request_id": rid,
@@ -102,8 +110,40 @@ class AuditLog:
             }
             for d in drafts
         ]
+
+    async def write(
+        self, session: AsyncSession, actor: Actor | None, drafts: Iterable[EventDraft]
+    ) -> None:
+        """Append events to the session's transaction; they land when the caller commits."""
+        rows = self._rows(actor, drafts)
+        if rows and self.enabled:
+            await self._append(session, rows)
+
+    async def write_read(
+        self, session: AsyncSession, actor: Actor | None, drafts: Iterable[EventDraft]
+    ) -> None:
+        """The events of a read, committed before this returns (so before any data leaves).
+
+        A session begun read-only (``READ_ONLY``: the read routes) has written nothing, so its
+        transaction ends here and the events go to the group-committing writers. Any other
+        session gets them in its own transaction, which is then committed.
+        """
+        rows = self._rows(actor, drafts)
         if not rows or not self.enabled:
             return
+        options = (await session.connection()).sync_connection
+        read_only = options is not None and options.get_execution_options().get(READ_ONLY)
+        if self.batcher is None or not read_only:
+            if read_only:  # no writers here (a tool's log): write in a transaction of its own
+                await session.commit()
+                await writable(session)
+            await self._append(session, rows)
+            await session.commit()
+            return
+        await session.commit()  # a read-only transaction: nothing to keep, no lock to hold
+        await self.batcher.submit(rows)
+
+    async def _append(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         slot = await self._slot(session)
         if slot.dirty:
             await self._resync(session, slot)
@@ -209,6 +249,7 @@ class AuditLog:
     ) -> NoReturn:
         """Log a refusal durably, then raise it. Nothing else in the transaction survives."""
         await session.rollback()
+        await writable(session)
         await self.record(session, actor, draft)
         await session.commit()
         if problem is None:

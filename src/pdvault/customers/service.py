@@ -26,7 +26,7 @@ from pdvault.customers.schemas import (
     SearchHit,
     SearchIn,
 )
-from pdvault.db import new_id, utcnow
+from pdvault.db import new_id, utcnow, writable
 from pdvault.errors import (
     Conflict,
     Forbidden,
@@ -406,17 +406,19 @@ class CustomerService:
         customer = await self.require_live(action, customer_id, purpose)
         decision = await self._decide(action, customer, permit, justification)
         values = await self._open(action, customer, decision.fields)
-        await self.vault.audit.record(
+        await self.vault.audit.write_read(
             self.session,
             self.actor,
-            EventDraft(
-                action=action,
-                outcome=ALLOWED,
-                customer_id=customer.id,
-                fields=decision.fields,
-                purpose=decision.purpose,
-                basis=decision.basis,
-            ),
+            [
+                EventDraft(
+                    action=action,
+                    outcome=ALLOWED,
+                    customer_id=customer.id,
+                    fields=decision.fields,
+                    purpose=decision.purpose,
+                    basis=decision.basis,
+                )
+            ],
         )
         return customer, decision, values
 
@@ -484,10 +486,11 @@ class CustomerService:
             )
         if first_denial is not None and not hits:
             await self.session.rollback()
+            await writable(self.session)
             await self.vault.audit.write(self.session, self.actor, drafts)
             await self.session.commit()
             raise Forbidden(f"Access denied: {first_denial}.", reason=first_denial)
-        await self.vault.audit.write(self.session, self.actor, drafts)
+        await self.vault.audit.write_read(self.session, self.actor, drafts)
         return hits
 
     # -- update -----------------------------------------------------------------------------

@@ -347,17 +347,19 @@ class PartnerService:
                 customer_id=customer.id,
                 problem=ServiceUnavailable("A stored value failed its integrity check."),
             )
-        await audit.record(
+        await audit.write_read(
             session,
             actor,
-            EventDraft(
-                action=action,
-                outcome=ALLOWED,
-                customer_id=customer.id,
-                fields=decision.fields,
-                purpose=decision.purpose,
-                basis=decision.basis,
-            ),
+            [
+                EventDraft(
+                    action=action,
+                    outcome=ALLOWED,
+                    customer_id=customer.id,
+                    fields=decision.fields,
+                    purpose=decision.purpose,
+                    basis=decision.basis,
+                )
+            ],
         )
         return PartnerCustomerOut(
             id=customer.id,
