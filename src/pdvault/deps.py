@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pdvault.audit.writer import DENIED, EventDraft
 from pdvault.auth.principal import Actor, resolve_token
 from pdvault.auth.throttle import scope_client_address
+from pdvault.auth.tokens import looks_like_token
 from pdvault.errors import Forbidden, Unauthorized
 from pdvault.policy import Operation, Reason, may_call, rule_for
 from pdvault.vault import Vault
@@ -45,7 +46,9 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
         raise Unauthorized()
     resolved = await resolve_token(session, vault.principals, token.strip())
     if resolved is None:
-        _count_failure(request, vault, "unknown")
+        _count_failure(
+            request, vault, "unknown" if looks_like_token(token.strip()) else "malformed"
+        )
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
     if resolved.lapsed is not None:
         _count_failure(request, vault, resolved.lapsed)

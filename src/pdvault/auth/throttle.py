@@ -32,7 +32,7 @@ class AuthFailureLimiter:
         self.limit = limit
         self.window = window_seconds
         self.max_clients = max_clients
-        self._clock = clock
+        self.clock = clock
         # address -> times of its most recent failures (at most ``limit``), oldest first
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
@@ -44,14 +44,14 @@ class AuthFailureLimiter:
         times = self._failures.get(client)
         if times is None or len(times) < self.limit:
             return None
-        wait = times[0] + self.window - self._clock()
+        wait = times[0] + self.window - self.clock()
         if wait <= 0:
             return None
         return max(1, math.ceil(wait))
 
     def failed(self, client: str) -> None:
         """Count one failed authentication from ``client``."""
-        now = self._clock()
+        now = self.clock()
         times = self._failures.get(client)
         if times is None:
             times = deque(maxlen=self.limit)
