@@ -27,7 +27,7 @@ from pdvault.errors import install_error_handlers
 from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
-from pdvault.middleware import EdgeMiddleware
+from pdvault.middleware import DOCS_PAGES, EdgeMiddleware
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
 from pdvault.openapi_docs import annotate_roles
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         auth_failures=auth_failures,
         trusted_proxy_hops=settings.trusted_proxy_hops,
         hsts_max_age=settings.hsts_max_age,
+        docs_pages=DOCS_PAGES if settings.docs_enabled else (),
     )
     for router in (
         public_router,

@@ -45,11 +45,13 @@ _DOCS_CSP = (
     b"connect-src 'self'; worker-src blob:; "
     b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-_DOCS_PAGES = ("/docs", "/docs/oauth2-redirect", "/redoc")
+DOCS_PAGES = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 
-def security_headers(path: str, hsts_max_age: int) -> list[tuple[bytes, bytes]]:
-    csp = _DOCS_CSP if path in _DOCS_PAGES else _API_CSP
+def security_headers(
+    path: str, hsts_max_age: int, docs_pages: tuple[str, ...] = DOCS_PAGES
+) -> list[tuple[bytes, bytes]]:
+    csp = _DOCS_CSP if path in docs_pages else _API_CSP
     headers = [*_COMMON, (b"content-security-policy", csp)]
     if hsts_max_age > 0:
         headers.append((b"strict-transport-security", f"max-age={hsts_max_age}".encode()))
@@ -74,6 +76,7 @@ class EdgeMiddleware:
         auth_failures: AuthFailureLimiter | None = None,
         trusted_proxy_hops: int = 0,
         hsts_max_age: int = 0,
+        docs_pages: tuple[str, ...] = DOCS_PAGES,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -82,6 +85,7 @@ class EdgeMiddleware:
         self.auth_failures = auth_failures
         self.trusted_proxy_hops = trusted_proxy_hops
         self.hsts_max_age = hsts_max_age
+        self.docs_pages = docs_pages
 
     def _limit_for(self, method: str, path: str) -> int:
         """The documents limit for the one route that takes a document; 1 MiB elsewhere."""
@@ -102,7 +106,7 @@ class EdgeMiddleware:
         rid_header = (b"x-request-id", rid.encode("ascii"))
         path = scope.get("path", "")
         limit = self._limit_for(scope.get("method", ""), path)
-        added = [*security_headers(path, self.hsts_max_age), rid_header]
+        added = [*security_headers(path, self.hsts_max_age, self.docs_pages), rid_header]
         replaced = {name for name, _ in added}
 
         async def send_wrapper(message: Message) -> None:
