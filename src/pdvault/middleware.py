@@ -86,6 +86,10 @@ class EdgeMiddleware:
         self.trusted_proxy_hops = trusted_proxy_hops
         self.hsts_max_age = hsts_max_age
         self.docs_pages = docs_pages
+        # Built once: (headers to add, their names) for API paths and for the docs pages.
+        self._api_headers = security_headers("", hsts_max_age, ())
+        self._docs_headers = security_headers(DOCS_PAGES[0], hsts_max_age, DOCS_PAGES[:1])
+        self._names = frozenset(name for name, _ in [*self._api_headers, (b"x-request-id", b"")])
 
     def _limit_for(self, method: str, path: str) -> int:
         """The documents limit for the one route that takes a document; 1 MiB elsewhere."""
@@ -106,8 +110,9 @@ class EdgeMiddleware:
         rid_header = (b"x-request-id", rid.encode("ascii"))
         path = scope.get("path", "")
         limit = self._limit_for(scope.get("method", ""), path)
-        added = [*security_headers(path, self.hsts_max_age, self.docs_pages), rid_header]
-        replaced = {name for name, _ in added}
+        secure = self._docs_headers if path in self.docs_pages else self._api_headers
+        added = [*secure, rid_header]
+        replaced = self._names
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
