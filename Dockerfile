@@ -7,10 +7,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
 # README.md is the project's `readme` in pyproject.toml, so the wheel build needs it.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY src ./src
 # A wheel for pdvault and one for every dependency, so the runtime stage installs offline.
-RUN python -m pip wheel --wheel-dir /wheels .
+RUN python -m pip wheel --wheel-dir /wheels -c requirements.lock .
 
 
 FROM python:3.11-slim AS runtime

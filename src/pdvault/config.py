@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
+
+
+def _split_origins(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class Controller(BaseModel):
@@ -115,6 +122,44 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=0.5, ge=0.0, le=1.0, description="How long a resolved token is trusted per worker"
     )
+    auth_failure_limit: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Failed bearer authentications one client address may make per window, "
+        "per worker; then its requests with a token are 429",
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="The sliding window those failures count in"
+    )
+    auth_failure_max_clients: int = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="Client addresses tracked per worker (least recently failing dropped first)",
+    )
+    trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Proxies in front that append to X-Forwarded-For; 0 ignores the header "
+        "and uses the TCP peer",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins allowed by CORS (empty: CORS off)",
+    )
+    docs_enabled: bool = Field(
+        default=True,
+        description="Serve /docs, /redoc and /openapi.json (turn off in production)",
+    )
+    hsts_max_age: int = Field(
+        default=0,
+        ge=0,
+        le=63_072_000,
+        description="Strict-Transport-Security max-age; set only when clients reach the "
+        "service over HTTPS (0: no header)",
+    )
     db_pool_size: int = Field(
         default=10, ge=1, description="PostgreSQL connections per worker (as many more on burst)"
     )
@@ -135,6 +180,20 @@ class Settings(BaseSettings):
         description="Benchmark baseline only: write no access events. Never in production.",
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for origin in _split_origins(value):
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    "each CORS origin is scheme://host[:port], no path and no wildcard"
+                )
+        return value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return _split_origins(self.cors_origins)
 
     @property
     def sqlite_path(self) -> Path:

@@ -27,6 +27,8 @@ def _default(info: FieldInfo) -> str:
         return "—"
     if isinstance(value, SecretStr):
         return "(secret)"
+    if value == "":
+        return "(empty)"
     if isinstance(value, bool):
         return "`true`" if value else "`false`"
     return f"`{value}`"

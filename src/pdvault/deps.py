@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import DENIED, EventDraft
 from pdvault.auth.principal import Actor, resolve_token
+from pdvault.auth.throttle import scope_client_address
+from pdvault.auth.tokens import looks_like_token
 from pdvault.errors import Forbidden, Unauthorized
 from pdvault.policy import Operation, Reason, may_call, rule_for
 from pdvault.vault import Vault
@@ -47,14 +49,21 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> Actor:
-    header = request.headers.get("authorization", "")
+    header = request.headers.get("authorization")
+    if header is None:
+        raise Unauthorized()  # no token, no guess: not counted
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        _count_failure(request, vault, "malformed")
         raise Unauthorized()
     resolved = await resolve_token(session, vault.principals, token.strip())
     if resolved is None:
+        _count_failure(
+            request, vault, "unknown" if looks_like_token(token.strip()) else "malformed"
+        )
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
     if resolved.lapsed is not None:
+        _count_failure(request, vault, resolved.lapsed)
         # A known holder (disabled, or a revoked or expired token): the refusal is logged.
         await vault.audit.refuse(
             session,
@@ -72,6 +81,13 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def _count_failure(request: Request, vault: Vault, kind: str) -> None:
+    """One failed authentication against the client's address (the edge locks it out)."""
+    address = scope_client_address(request.scope, vault.settings.trusted_proxy_hops)
+    vault.auth_failures.failed(address)
+    vault.metrics.auth_failures.labels(kind).inc()
 
 
 def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:

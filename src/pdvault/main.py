@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from pdvault import __version__
 from pdvault.audit.checkpoints import Checkpointer
@@ -13,6 +14,7 @@ from pdvault.audit.router import router as audit_router
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
+from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.crypto.keyring import KeyringError
@@ -25,7 +27,7 @@ from pdvault.errors import install_error_handlers
 from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
-from pdvault.middleware import EdgeMiddleware
+from pdvault.middleware import DOCS_PAGES, EdgeMiddleware
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
 from pdvault.openapi_docs import annotate_roles
@@ -41,6 +43,17 @@ pdvault keeps a shop's customer data encrypted at rest and hands it out only for
 purpose to a role allowed that purpose (POLICY.md), logging every access, allowed or denied.
 Errors are RFC 9457 `application/problem+json`; denials carry a `reason` code.
 """
+
+CORS_METHODS = ["GET", "POST", "PATCH", "DELETE"]
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "Idempotency-Key",
+    "X-Justification",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID"]
 
 
 def load_key_provider(settings: Settings) -> KeyProvider:
@@ -79,6 +92,11 @@ async def open_key_provider(settings: Settings) -> KeyProvider:
 def create_app(settings: Settings | None = None, keys: KeyProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
+    auth_failures = AuthFailureLimiter(
+        settings.auth_failure_limit,
+        settings.auth_failure_window_seconds,
+        max_clients=settings.auth_failure_max_clients,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +133,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
             metrics=metrics,
             principals=PrincipalCache(settings.auth_cache_seconds),
             checkpointer=checkpointer,
+            auth_failures=auth_failures,
             read_sessions=make_sessionmaker(engine, read_only=True),
         )
         checkpointer.start()
@@ -132,13 +151,33 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Off: 404 like any unknown path. `pdvault openapi` builds the document regardless.
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     install_error_handlers(app)
+    if settings.cors_origin_list:
+        # Inside the edge, so preflight answers carry the request id and security headers.
+        # Bearer tokens, never cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            allow_credentials=False,
+            max_age=600,
+        )
     app.add_middleware(
         EdgeMiddleware,
         metrics=metrics,
         max_body=settings.max_body_bytes,
         max_document_body=settings.max_document_bytes,
+        auth_failures=auth_failures,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+        hsts_max_age=settings.hsts_max_age,
+        docs_pages=DOCS_PAGES if settings.docs_enabled else (),
     )
     for router in (
         public_router,

@@ -1,4 +1,5 @@
-"""The outermost layer: request id, body limits, metrics, access logging, last-resort errors.
+"""The outermost layer: request id, security headers, the token-guessing lockout, body limits,
+metrics, access logging, last-resort errors.
 
 A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path stay cheap.
 """
@@ -13,6 +14,7 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pdvault.auth.throttle import AuthFailureLimiter, scope_client_address
 from pdvault.errors import is_storage_fault, problem_response, storage_unavailable
 from pdvault.observability import Metrics, request_id_var, sane_request_id
 
@@ -20,6 +22,40 @@ log = logging.getLogger("pdvault.http")
 
 # POST /v1/customers/{customer_id}/documents, and nothing else (a trailing slash is a 404).
 _DOCUMENT_UPLOAD = re.compile(r"/v1/customers/[^/]+/documents")
+
+
+# Every response: no MIME sniffing, no referrer, never framed, never cached (API responses
+# carry personal data; the rest is cheap to fetch again).
+_COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+# JSON needs no script, style or frame: nothing may load.
+_API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Swagger UI and ReDoc pages run an inline bootstrap script and load their bundles from the CDN
+# FastAPI points at; they fetch /openapi.json from here, and ReDoc runs a blob: worker.
+_DOCS_CSP = (
+    b"default-src 'none'; "
+    b"script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    b"font-src https://fonts.gstatic.com; "
+    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"connect-src 'self'; worker-src blob:; "
+    b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+DOCS_PAGES = ("/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+def security_headers(
+    path: str, hsts_max_age: int, docs_pages: tuple[str, ...] = DOCS_PAGES
+) -> list[tuple[bytes, bytes]]:
+    csp = _DOCS_CSP if path in docs_pages else _API_CSP
+    headers = [*_COMMON, (b"content-security-policy", csp)]
+    if hsts_max_age > 0:
+        headers.append((b"strict-transport-security", f"max-age={hsts_max_age}".encode()))
+    return headers
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -31,12 +67,29 @@ class _BodyTooLarge(StarletteHTTPException):
 
 class EdgeMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, max_body: int, max_document_body: int
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body: int,
+        max_document_body: int,
+        auth_failures: AuthFailureLimiter | None = None,
+        trusted_proxy_hops: int = 0,
+        hsts_max_age: int = 0,
+        docs_pages: tuple[str, ...] = DOCS_PAGES,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
         self.max_document_body = max_document_body
+        self.auth_failures = auth_failures
+        self.trusted_proxy_hops = trusted_proxy_hops
+        self.hsts_max_age = hsts_max_age
+        self.docs_pages = docs_pages
+        # Built once: (headers to add, their names) for API paths and for the docs pages.
+        self._api_headers = security_headers("", hsts_max_age, ())
+        self._docs_headers = security_headers(DOCS_PAGES[0], hsts_max_age, DOCS_PAGES[:1])
+        self._names = frozenset(name for name, _ in [*self._api_headers, (b"x-request-id", b"")])
 
     def _limit_for(self, method: str, path: str) -> int:
         """The documents limit for the one route that takes a document; 1 MiB elsewhere."""
@@ -55,13 +108,18 @@ class EdgeMiddleware:
         status_holder = [500]
         response_started = [False]
         rid_header = (b"x-request-id", rid.encode("ascii"))
-        limit = self._limit_for(scope.get("method", ""), scope.get("path", ""))
+        path = scope.get("path", "")
+        limit = self._limit_for(scope.get("method", ""), path)
+        secure = self._docs_headers if path in self.docs_pages else self._api_headers
+        added = [*secure, rid_header]
+        replaced = self._names
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response_started[0] = True
                 status_holder[0] = message["status"]
-                message["headers"] = [*message.get("headers", []), rid_header]
+                kept = [h for h in message.get("headers", []) if h[0].lower() not in replaced]
+                message["headers"] = [*kept, *added]
             await send(message)
 
         received = [0]
@@ -76,7 +134,17 @@ class EdgeMiddleware:
 
         try:
             declared = headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+            wait = self._locked_out(scope, headers)
+            if wait is not None:
+                self.metrics.auth_throttled.inc()
+                await self._send_problem(
+                    send_wrapper,
+                    429,
+                    "Too many failed authentications from this address; "
+                    "retry after Retry-After seconds.",
+                    headers={"Retry-After": str(wait)},
+                )
+            elif declared is not None and declared.isdigit() and int(declared) > limit:
                 await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
@@ -113,9 +181,24 @@ class EdgeMiddleware:
             )
             request_id_var.reset(token)
 
+    def _locked_out(self, scope: Scope, headers: dict[bytes, bytes]) -> int | None:
+        """Seconds to wait when this request carries a token and its address is locked out.
+
+        Answered before the token is looked up (or the body read): while locked, a guess
+        learns nothing. Requests without a token are not affected.
+        """
+        if self.auth_failures is None or b"authorization" not in headers:
+            return None
+        address = scope_client_address(scope, self.trusted_proxy_hops)
+        return self.auth_failures.retry_after(address)
+
     @staticmethod
-    async def _send_problem(send: Send, status: int, detail: str) -> None:
-        response = problem_response(status, detail, headers={"Connection": "close"})
+    async def _send_problem(
+        send: Send, status: int, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        response = problem_response(
+            status, detail, headers={**(headers or {}), "Connection": "close"}
+        )
         await response({"type": "http"}, _empty_receive, send)
 
 

@@ -77,6 +77,19 @@ class Metrics:
             "pdvault_denials_total", "Denied accesses by reason", ["reason"], registry=self.registry
         )
 
+        # No address in any label: the counts say how much guessing, not who.
+        self.auth_failures = Counter(
+            "pdvault_auth_failures_total",
+            "Failed bearer authentications, by kind (malformed, unknown, or the lapse reason)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.auth_throttled = Counter(
+            "pdvault_auth_throttled_total",
+            "Requests refused 429 because their client address failed authentication too often",
+            registry=self.registry,
+        )
+
     def watch_pool(self, pool: Any) -> None:
         """Database connection pool gauges, read at scrape time."""
         size = Gauge("pdvault_db_pool_size", "Connections the pool keeps", registry=self.registry)

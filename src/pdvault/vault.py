@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pdvault.audit.checkpoints import Checkpointer
 from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
+from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings
 from pdvault.crypto.provider import KeyProvider
 from pdvault.observability import Metrics
@@ -24,6 +25,7 @@ class Vault:
     metrics: Metrics
     principals: PrincipalCache
     checkpointer: Checkpointer
+    auth_failures: AuthFailureLimiter
     # Sessions whose transactions begin read-only (db.READ_ONLY): the read routes (deps.py).
     read_sessions: async_sessionmaker[AsyncSession] | None = None
 

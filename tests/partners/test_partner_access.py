@@ -615,3 +615,93 @@ async def test_own_assignments_empty_without_any(
     r = await client.get("/v1/partner/assignments", headers=c.who.headers)
     assert r.status_code == 200
     assert r.json() == {"items": [], "next_cursor": None}
+
+
+# -- another partner's, nonexistent and erased customers: one answer ---------------------------
+
+
+async def _erase_through_the_api(
+    client: httpx.AsyncClient, issue: TokenFactory, shop: Issued, customer_id: str
+) -> None:
+    r = await client.post(
+        "/v1/deletion-requests",
+        json={"customer_id": customer_id, "channel": "storefront"},
+        headers=shop.headers,
+    )
+    assert r.status_code == 201, r.text
+    dpo = await issue("dpo", "nhân-viên-bảo-vệ-dữ-liệu")
+    r = await client.post(f"/v1/deletion-requests/{r.json()['id']}/approve", headers=dpo.headers)
+    assert r.status_code == 200, r.text
+
+
+def _visible(r: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
+    """Everything a caller sees, apart from the request id it may set itself."""
+    return r.status_code, r.content, {k: v for k, v in r.headers.items() if k != "x-request-id"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"purpose": "order_fulfillment"},
+        {"purpose": "order_fulfillment", "fields": "phone"},
+        {"purpose": "order_fulfillment", "fields": "email"},  # not granted to A
+        {"purpose": "order_fulfillment", "fields": "nope"},
+        {"purpose": "marketing"},  # a known purpose outside the partner's row
+        {"purpose": "không-có"},
+        {},
+    ],
+    ids=[
+        "plain",
+        "granted-field",
+        "ungranted-field",
+        "unknown-field",
+        "other-row",
+        "unknown",
+        "none",
+    ],
+)
+async def test_others_missing_and_erased_customers_answer_alike(
+    client: httpx.AsyncClient,
+    world: World,
+    issue: TokenFactory,
+    make_customer: MakeCustomer,
+    query: dict[str, str],
+) -> None:
+    """Whatever A asks, B's customer, an erased one (B's, and A's own before erasure) and an
+    id nobody holds give byte-identical answers: A cannot tell which exist."""
+    others = await make_customer()
+    await assign(client, world.staff, world.b.id, others)
+    erased_others = await make_customer()
+    await assign(client, world.staff, world.b.id, erased_others)
+    erased_own = await make_customer()
+    await assign(client, world.staff, world.a.id, erased_own)
+    for cid in (erased_others, erased_own):
+        await _erase_through_the_api(client, issue, world.shop, cid)
+
+    async def ask(cid: str) -> httpx.Response:
+        return await client.get(
+            f"/v1/partner/customers/{cid}", params=query, headers=world.a.who.headers
+        )
+
+    ghost = _visible(await ask(str(uuid.uuid4())))
+    assert ghost[0] in {403, 404, 422}
+    for cid in (others, erased_others, erased_own):
+        assert _visible(await ask(cid)) == ghost, cid
+    # B, whose assignment the erasure revoked, cannot tell its erased customer from nobody.
+    r = await client.get(
+        f"/v1/partner/customers/{erased_others}",
+        params={"purpose": "order_fulfillment"},
+        headers=world.b.who.headers,
+    )
+    nobody = await client.get(
+        f"/v1/partner/customers/{uuid.uuid4()}",
+        params={"purpose": "order_fulfillment"},
+        headers=world.b.who.headers,
+    )
+    assert r.status_code == 404
+    assert _visible(r) == _visible(nobody)
+    # The assignments list never names the erased customer either.
+    r = await client.get("/v1/partner/assignments", headers=world.a.who.headers)
+    assert r.status_code == 200, r.text
+    assert erased_own not in r.text
+    assert others not in r.text

@@ -57,11 +57,13 @@ class LogBatcher:
     async def submit(self, rows: list[dict[str, Any]]) -> None:
         """Return once ``rows`` are committed to the log; raise LogUnavailable if they are not."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
+        if self._loop is not loop or self._queue is None:
             self._start(loop)
-        assert self._queue is not None  # noqa: S101 - set by _start
+        queue = self._queue
+        if queue is None:  # pragma: no cover - _start sets it
+            raise LogUnavailable("the access log writers are not running")
         waiting = _Waiting(rows, loop.create_future())
-        self._queue.put_nowait(waiting)
+        queue.put_nowait(waiting)
         await asyncio.shield(waiting.done)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -78,7 +78,7 @@ class VerifyResult:
 # (same writer, writer_seq - 1) exactly unless it is writer_seq 1, when its seq is not above
 # its predecessor's, or when its hash is not sha256(predecessor's hash or genesis || row).
 _PG_CHECK = (
-    "SELECT e.writer_id IS NOT NULL AND g.genesis IS NOT NULL, count(*), max(e.writer_seq), "  # noqa: S608
+    "SELECT e.writer_id IS NOT NULL AND g.genesis IS NOT NULL, count(*), max(e.writer_seq), "  # noqa: S608 - module constants only  # nosec B608
     "count(*) FILTER (WHERE g.genesis IS NULL OR (p.seq IS NULL) <> (e.writer_seq = 1) "
     "OR p.seq >= e.seq OR e.hash IS DISTINCT FROM sha256(coalesce(p.hash, g.genesis) || "
     + pg_record_sql("e.")
@@ -96,7 +96,7 @@ _PG_PINNED = (
     "ON e.writer_id = x.writer_id AND e.writer_seq = x.writer_seq AND e.hash = x.hash"
 )
 _PG_SELECT = (
-    f"SELECT seq, replace(writer_id::text, '-', ''), writer_seq, {PG_CANONICAL_SQL}, hash "  # noqa: S608
+    f"SELECT seq, replace(writer_id::text, '-', ''), writer_seq, {PG_CANONICAL_SQL}, hash "  # noqa: S608 - module constants only  # nosec B608
     "FROM access_events "
 )
 # The first page has no lower bound: a row stored at seq <= 0 is verified like any other.

@@ -42,7 +42,7 @@ _EVENT_COLUMNS = (
 # PostgreSQL, one event: sequence number, hash and insert in one statement and one round trip.
 # The database hashes the same canonical bytes verify recomputes (chain.PG_CANONICAL_SQL).
 _APPEND_ONE = text(
-    f"INSERT INTO access_events ({_EVENT_COLUMNS}, hash) "  # noqa: S608
+    f"INSERT INTO access_events ({_EVENT_COLUMNS}, hash) "  # noqa: S608 - module constants only  # nosec B608
     f"SELECT {_EVENT_COLUMNS}, sha256(:prev || {PG_CANONICAL_SQL}) FROM (SELECT "
     "nextval(pg_get_serial_sequence('access_events', 'seq')) AS seq, "
     "CAST(:writer_id AS uuid) AS writer_id, CAST(:writer_seq AS bigint) AS writer_seq, "

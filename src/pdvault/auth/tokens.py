@@ -6,7 +6,7 @@ import base64
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "pdv_"  # noqa: S105 - a public prefix, not a secret
+TOKEN_PREFIX = "pdv_"  # noqa: S105 - a public prefix, not a secret  # nosec B105
 TOKEN_BYTES = 32
 _TOKEN_LEN = len(TOKEN_PREFIX) + 43
 

@@ -54,12 +54,54 @@ def phone(value: str, region: str = DEFAULT_REGION) -> str:
 
 
 def email(value: str) -> str:
-    """Syntax-checked, domain lower-cased (IDNA), local part kept as given."""
+    """Syntax-checked, domain lower-cased (IDNA), local part kept as given (NFC).
+
+    Look-alikes are refused rather than folded (docs/decisions.md): an invisible character,
+    a compatibility form (full-width letters, ligatures) in the local part, or letters of
+    mixed scripts in the local part or in one domain label (a Cyrillic a among Latin
+    letters). An accepted address is one exact string, so it can never match another
+    spelling in search or duplicate detection, and no two accepted addresses look alike
+    letter for letter within one script.
+    """
     raw = unicodedata.normalize("NFC", value).strip()
     if not raw or len(raw) > 254:
         raise FieldError("email is not a valid email address")
+    if any(unicodedata.category(c) in _INVISIBLE for c in raw):
+        raise FieldError("email must not contain invisible or control characters")
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
         raise FieldError("email is not a valid email address") from None
-    return f"{result.local_part}@{result.domain.lower()}"
+    local, domain = result.local_part, result.domain.lower()
+    if unicodedata.normalize("NFKC", local) != local:
+        raise FieldError("email must be written in ordinary characters (no full-width forms)")
+    if not all(_single_script(part) for part in (local, *domain.split("."))):
+        raise FieldError("email mixes letters of different scripts (look-alike characters)")
+    return f"{local}@{domain}"
+
+
+# Format (zero-width space and joiners, BOM, bidi controls), control, private-use, unassigned,
+# surrogate, and every separator: nothing in an address may be invisible.
+_INVISIBLE = frozenset({"Cf", "Cc", "Co", "Cn", "Cs", "Zs", "Zl", "Zp"})
+# Scripts that are written together (UTS #39 "highly restrictive"); any other mix is refused.
+_SCRIPT_SETS = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+
+
+def _script(char: str) -> str | None:
+    """The script of a letter, from its Unicode name (None for digits, marks, punctuation)."""
+    if not unicodedata.category(char).startswith("L"):
+        return None
+    name = unicodedata.name(char, "")
+    if not name or name.startswith("KATAKANA-HIRAGANA"):
+        return None  # unnamed, or the prolonged sound mark both kana share
+    first = name.split(" ", 1)[0]
+    return "HAN" if first == "CJK" else first
+
+
+def _single_script(part: str) -> bool:
+    scripts = {s for s in map(_script, part) if s is not None}
+    return len(scripts) <= 1 or any(scripts <= allowed for allowed in _SCRIPT_SETS)

@@ -139,7 +139,14 @@ async def create_batch(
             errors=[{"loc": ["body", "items"], "msg": f"at most {limit} items"}],
         )
     call = IdempotentCall(vault, session, actor, "customer.batch", idempotency_key)
-    replay = await call.replay(orjson.dumps(body.items, option=orjson.OPT_SORT_KEYS))
+    try:
+        canonical = orjson.dumps(body.items, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # nested past 254 levels, or an integer past 64 bits
+        raise Unprocessable(
+            "A batch item is nested too deeply or holds an out-of-range number.",
+            errors=[{"loc": ["body", "items"], "msg": "value cannot be processed"}],
+        ) from None
+    replay = await call.replay(canonical)
     if replay is not None:
         return replay
     results = await CustomerService(vault, session, actor).create_batch(body.items)

@@ -28,6 +28,7 @@ from pdvault.customers.schemas import (
 )
 from pdvault.db import new_id, utcnow, writable
 from pdvault.errors import (
+    MAX_LISTED_ERRORS,
     Conflict,
     Forbidden,
     Gone,
@@ -597,7 +598,7 @@ def _consent_required() -> Unprocessable:
 def _item_problem(index: int, status: int, exc: ValidationError) -> BatchResult:
     errors = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid value"))}
-        for e in exc.errors()
+        for e in exc.errors()[:MAX_LISTED_ERRORS]
     ]
     return BatchResult(
         index=index,

@@ -27,7 +27,8 @@ async def _transit(settings: Settings) -> TransitKeyProvider | None:
     from pdvault.main import open_key_provider
 
     provider = await open_key_provider(settings)
-    assert isinstance(provider, TransitKeyProvider)  # noqa: S101 - chosen by key_provider
+    if not isinstance(provider, TransitKeyProvider):  # chosen by key_provider: never
+        raise KeyringError(f"key provider {provider.name} is not transit")
     return provider
 
 
@@ -131,5 +132,6 @@ async def retire(settings: Settings, version: int) -> None:
         finally:
             await transit.close()
         return
-    assert remaining is not None  # noqa: S101 - local keyring
+    if remaining is None:  # a local keyring always has its remaining versions
+        raise KeyringError("no keyring versions left to write")
     write_keyring(settings.keyring_path, remaining, replace=True)

@@ -16,8 +16,8 @@ class Operation(StrEnum):
     PRINCIPAL_CREATE = "principal.create"
     PRINCIPAL_LIST = "principal.list"
     PRINCIPAL_DISABLE = "principal.disable"
-    TOKEN_CREATE = "token.create"  # noqa: S105 - an operation name
-    TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an operation name
+    TOKEN_CREATE = "token.create"  # noqa: S105 - an operation name  # nosec B105
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an operation name  # nosec B105
     KEYS_STATUS = "keys.status"
     PARTNER_CREATE = "partner.create"
     PARTNER_LIST = "partner.list"

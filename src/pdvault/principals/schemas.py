@@ -56,7 +56,7 @@ class TokenCreated(BaseModel):
             "examples": [
                 {
                     "id": "0190f3a0-0000-7000-8000-00000000000a",
-                    "token": "pdv_EXAMPLE-ONLY-not-a-real-token-000000000000000",
+                    "token": "pdv_EXAMPLE-ONLY-not-a-real-token-000000000000000",  # fake  # nosec B105
                     "expires_at": "2027-01-01T00:00:00Z",
                 }
             ]
