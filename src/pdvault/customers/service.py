@@ -36,6 +36,7 @@ from pdvault.errors import (
     Problem,
     ServiceUnavailable,
     Unprocessable,
+    error_entries,
     problem_body,
 )
 from pdvault.policy import (
@@ -592,10 +593,7 @@ def _consent_required() -> Unprocessable:
 
 
 def _item_problem(index: int, status: int, exc: ValidationError) -> BatchResult:
-    errors = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid value"))}
-        for e in exc.errors()
-    ]
+    errors = error_entries(exc.errors())
     return BatchResult(
         index=index,
         status=status,
