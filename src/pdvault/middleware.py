@@ -5,6 +5,7 @@ A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path sta
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -117,6 +118,70 @@ class EdgeMiddleware:
     async def _send_problem(send: Send, status: int, detail: str) -> None:
         response = problem_response(status, detail, headers={"Connection": "close"})
         await response({"type": "http"}, _empty_receive, send)
+
+
+NUL_MSG = "text may not contain NUL (U+0000)"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether any string in parsed JSON (keys included) holds U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
+class NulGuard:
+    """No text takes U+0000: PostgreSQL cannot store it in a text column (the insert failed,
+    a 503 for bad input) and SQLite would keep it. A JSON body whose strings hold one is a
+    422 before any handler runs; the bytes are only parsed when they hold the escape at all.
+    Inside EdgeMiddleware, so the body limit applies while the body is read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not media.endswith(b"json"):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if b"\\u0000" in body and _parsed_holds_nul(body):
+            response = problem_response(
+                422,
+                "The request is not valid.",
+                slug="validation_error",
+                errors=[{"loc": ["body"], "msg": NUL_MSG}],
+            )
+            await response(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _parsed_holds_nul(body: bytes) -> bool:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return False  # not JSON: the route's own parsing answers 422
+    return holds_nul(parsed)
 
 
 async def _empty_receive() -> Message:

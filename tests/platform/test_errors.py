@@ -177,6 +177,54 @@ async def test_undecodable_body_is_422(
     assert "mật" not in r.text
 
 
+@pytest.mark.parametrize(
+    ("who", "path", "body"),
+    [
+        ("admin", "/v1/principals", {"name": "nhân viên\x00", "role": "employee"}),
+        ("admin", "/v1/partners", {"name": "Giao Hàng\x00", "contract_ref": "HD-MAU-1"}),
+        ("admin", "/v1/partners", {"name": "Giao Hàng", "contract_ref": "HD-MAU-1", "x\x00": 1}),
+        (
+            "storefront",
+            "/v1/complaints",
+            {"category": "misuse", "channel": "hotline", "description": "khiếu nại\x00 mẫu"},
+        ),
+        ("storefront", "/v1/customers/batch", {"items": [customer_body(full_name="A\x00 B")]}),
+    ],
+)
+async def test_nul_in_json_text_is_422_and_changes_nothing(
+    client: httpx.AsyncClient,
+    admin: Issued,
+    shop: Issued,
+    app: Any,
+    who: str,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    """PostgreSQL cannot store U+0000 in text: a NUL in a JSON string (or key) was a 503 there
+    and stored as is on SQLite. It is a 422 before any handler on both engines: nothing is
+    created and nothing logged. A backslash before ``u0000`` is no NUL and passes."""
+    headers = (admin if who == "admin" else shop).headers
+    before = await access_events(app)
+    r = await client.post(path, json=body, headers=headers)
+    problem = assert_problem(r, 422)
+    assert problem["errors"] == [{"loc": ["body"], "msg": "text may not contain NUL (U+0000)"}]
+    assert await access_events(app) == before
+    r = await client.get("/v1/partners", headers=admin.headers)
+    assert r.json()["items"] == []
+
+
+async def test_escaped_backslash_before_u0000_is_not_a_nul(
+    client: httpx.AsyncClient, admin: Issued
+) -> None:
+    r = await client.post(
+        "/v1/partners",
+        json={"name": "Giao Hàng \\u0000 Mẫu", "contract_ref": "HD-MAU-2"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "Giao Hàng \\u0000 Mẫu"
+
+
 async def test_validation_error_names_fields_never_values(
     client: httpx.AsyncClient, shop: Issued
 ) -> None:
