@@ -9,9 +9,10 @@ assignment, a document, judicial, deletion and access requests, a complaint, a b
 notices) and path ids (and ids in bodies and queries) are swapped for known ones part of the
 time, so requests reach the code behind the 404s.
 
-Generation is derandomized (a fixed seed per operation and caller), there is no shrinking phase
-and no deadline, so a run is reproducible and bounded; the number of requests sent is counted
-and asserted, so the test fails if generation silently shrinks.
+Generation has a fixed seed per operation and caller, no shrinking phase (failures are
+collected, never raised into Hypothesis) and no deadline, so a run is reproducible and bounded
+(about a minute and a half per engine on two cores). The requests sent are counted and
+asserted, per operation and caller too, so the test fails if generation silently shrinks.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ CHECKS = [
 
 # Examples per operation and caller: more where the caller's role may call the operation (the
 # gate lets the request through to validation and the handler), a few where the gate answers.
-# PDVAULT_FUZZ_SCALE multiplies both for a deeper run by hand (CI uses 1).
-SCALE = int(os.environ.get("PDVAULT_FUZZ_SCALE", "1"))
+# PDVAULT_TEST_FUZZ_SCALE multiplies both for a deeper run by hand (CI uses 1).
+SCALE = int(os.environ.get("PDVAULT_TEST_FUZZ_SCALE", "1"))
 ALLOWED_EXAMPLES = 12 * SCALE
 GATED_EXAMPLES = 1 * SCALE
 EXAMPLE_DRAWS = 4
@@ -498,7 +499,11 @@ def test_every_operation_as_every_role_conforms(
     }
     assert tally.pairs == expected_pairs, sorted(expected_pairs - tally.pairs)[:10]
     assert tally.sent >= MIN_REQUESTS, (tally.sent, tally.statuses)
-    # Requests got past the gate and validation into the handlers, and reached real objects.
-    assert tally.statuses.get(200, 0) + tally.statuses.get(201, 0) > 100, tally.statuses
+    # Requests got past the gate and validation into the handlers, and reached real objects:
+    # every operation answered something other than 401/403, most of them a success too.
+    gated_only = [op for op, seen in tally.by_operation.items() if seen <= {401, 403}]
+    assert not gated_only, gated_only
+    succeeded = [op for op, seen in tally.by_operation.items() if min(seen) < 300]
+    assert len(succeeded) >= 0.8 * len(operations), sorted(set(tally.by_operation) - set(succeeded))
     assert tally.statuses.get(404, 0) > 0, tally.statuses
     assert tally.statuses.get(410, 0) > 0, tally.statuses
