@@ -122,6 +122,7 @@ class EdgeMiddleware:
 
 NUL_MSG = "text may not contain NUL (U+0000)"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_PER_ITEM = {"/v1/customers/batch"}
 
 
 def holds_nul(value: Any) -> bool:
@@ -139,13 +140,20 @@ class NulGuard:
     """No text takes U+0000: PostgreSQL cannot store it in a text column (the insert failed,
     a 503 for bad input) and SQLite would keep it. A JSON body whose strings hold one is a
     422 before any handler runs; the bytes are only parsed when they hold the escape at all.
-    Inside EdgeMiddleware, so the body limit applies while the body is read."""
+    Inside EdgeMiddleware, so the body limit applies while the body is read.
+
+    Not the batch: there one bad item fails only itself (API.md), and each item's validation
+    already refuses control characters in the four fields and any unknown key."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in _BODY_METHODS
+            or scope.get("path") in _PER_ITEM
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

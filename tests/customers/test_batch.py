@@ -175,6 +175,27 @@ async def test_item_json_cannot_encode_fails_only_itself(
         assert await _ids(app) == {results[0]["id"]}
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        customer_body(full_name="Nguyễn\x00 Văn Mẫu"),
+        {**customer_body(), "ghi\x00chú": "x"},
+        customer_body(policy_version="2024\x0001"),
+    ],
+)
+async def test_item_with_nul_fails_only_itself(
+    client: httpx.AsyncClient, shop: Issued, app: Any, bad: dict[str, Any]
+) -> None:
+    """A NUL (U+0000) anywhere else in a body is a 422 for the whole request; in a batch it
+    is that item's 422 only (API.md: one bad item fails only itself)."""
+    r = await _batch(client, shop, [customer_body(), bad])
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [201, 422]
+    assert results[1]["problem"]["errors"], results[1]
+    assert await _ids(app) == {results[0]["id"]}
+
+
 async def test_thousand_items_accepted(client: httpx.AsyncClient, shop: Issued, app: Any) -> None:
     items = [customer_body() for _ in range(1000)]
     r = await _batch(client, shop, items)

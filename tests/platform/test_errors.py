@@ -188,7 +188,7 @@ async def test_undecodable_body_is_422(
             "/v1/complaints",
             {"category": "misuse", "channel": "hotline", "description": "khiếu nại\x00 mẫu"},
         ),
-        ("storefront", "/v1/customers/batch", {"items": [customer_body(full_name="A\x00 B")]}),
+        ("storefront", "/v1/customers", customer_body(full_name="A\x00 B")),
     ],
 )
 async def test_nul_in_json_text_is_422_and_changes_nothing(
