@@ -125,15 +125,25 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _PER_ITEM = {"/v1/customers/batch"}
 
 
-def holds_nul(value: Any) -> bool:
-    """Whether any string in parsed JSON (keys included) holds U+0000."""
+def nul_at(value: Any, loc: list[str]) -> list[str] | None:
+    """Where in parsed JSON a string (or key) holds U+0000, as a ``loc``; None if nowhere.
+    A key holding one is named with U+FFFD in its place."""
     if isinstance(value, str):
-        return "\x00" in value
+        return loc if "\x00" in value else None
     if isinstance(value, dict):
-        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+        for key, item in value.items():
+            here = [*loc, key.replace("\x00", "\ufffd")]
+            if "\x00" in key:
+                return here
+            found = nul_at(item, here)
+            if found is not None:
+                return found
     if isinstance(value, list):
-        return any(holds_nul(v) for v in value)
-    return False
+        for index, item in enumerate(value):
+            found = nul_at(item, [*loc, str(index)])
+            if found is not None:
+                return found
+    return None
 
 
 class NulGuard:
@@ -168,12 +178,13 @@ class NulGuard:
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        if b"\\u0000" in body and _parsed_holds_nul(body):
+        where = _nul_in(body) if b"\\u0000" in body else None
+        if where is not None:
             response = problem_response(
                 422,
                 "The request is not valid.",
                 slug="validation_error",
-                errors=[{"loc": ["body"], "msg": NUL_MSG}],
+                errors=[{"loc": where, "msg": NUL_MSG}],
             )
             await response(scope, receive, send)
             return
@@ -184,12 +195,12 @@ class NulGuard:
         await self.app(scope, replay, send)
 
 
-def _parsed_holds_nul(body: bytes) -> bool:
+def _nul_in(body: bytes) -> list[str] | None:
     try:
         parsed = json.loads(body)
     except ValueError:
-        return False  # not JSON: the route's own parsing answers 422
-    return holds_nul(parsed)
+        return None  # not JSON: the route's own parsing answers 422
+    return nul_at(parsed, ["body"])
 
 
 async def _empty_receive() -> Message:

@@ -178,17 +178,24 @@ async def test_undecodable_body_is_422(
 
 
 @pytest.mark.parametrize(
-    ("who", "path", "body"),
+    ("who", "path", "body", "loc"),
     [
-        ("admin", "/v1/principals", {"name": "nhân viên\x00", "role": "employee"}),
-        ("admin", "/v1/partners", {"name": "Giao Hàng\x00", "contract_ref": "HD-MAU-1"}),
-        ("admin", "/v1/partners", {"name": "Giao Hàng", "contract_ref": "HD-MAU-1", "x\x00": 1}),
+        ("admin", "/v1/principals", {"name": "nhân viên\x00", "role": "employee"}, ["name"]),
+        ("admin", "/v1/partners", {"name": "Giao\x00", "contract_ref": "HD-1"}, ["name"]),
+        ("admin", "/v1/partners", {"name": "G", "contract_ref": "HD-1", "x\x00": 1}, ["x\ufffd"]),
         (
             "storefront",
             "/v1/complaints",
             {"category": "misuse", "channel": "hotline", "description": "khiếu nại\x00 mẫu"},
+            ["description"],
         ),
-        ("storefront", "/v1/customers", customer_body(full_name="A\x00 B")),
+        ("storefront", "/v1/customers", customer_body(full_name="A\x00 B"), ["full_name"]),
+        (
+            "dpo",
+            "/v1/breaches",
+            {"detected_at": "2026-11-25T08:00:00Z", "summary": "s", "data_categories": ["a\x00"]},
+            ["data_categories", "0"],
+        ),
     ],
 )
 async def test_nul_in_json_text_is_422_and_changes_nothing(
@@ -196,18 +203,22 @@ async def test_nul_in_json_text_is_422_and_changes_nothing(
     admin: Issued,
     shop: Issued,
     app: Any,
+    issue: TokenFactory,
     who: str,
     path: str,
     body: dict[str, Any],
+    loc: list[str],
 ) -> None:
     """PostgreSQL cannot store U+0000 in text: a NUL in a JSON string (or key) was a 503 there
     and stored as is on SQLite. It is a 422 before any handler on both engines: nothing is
     created and nothing logged. A backslash before ``u0000`` is no NUL and passes."""
-    headers = (admin if who == "admin" else shop).headers
+    caller = {"admin": admin, "storefront": shop}.get(who) or await issue(who)
+    headers = caller.headers
     before = await access_events(app)
     r = await client.post(path, json=body, headers=headers)
     problem = assert_problem(r, 422)
-    assert problem["errors"] == [{"loc": ["body"], "msg": "text may not contain NUL (U+0000)"}]
+    msg = "text may not contain NUL (U+0000)"
+    assert problem["errors"] == [{"loc": ["body", *loc], "msg": msg}]
     assert await access_events(app) == before
     r = await client.get("/v1/partners", headers=admin.headers)
     assert r.json()["items"] == []
