@@ -6,6 +6,8 @@ No handler ever echoes a submitted or stored value: details name fields, never t
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import orjson
@@ -154,16 +156,31 @@ class ServiceUnavailable(Problem):
 
 # A body of 80 000 unknown keys would otherwise answer 5 MB of errors: an amplifier.
 MAX_LISTED_ERRORS = 20
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: object) -> str:
+    """``text`` as a string that can be encoded as UTF-8: a lone surrogate (JSON lets a client
+    send ``"\\udbce"``, even as an object key a location names) becomes U+FFFD, so rendering
+    the answer can never fail."""
+    return _SURROGATE.sub("\ufffd", str(text))
+
+
+def error_entries(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Location and message per validation error (the first ``MAX_LISTED_ERRORS``, locations
+    bounded); never the offending input."""
+    return [
+        {
+            "loc": [printable(str(part)[:100]) for part in err.get("loc", ())][:10],
+            "msg": printable(err.get("msg", "invalid value")),
+        }
+        for err in list(errors)[:MAX_LISTED_ERRORS]
+    ]
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    """Location and message per error (the first ``MAX_LISTED_ERRORS``); never the input."""
-    out = []
-    for err in exc.errors()[:MAX_LISTED_ERRORS]:
-        loc = [str(part)[:100] for part in err.get("loc", ())][:10]
-        msg = str(err.get("msg", "invalid value"))
-        out.append({"loc": loc, "msg": msg})
-    return out
+    """Location and message per error; never the offending input."""
+    return error_entries(exc.errors())
 
 
 def is_storage_fault(exc: BaseException) -> bool:
@@ -209,6 +226,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(_request: Request, exc: Exception) -> Response:
         exc = cast(StarletteHTTPException, exc)
         status = exc.status_code
+        if status == 400:
+            # The framework's only 400: a body it could not parse (bytes that are not UTF-8
+            # JSON, a broken multipart form). That is a validation error like malformed JSON.
+            return problem_response(
+                422,
+                "The request is not valid.",
+                slug="validation_error",
+                errors=[{"loc": ["body"], "msg": "the body could not be parsed"}],
+            )
         detail = {
             404: "No such resource.",
             405: "Method not allowed on this resource.",

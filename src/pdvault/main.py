@@ -27,7 +27,7 @@ from pdvault.errors import install_error_handlers
 from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
-from pdvault.middleware import DOCS_PAGES, EdgeMiddleware
+from pdvault.middleware import DOCS_PAGES, EdgeMiddleware, NulGuard
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
 from pdvault.openapi_docs import annotate_roles
@@ -169,6 +169,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(NulGuard)  # added first: runs inside EdgeMiddleware
     app.add_middleware(
         EdgeMiddleware,
         metrics=metrics,

@@ -6,6 +6,7 @@ A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path sta
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -200,6 +201,89 @@ class EdgeMiddleware:
             status, detail, headers={**(headers or {}), "Connection": "close"}
         )
         await response({"type": "http"}, _empty_receive, send)
+
+
+NUL_MSG = "text may not contain NUL (U+0000)"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+_PER_ITEM = {"/v1/customers/batch"}
+
+
+def nul_at(value: Any, loc: list[str]) -> list[str] | None:
+    """Where in parsed JSON a string (or key) holds U+0000, as a ``loc``; None if nowhere.
+    A key holding one is named with U+FFFD in its place."""
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = [*loc, key.replace("\x00", "\ufffd")]
+            if "\x00" in key:
+                return here
+            found = nul_at(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_at(item, [*loc, str(index)])
+            if found is not None:
+                return found
+    return None
+
+
+class NulGuard:
+    """No text takes U+0000: PostgreSQL cannot store it in a text column (the insert failed,
+    a 503 for bad input) and SQLite would keep it. A JSON body whose strings hold one is a
+    422 before any handler runs; the bytes are only parsed when they hold the escape at all.
+    Inside EdgeMiddleware, so the body limit applies while the body is read.
+
+    Not the batch: there one bad item fails only itself (API.md), and each item's validation
+    already refuses control characters in the four fields and any unknown key."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in _BODY_METHODS
+            or scope.get("path") in _PER_ITEM
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not media.endswith(b"json"):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        where = _nul_in(body) if b"\\u0000" in body else None
+        if where is not None:
+            response = problem_response(
+                422,
+                "The request is not valid.",
+                slug="validation_error",
+                errors=[{"loc": where, "msg": NUL_MSG}],
+            )
+            await response(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _nul_in(body: bytes) -> list[str] | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the route's own parsing answers 422
+    return nul_at(parsed, ["body"])
 
 
 async def _empty_receive() -> Message:

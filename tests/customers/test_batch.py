@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -133,6 +134,66 @@ async def test_item_that_is_not_an_object_fails_only_itself(
     assert results[1]["problem"]["errors"], results[1]
     assert_response_has_no(r, ["không phải đối tượng", "danh"])
     assert await _ids(app) == {results[0]["id"], results[2]["id"]}
+
+
+@pytest.mark.parametrize(
+    "raw_item",
+    [
+        b'{"\\udbce\\u00f4": 1}',  # a lone surrogate in a key, as the fuzzer sent it
+        b'{"full_name": "\\ud800", "phone": "0912853984"}',  # ... and in a value
+        b'{"full_name": -5959204424365605151309824}',  # an integer past 64 bits
+    ],
+)
+@pytest.mark.parametrize("idempotency_key", [None, "lo-mau-0001"])
+async def test_item_json_cannot_encode_fails_only_itself(
+    client: httpx.AsyncClient,
+    shop: Issued,
+    app: Any,
+    raw_item: bytes,
+    idempotency_key: str | None,
+) -> None:
+    """Found by the fuzzer: JSON that orjson cannot encode (a lone surrogate, a huge integer)
+    in one item was a 500 for the whole batch. That item is a 422 naming what it can, the
+    others are created, and a replay under the same key answers the same."""
+    good = customer_body()
+    raw = b'{"items": [' + orjson.dumps(good) + b", " + raw_item + b"]}"
+    headers = {**shop.headers, "content-type": "application/json"}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    r = await client.post("/v1/customers/batch", content=raw, headers=headers)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [201, 422]
+    assert results[1]["problem"]["errors"], results[1]
+    assert "\ud800" not in r.text
+    assert await _ids(app) == {results[0]["id"]}
+    if idempotency_key is not None:
+        again = await client.post("/v1/customers/batch", content=raw, headers=headers)
+        assert again.status_code == 200, again.text
+        assert again.json() == r.json()
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert await _ids(app) == {results[0]["id"]}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        customer_body(full_name="Nguyễn\x00 Văn Mẫu"),
+        {**customer_body(), "ghi\x00chú": "x"},
+        customer_body(policy_version="2024\x0001"),
+    ],
+)
+async def test_item_with_nul_fails_only_itself(
+    client: httpx.AsyncClient, shop: Issued, app: Any, bad: dict[str, Any]
+) -> None:
+    """A NUL (U+0000) anywhere else in a body is a 422 for the whole request; in a batch it
+    is that item's 422 only (API.md: one bad item fails only itself)."""
+    r = await _batch(client, shop, [customer_body(), bad])
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [201, 422]
+    assert results[1]["problem"]["errors"], results[1]
+    assert await _ids(app) == {results[0]["id"]}
 
 
 async def test_thousand_items_accepted(client: httpx.AsyncClient, shop: Issued, app: Any) -> None:

@@ -156,16 +156,84 @@ async def test_malformed_json_422(client: httpx.AsyncClient, shop: Issued, raw: 
     assert "Nguyễn" not in r.text
 
 
-async def test_undecodable_body_is_a_problem(client: httpx.AsyncClient, shop: Issued) -> None:
-    """Bytes that are not UTF-8 cannot even be parsed: a 400 problem, nothing echoed."""
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"full_name": "Nguy\xff\xfe b\xc3\xad m\xe1\xba\xadt"}',
+        b"\x06\xc3\x28\x9fnOF",  # found by the fuzzer: it was an undocumented 400
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/customers", "/v1/complaints", "/v1/deletion-requests"])
+async def test_undecodable_body_is_422(
+    client: httpx.AsyncClient, shop: Issued, raw: bytes, path: str
+) -> None:
+    """Bytes that are not UTF-8 cannot even be parsed: the same 422 as malformed JSON (no
+    operation documents a 400), naming the body and echoing nothing."""
     r = await client.post(
-        "/v1/customers",
-        content=b'{"full_name": "Nguy\xff\xfe b\xc3\xad m\xe1\xba\xadt"}',
-        headers={**shop.headers, "content-type": "application/json"},
+        path, content=raw, headers={**shop.headers, "content-type": "application/json"}
     )
-    assert r.status_code in {400, 422}, r.text
-    assert_problem(r, r.status_code)
+    body = assert_problem(r, 422)
+    assert body["errors"] == [{"loc": ["body"], "msg": "the body could not be parsed"}]
     assert "mật" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "body", "loc"),
+    [
+        ("admin", "/v1/principals", {"name": "nhân viên\x00", "role": "employee"}, ["name"]),
+        ("admin", "/v1/partners", {"name": "Giao\x00", "contract_ref": "HD-1"}, ["name"]),
+        ("admin", "/v1/partners", {"name": "G", "contract_ref": "HD-1", "x\x00": 1}, ["x\ufffd"]),
+        (
+            "storefront",
+            "/v1/complaints",
+            {"category": "misuse", "channel": "hotline", "description": "khiếu nại\x00 mẫu"},
+            ["description"],
+        ),
+        ("storefront", "/v1/customers", customer_body(full_name="A\x00 B"), ["full_name"]),
+        (
+            "dpo",
+            "/v1/breaches",
+            {"detected_at": "2026-11-25T08:00:00Z", "summary": "s", "data_categories": ["a\x00"]},
+            ["data_categories", "0"],
+        ),
+    ],
+)
+async def test_nul_in_json_text_is_422_and_changes_nothing(
+    client: httpx.AsyncClient,
+    admin: Issued,
+    shop: Issued,
+    app: Any,
+    issue: TokenFactory,
+    who: str,
+    path: str,
+    body: dict[str, Any],
+    loc: list[str],
+) -> None:
+    """PostgreSQL cannot store U+0000 in text: a NUL in a JSON string (or key) was a 503 there
+    and stored as is on SQLite. It is a 422 before any handler on both engines: nothing is
+    created and nothing logged. A backslash before ``u0000`` is no NUL and passes."""
+    caller = {"admin": admin, "storefront": shop}.get(who) or await issue(who)
+    headers = caller.headers
+    before = await access_events(app)
+    r = await client.post(path, json=body, headers=headers)
+    problem = assert_problem(r, 422)
+    msg = "text may not contain NUL (U+0000)"
+    assert problem["errors"] == [{"loc": ["body", *loc], "msg": msg}]
+    assert await access_events(app) == before
+    r = await client.get("/v1/partners", headers=admin.headers)
+    assert r.json()["items"] == []
+
+
+async def test_escaped_backslash_before_u0000_is_not_a_nul(
+    client: httpx.AsyncClient, admin: Issued
+) -> None:
+    r = await client.post(
+        "/v1/partners",
+        json={"name": "Giao Hàng \\u0000 Mẫu", "contract_ref": "HD-MAU-2"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "Giao Hàng \\u0000 Mẫu"
 
 
 async def test_validation_error_names_fields_never_values(

@@ -30,12 +30,17 @@ from pdvault.policy import Operation
 router = APIRouter(tags=["audit"])
 
 
+# Roles, purposes and actions are names (``customer.read``, ``auth.token``): a filter holding
+# anything else matches nothing, and a NUL in one was a 503 on PostgreSQL.
+_NAME = r"^[A-Za-z0-9_.:-]+$"
+
+
 async def event_filter(
     customer_id: Annotated[uuid.UUID | None, Query()] = None,
     principal_id: Annotated[uuid.UUID | None, Query()] = None,
-    role: Annotated[str | None, Query(max_length=32)] = None,
-    purpose: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    role: Annotated[str | None, Query(max_length=32, pattern=_NAME)] = None,
+    purpose: Annotated[str | None, Query(max_length=64, pattern=_NAME)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=_NAME)] = None,
     outcome: Annotated[Literal["allowed", "denied"] | None, Query()] = None,
     since: Annotated[AwareUTC | None, Query(description="RFC 3339, inclusive")] = None,
     until: Annotated[AwareUTC | None, Query(description="RFC 3339, exclusive")] = None,

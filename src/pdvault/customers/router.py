@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -139,20 +140,25 @@ async def create_batch(
             errors=[{"loc": ["body", "items"], "msg": f"at most {limit} items"}],
         )
     call = IdempotentCall(vault, session, actor, "customer.batch", idempotency_key)
-    try:
-        canonical = orjson.dumps(body.items, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:  # nested past 254 levels, or an integer past 64 bits
-        raise Unprocessable(
-            "A batch item is nested too deeply or holds an out-of-range number.",
-            errors=[{"loc": ["body", "items"], "msg": "value cannot be processed"}],
-        ) from None
-    replay = await call.replay(canonical)
+    replay = await call.replay(batch_fingerprint_body(body.items))
     if replay is not None:
         return replay
     results = await CustomerService(vault, session, actor).create_batch(body.items)
     return await call.finish(
         200, {"results": [r.model_dump(mode="json", exclude_none=True) for r in results]}
     )
+
+
+def batch_fingerprint_body(items: list[Any]) -> bytes:
+    """The items in one canonical form, for the Idempotency-Key fingerprint. The items are
+    still raw JSON here (each is validated on its own later), and orjson refuses some of what
+    JSON allows: a lone surrogate (``"\\udbce"``) or an integer past 64 bits. Those bodies take
+    the standard library's ASCII-escaped form instead; well-formed ones keep orjson's, so the
+    fingerprints already stored stay valid."""
+    try:
+        return orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(items, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 @router.post(

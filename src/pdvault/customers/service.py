@@ -37,6 +37,7 @@ from pdvault.errors import (
     Problem,
     ServiceUnavailable,
     Unprocessable,
+    error_entries,
     problem_body,
 )
 from pdvault.policy import (
@@ -596,10 +597,7 @@ def _consent_required() -> Unprocessable:
 
 
 def _item_problem(index: int, status: int, exc: ValidationError) -> BatchResult:
-    errors = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid value"))}
-        for e in exc.errors()[:MAX_LISTED_ERRORS]
-    ]
+    errors = error_entries(exc.errors()[:MAX_LISTED_ERRORS])
     return BatchResult(
         index=index,
         status=status,
