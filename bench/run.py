@@ -117,7 +117,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
         seed=a.seed,
     )
     if a.smoke:
-        opts.sizes, opts.rounds, opts.seconds, opts.requests = [100, 300], 1, 1.0, 40
+        opts.sizes, opts.rounds, opts.seconds, opts.requests = [100, 300], 1, 1.0, 30
         opts.assigned, opts.import_batches, opts.import_batch_size = 10, 2, 50
         opts.import_clients, opts.events, opts.verify_runs = 2, 5000, 1
         opts.load_processes = 1
@@ -148,18 +148,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "engines": {},
     }
+    tmp = Path(tempfile.mkdtemp(prefix="pdvault-perf-"))
     try:
-        with tempfile.TemporaryDirectory(prefix="pdvault-perf-") as tmp:
-            for engine in opts.engines:
-                print(f"== {engine}", flush=True)
-                work = Path(tmp) / engine
-                work.mkdir()
-                figures = run_engine(engine, opts, work)
-                figures["scale"] = scale_figures(figures)
-                doc["engines"][engine] = figures
+        for engine in opts.engines:
+            print(f"== {engine}", flush=True)
+            work = tmp / engine
+            work.mkdir()
+            figures = run_engine(engine, opts, work)
+            figures["scale"] = scale_figures(figures)
+            doc["engines"][engine] = figures
     except HarnessError as exc:
-        print(f"bench/run.py: harness broke: {exc}", file=sys.stderr)
+        print(f"bench/run.py: harness broke: {exc}\n(server logs kept in {tmp})", file=sys.stderr)
         return 2
+    shutil.rmtree(tmp, ignore_errors=True)
     doc["duration_seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
     doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     doc["targets_met"] = verdicts(doc)

@@ -175,22 +175,25 @@ async def create_plain_table(db: BenchDatabase) -> None:
         await engine.dispose()
 
 
-def _chunks(count: int, salt: str, by: uuid.UUID | None) -> Iterator[Any]:
-    for start in range(0, count, CHUNK):
-        yield (start, min(count, start + CHUNK), salt, by)
+def _chunks(first: int, stop: int, salt: str, by: uuid.UUID | None) -> Iterator[Any]:
+    for start in range(first, stop, CHUNK):
+        yield (start, min(stop, start + CHUNK), salt, by)
 
 
 def load_customers(
     db: BenchDatabase,
     keyring_json: str,
-    count: int,
+    first: int,
+    stop: int,
     salt: str,
     recorded_by: uuid.UUID | None,
     processes: int = 2,
 ) -> Loaded:
-    """``count`` sealed customers (+ consents) and their plaintext twins; returns ids, phones."""
+    """Customers number ``first`` to ``stop - 1``, sealed (+ consents), and their plaintext
+    twins; returns their ids and phones."""
     started = time.perf_counter()
-    asyncio.run(create_plain_table(db))
+    if first == 0:
+        asyncio.run(create_plain_table(db))
     loop = asyncio.new_event_loop()
     sink: _SqliteSink | _PostgresSink = (
         _SqliteSink(db) if db.engine == "sqlite" else _PostgresSink(db, loop)
@@ -200,7 +203,9 @@ def load_customers(
     ctx = multiprocessing.get_context("fork")
     try:
         with ctx.Pool(processes, initializer=_init_worker, initargs=(keyring_json,)) as pool:
-            for customers, consents, plain in pool.imap(_seal, _chunks(count, salt, recorded_by)):
+            for customers, consents, plain in pool.imap(
+                _seal, _chunks(first, stop, salt, recorded_by)
+            ):
                 sink.insert(Customer.__table__, customers)  # type: ignore[arg-type]
                 sink.insert(Consent.__table__, consents)  # type: ignore[arg-type]
                 sink.insert(plain_customers, plain)

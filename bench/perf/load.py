@@ -125,7 +125,14 @@ async def _httpx_round(server: Server, target: Target, requests: int, rng: rando
             for _ in remaining:  # one shared iterator: `requests` in all
                 method, path, body = make()
                 started = time.perf_counter()
-                r = await client.request(method, path, content=body)
+                try:
+                    r = await client.request(method, path, content=body)
+                except httpx.HTTPError as exc:
+                    tail = server.log_path.read_text()[-1500:]
+                    raise HarnessError(
+                        f"{server.label} {target.kind}: {type(exc).__name__} {exc}; "
+                        f"exit code {server.process.poll()}; log: {tail}"
+                    ) from exc
                 latencies.append(time.perf_counter() - started)
                 if r.status_code // 100 != 2:
                     failures.append(r.status_code)
@@ -155,9 +162,14 @@ class Driver:
     seconds: float
     requests: int
     seed: int
+    warmups: bool = True
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)  # noqa: S311 - picks benchmark keys, not secrets
+
+    def warmup(self, server: Server, target: Target) -> None:
+        if self.warmups:
+            self.round(server, target, warmup=True)
 
     def round(self, server: Server, target: Target, *, warmup: bool = False) -> Round:
         before = cpu_seconds(server)

@@ -68,8 +68,11 @@ class PerfOptions:
     progress: list[str] = field(default_factory=list)
 
 
+_T0 = time.monotonic()
+
+
 def say(engine: str, text: str) -> None:
-    print(f"  [{engine}] {text}", flush=True)
+    print(f"  [{engine} {time.monotonic() - _T0:6.1f} s] {text}", flush=True)
 
 
 # -- principals and the partner set-up ------------------------------------------------------
@@ -111,61 +114,48 @@ def _ok(r: httpx.Response, what: str) -> Any:
     return r.json()
 
 
-def partner_setup(
-    vault: Server, db: BenchDatabase, workdir: Path, tokens: Tokens, ids: list[str], count: int
-) -> list[str]:
-    """A partner with a grant (full_name and phone masked, address plain) through the API, a
-    partner principal, and ``count`` customers assigned to it: the ids a partner may read."""
+def make_partner(vault: Server, db: BenchDatabase, workdir: Path, tokens: Tokens) -> str:
+    """A partner with a grant (full_name and phone masked, address plain) through the API, and
+    a partner principal (``tokens.partner``); returns the partner id."""
     now = datetime.now(UTC)
-    with httpx.Client(base_url=vault.base_url, timeout=60) as http:
-        admin = {"Authorization": f"Bearer {tokens.admin}"}
-        partner = _ok(
-            http.post(
-                "/v1/partners",
-                json={"name": f"Giao Hang Mau {secrets.token_hex(3)}", "contract_ref": "HD-B-1"},
-                headers=admin,
-            ),
-            "create partner",
-        )
-        pid = partner["id"]
-        _ok(
-            http.post(
-                f"/v1/partners/{pid}/grants",
-                headers=admin,
-                json={
-                    "contract_ref": "HD-B-1",
-                    "purposes": ["order_fulfillment"],
-                    "fields": {"full_name": "masked", "phone": "masked", "address": "plain"},
-                    "valid_from": (now - timedelta(days=1)).isoformat(),
-                    "valid_until": (now + timedelta(days=30)).isoformat(),
-                },
-            ),
-            "create grant",
-        )
-        employee = {"Authorization": f"Bearer {tokens.employee}"}
-        step = max(1, len(ids) // count)
-        assigned = ids[::step][:count]
-        for n, cid in enumerate(assigned):
-            _ok(
-                http.post(
-                    f"/v1/partners/{pid}/assignments",
-                    headers=employee,
-                    json={
-                        "customer_id": cid,
-                        "purpose": "order_fulfillment",
-                        "reference": f"DH-{n:06d}",
-                        "expires_at": (now + timedelta(days=7)).isoformat(),
-                    },
-                ),
-                "assign",
-            )
+    admin = {"Authorization": f"Bearer {tokens.admin}"}
+    with httpx.Client(base_url=vault.base_url, timeout=60, headers=admin) as http:
+        body = {"name": f"Giao Hang Mau {secrets.token_hex(3)}", "contract_ref": "HD-B-1"}
+        pid = str(_ok(http.post("/v1/partners", json=body), "create partner")["id"])
+        grant = {
+            "contract_ref": "HD-B-1",
+            "purposes": ["order_fulfillment"],
+            "fields": {"full_name": "masked", "phone": "masked", "address": "plain"},
+            "valid_from": (now - timedelta(days=1)).isoformat(),
+            "valid_until": (now + timedelta(days=30)).isoformat(),
+        }
+        _ok(http.post(f"/v1/partners/{pid}/grants", json=grant), "create grant")
     settings = Settings(database_url=db.url, data_dir=workdir / "data", _env_file=None)
     tokens.partner = asyncio.run(
         create_principal_with_token(
             settings, PrincipalIn(name="bench-partner", role=Role.PARTNER, partner_id=pid), 7
         )
     )
-    return assigned
+    return pid
+
+
+def assign(vault: Server, tokens: Tokens, pid: str, ids: list[str], count: int) -> list[str]:
+    """``count`` customers spread over ``ids`` assigned to the partner (by an employee, through
+    the API): the ids the partner may read."""
+    expires = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    step = max(1, len(ids) // count)
+    chosen = ids[::step][:count]
+    employee = {"Authorization": f"Bearer {tokens.employee}"}
+    with httpx.Client(base_url=vault.base_url, timeout=60, headers=employee) as http:
+        for n, cid in enumerate(chosen):
+            body = {
+                "customer_id": cid,
+                "purpose": "order_fulfillment",
+                "reference": f"DH-{n:06d}",
+                "expires_at": expires,
+            }
+            _ok(http.post(f"/v1/partners/{pid}/assignments", json=body), "assign")
+    return chosen
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -218,7 +208,7 @@ def read_rounds(
     for kind in READ_KINDS:
         target = targets[kind]
         for server in (vault, baseline):
-            driver.round(server, target, warmup=True)
+            driver.warmup(server, target)
         rounds: list[Round] = []
         for n in range(rounds_n):
             order = (vault, baseline) if n % 2 == 0 else (baseline, vault)
@@ -250,7 +240,7 @@ def read_rounds(
 def create_rounds(
     engine: str, size: int, driver: Driver, vault: Server, target: Target, rounds_n: int
 ) -> dict[str, Any]:
-    driver.round(vault, target, warmup=True)
+    driver.warmup(vault, target)
     rounds = []
     for n in range(rounds_n):
         r = driver.round(vault, target)
@@ -333,6 +323,7 @@ def rewrap_under_load(
     )
     if rotated.returncode != 0:
         raise HarnessError(f"keys rotate: {rotated.stderr[-500:]}")
+    say(engine, "keys rotated")
     time.sleep(1.5)  # workers re-read the keyring file within 1 s
     before = [driver.round(vault, target) for _ in range(max(1, opts.rounds - 1))]
     rps_before = sum(r.requests for r in before) / sum(r.seconds for r in before)
@@ -388,49 +379,60 @@ def rewrap_under_load(
 # -- one engine ------------------------------------------------------------------------------
 
 
-def _write_keys(path: Path, keys: list[str]) -> Path:
-    path.write_text("\n".join(keys) + "\n")
-    return path
-
-
-def run_size(engine: str, size: int, opts: PerfOptions, workdir: Path, out: dict[str, Any]) -> None:
+def run_engine(engine: str, opts: PerfOptions, workdir: Path) -> dict[str, Any]:
+    """One database and one pair of servers; the customers are topped up from one size to the
+    next (the servers stay up: adding rows needs no restart), each size measured in turn."""
+    out: dict[str, Any] = {"sizes": {}, "import": None, "rewrap": None, "verify": None}
     db = create_database(engine, workdir, opts.postgres_url)
     try:
-        keyring = workdir / f"keyring-{db.engine}-{size}.json"
-        write_keyring(keyring, new_keyring(), replace=True)
-        tokens = asyncio.run(_principals(db, workdir))
-        salt = secrets.token_hex(3)
-        loaded = load_customers(
-            db, keyring.read_text(), size, salt, tokens.storefront_id, opts.load_processes
-        )
-        say(engine, f"loaded {size:,} sealed customers in {loaded.seconds:.1f} s")
-        workers = opts.sqlite_workers if engine == "sqlite" else opts.workers
-        driver = Driver(opts.client, opts.seconds, opts.requests, opts.seed)
-        result: dict[str, Any] = {
-            "customers": size,
-            "load_seconds": round(loaded.seconds, 1),
-            "workers": workers,
-        }
-        with ExitStack() as stack:
-            vault, baseline = start_pair(stack, db, keyring, workdir, workers)
-            assigned = partner_setup(vault, db, workdir, tokens, loaded.ids, opts.assigned)
-            ids_file = _write_keys(workdir / f"ids-{engine}-{size}.txt", loaded.ids)
+        _measure_sizes(engine, opts, workdir, db, out)
+    finally:
+        drop_database(db)
+    if "verify" in opts.parts:
+        out["verify"] = _verify(engine, opts, workdir)
+    return out
+
+
+def _measure_sizes(
+    engine: str, opts: PerfOptions, workdir: Path, db: BenchDatabase, out: dict[str, Any]
+) -> None:
+    keyring = workdir / f"keyring-{engine}.json"
+    write_keyring(keyring, new_keyring(), replace=True)
+    tokens = asyncio.run(_principals(db, workdir))
+    salt = secrets.token_hex(3)
+    workers = opts.sqlite_workers if engine == "sqlite" else opts.workers
+    driver = Driver(opts.client, opts.seconds, opts.requests, opts.seed, warmups=not opts.smoke)
+    ids: list[str] = []
+    phones: list[str] = []
+    with ExitStack() as stack:
+        vault, baseline = start_pair(stack, db, keyring, workdir, workers)
+        say(engine, "servers up")
+        pid = make_partner(vault, db, workdir, tokens)
+        for size in opts.sizes:
+            loaded = load_customers(
+                db, keyring.read_text(), len(ids), size, salt, tokens.storefront_id,
+                opts.load_processes,
+            )  # fmt: skip
+            ids += loaded.ids
+            phones += loaded.phones
+            say(engine, f"loaded sealed customers up to {size:,} in {loaded.seconds:.1f} s")
+            assigned = assign(vault, tokens, pid, ids, opts.assigned)
+            say(engine, f"{len(assigned)} customers assigned to the partner")
             targets = {
-                "read": Target("read", tokens.employee, ids_file, loaded.ids),
+                "read": Target("read", tokens.employee, _keys(workdir, "ids", ids), ids),
                 "partner": Target(
-                    "partner",
-                    tokens.partner,
-                    _write_keys(workdir / f"assigned-{engine}-{size}.txt", assigned),
-                    assigned,
+                    "partner", tokens.partner, _keys(workdir, "assigned", assigned), assigned
                 ),
                 "search": Target(
-                    "search",
-                    tokens.employee,
-                    _write_keys(workdir / f"phones-{engine}-{size}.txt", loaded.phones),
-                    loaded.phones,
+                    "search", tokens.employee, _keys(workdir, "phones", phones), phones
                 ),
                 "audit": Target("audit", tokens.auditor, None, []),
                 "create": Target("create", tokens.employee, None, []),
+            }
+            result: dict[str, Any] = {
+                "customers": size,
+                "load_seconds": round(loaded.seconds, 1),
+                "workers": workers,
             }
             if "reads" in opts.parts:
                 result["reads"] = read_rounds(
@@ -439,7 +441,8 @@ def run_size(engine: str, size: int, opts: PerfOptions, workdir: Path, out: dict
                 result["create"] = create_rounds(
                     engine, size, driver, vault, targets["create"], opts.rounds
                 )
-            if "import" in opts.parts and size == min(opts.sizes):
+            out["sizes"][str(size)] = result
+            if "import" in opts.parts and size == opts.sizes[0]:
                 out["import"] = asyncio.run(
                     _import(
                         vault,
@@ -451,41 +454,39 @@ def run_size(engine: str, size: int, opts: PerfOptions, workdir: Path, out: dict
                     )
                 )
                 say(engine, f"import: {out['import']['customers_per_second']:,} customers/s")
-            if "rewrap" in opts.parts and size == max(opts.sizes):
-                out["rewrap"] = rewrap_under_load(
-                    engine, opts, driver, db, keyring, workdir, vault, targets["read"], size
-                )
-                say(engine, f"rewrap: {out['rewrap']['seconds']} s")
-        out["sizes"][str(size)] = result
+        if "rewrap" in opts.parts:
+            out["rewrap"] = rewrap_under_load(
+                engine, opts, driver, db, keyring, workdir, vault, targets["read"], len(ids)
+            )
+            say(engine, f"rewrap: {out['rewrap']['seconds']} s")
+
+
+def _keys(workdir: Path, name: str, keys: list[str]) -> Path:
+    path = workdir / f"{name}.txt"
+    path.write_text("\n".join(keys) + "\n")
+    return path
+
+
+def _verify(engine: str, opts: PerfOptions, workdir: Path) -> dict[str, Any]:
+    db = create_database(engine, workdir, opts.postgres_url)
+    try:
+        audit_opts = AuditOptions(
+            engines=[engine],
+            parts={"verify"},
+            events=opts.events,
+            customers=0,
+            rounds=0,
+            seconds=0,
+            requests=0,
+            client=opts.client,
+            workers=opts.workers,
+            sqlite_workers=opts.sqlite_workers,
+            verify_runs=opts.verify_runs,
+            postgres_url=opts.postgres_url,
+            smoke=opts.smoke,
+            write=False,
+            seed=opts.seed,
+        )
+        return asdict(bench_verify(db, audit_opts))
     finally:
         drop_database(db)
-
-
-def run_engine(engine: str, opts: PerfOptions, workdir: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"sizes": {}, "import": None, "rewrap": None, "verify": None}
-    for size in opts.sizes:
-        run_size(engine, size, opts, workdir, out)
-    if "verify" in opts.parts:
-        db = create_database(engine, workdir, opts.postgres_url)
-        try:
-            audit_opts = AuditOptions(
-                engines=[engine],
-                parts={"verify"},
-                events=opts.events,
-                customers=0,
-                rounds=0,
-                seconds=0,
-                requests=0,
-                client=opts.client,
-                workers=opts.workers,
-                sqlite_workers=opts.sqlite_workers,
-                verify_runs=opts.verify_runs,
-                postgres_url=opts.postgres_url,
-                smoke=opts.smoke,
-                write=False,
-                seed=opts.seed,
-            )
-            out["verify"] = asdict(bench_verify(db, audit_opts))
-        finally:
-            drop_database(db)
-    return out

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pdvault.crypto.provider import KeyProvider, WrappedKey
@@ -50,7 +51,12 @@ async def pending_rewrap(session: AsyncSession, primary: int) -> int:
 async def _rewrap_batch(
     session: AsyncSession, keys: KeyProvider, holder: KeyHolder, batch: int
 ) -> tuple[int, int]:
-    """(keys looked at, keys moved) in one batch of one holder."""
+    """(keys looked at, keys moved) in one batch of one holder.
+
+    One UPDATE executed for the whole batch (executemany) rather than one statement and round
+    trip per key: that round trip was nearly all of rewrap's time. The rows stay guarded: each
+    update only matches the version it read, so a key shredded meanwhile is not resurrected.
+    """
     m = holder.model
     primary = keys.primary_version
     query = (
@@ -63,17 +69,32 @@ async def _rewrap_batch(
         # Two rewrap runs at once share the work instead of colliding.
         query = query.with_for_update(skip_locked=True)
     rows = (await session.execute(query)).all()
-    moved = 0
+    if not rows:
+        return 0, 0
+    params: list[dict[str, Any]] = []
     for owner, version, blob in rows:
         data_key = await keys.unwrap_data_key(WrappedKey(int(version), bytes(blob)), owner)
         fresh = await keys.wrap_data_key(data_key, owner)
-        result = await session.execute(
-            update(m)
-            .where(m.id == owner, m.kek_version == version)  # shredded meanwhile: no row
-            .values(kek_version=fresh.version, wrapped_dek=fresh.blob)
+        params.append(
+            {"b_id": owner, "b_old": version, "b_new": fresh.version, "b_blob": fresh.blob}
         )
-        moved += int(getattr(result, "rowcount", 1) or 0)
-    return len(rows), moved
+    table = m.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.kek_version == bindparam("b_old"))
+        .values(kek_version=bindparam("b_new"), wrapped_dek=bindparam("b_blob"))
+    )
+    connection = await session.connection()
+    await connection.execute(statement, params)
+    # executemany reports no reliable rowcount on every driver: count what now carries a new
+    # version, inside the same transaction (the rows are locked, or SQLite's write lock held).
+    owners = [p["b_id"] for p in params]
+    moved = await session.scalar(
+        select(func.count())
+        .select_from(table)
+        .where(table.c.id.in_(owners), table.c.kek_version.in_({p["b_new"] for p in params}))
+    )
+    return len(rows), int(moved or 0)
 
 
 async def rewrap(
