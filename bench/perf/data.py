@@ -75,21 +75,38 @@ def _init_worker(keyring_json: str) -> None:
     _keys = LocalKeyProvider.from_json(keyring_json)
 
 
+CHECK_EVERY = 250
+
+
+def _fast_values(n: int, salt: str, constant: dict[str, str]) -> dict[str, str]:
+    """What ``CustomerIn`` makes of ``fake_customer(n, salt)``, without its cost (phone and email
+    validation are ~70% of sealing): the fixed name and address as normalised once, the 090x
+    number in E.164, the ASCII email as it is. Checked against the schema every CHECK_EVERY."""
+    raw = fake_customer(n, salt)
+    return {**constant, "phone": "+84" + raw["phone"][1:], "email": raw["email"]}
+
+
 async def _seal_chunk(
     keys: LocalKeyProvider, start: int, stop: int, salt: str, recorded_by: uuid.UUID | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     customers, consents, plain = [], [], []
+    sample = _adapter.validate_python(fake_customer(start, salt))
+    constant = {"full_name": sample.full_name, "address": sample.address}
+    policy_version = sample.policy_version
     for n in range(start, stop):
-        data = _adapter.validate_python(fake_customer(n, salt))
+        values = _fast_values(n, salt, constant)
+        if n % CHECK_EVERY == 0:
+            data = _adapter.validate_python(fake_customer(n, salt))
+            if values != {f: getattr(data, f) for f in ALL_FIELDS}:
+                raise RuntimeError(f"bulk load: customer {n} differs from what the API stores")
         cid, now = new_id(), utcnow()
-        values = {f: getattr(data, f) for f in ALL_FIELDS}
         row = await sealing.seal_new(keys, cid, values)
         row.update(
             id=cid,
             created_at=now,
             updated_at=now,
             version=1,
-            policy_version=data.policy_version,
+            policy_version=policy_version,
             erased_at=None,
         )
         customers.append(row)
@@ -101,7 +118,7 @@ async def _seal_chunk(
                     "kind": kind,
                     "granted": granted,
                     "source": "registration",
-                    "policy_version": data.policy_version,
+                    "policy_version": policy_version,
                     "recorded_at": now,
                     "recorded_by": recorded_by,
                 }
