@@ -76,7 +76,13 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
     p.add_argument("--assigned", type=int, default=500, help="customers assigned to the partner")
     p.add_argument("--import-batches", type=int, default=50)
     p.add_argument("--import-batch-size", type=int, default=1000)
-    p.add_argument("--import-clients", type=int, default=4)
+    p.add_argument("--import-clients", type=int, default=4, help="concurrent, PostgreSQL")
+    p.add_argument(
+        "--sqlite-import-clients",
+        type=int,
+        default=1,
+        help="concurrent, SQLite (it serialises writers: more only wait for the lock)",
+    )
     p.add_argument("--rewrap-batch", type=int, default=500, help="pdvault keys rewrap --batch")
     p.add_argument("--events", type=int, default=1_000_000, help="events in the verified log")
     p.add_argument("--verify-runs", type=int, default=3)
@@ -108,6 +114,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
         import_batches=a.import_batches,
         import_batch_size=a.import_batch_size,
         import_clients=a.import_clients,
+        sqlite_import_clients=a.sqlite_import_clients,
         rewrap_batch=a.rewrap_batch,
         events=a.events,
         verify_runs=a.verify_runs,
@@ -120,6 +127,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
         opts.sizes, opts.rounds, opts.seconds, opts.requests = [100, 300], 1, 1.0, 30
         opts.assigned, opts.import_batches, opts.import_batch_size = 10, 2, 50
         opts.import_clients, opts.events, opts.verify_runs = 2, 5000, 1
+        opts.sqlite_import_clients = 1
         opts.load_processes = 1
     return opts
 
@@ -142,7 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sizes": opts.sizes,
             "workers": {"postgresql": opts.workers, "sqlite": opts.sqlite_workers},
             "partner_assignments": opts.assigned,
-            "import": [opts.import_batches, opts.import_batch_size, opts.import_clients],
+            "import": {
+                "batches": opts.import_batches,
+                "batch_size": opts.import_batch_size,
+                "clients": {
+                    "postgresql": opts.import_clients,
+                    "sqlite": opts.sqlite_import_clients,
+                },
+            },
             "rewrap_batch": opts.rewrap_batch,
             "events": opts.events,
         },

@@ -94,6 +94,7 @@ def start_server(
     audited: bool,
     argv: list[str] | None = None,
     env_extra: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Server:
     """A real server on 127.0.0.1, healthy. ``pdvault serve`` unless ``argv`` is given (the
     baseline app; ``{port}`` in it becomes the port); ``keyring`` is passed inline, or as a
@@ -125,13 +126,21 @@ def start_server(
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: S603
     server = Server(label, f"http://127.0.0.1:{port}", process, log_path)
+    if wait:
+        wait_healthy(server)
+    return server
+
+
+def wait_healthy(server: Server) -> None:
+    """Until ``/healthz`` answers 200; a server that exits or takes over 60 s breaks the run."""
+    label, process, log_path = server.label, server.process, server.log_path
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise HarnessError(f"{label} server exited: {log_path.read_text()[-2000:]}")
         try:
             if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
-                return server
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)

@@ -26,17 +26,17 @@ from audit_harness.infra import (
     drop_database,
     start_server,
     stop_server,
+    wait_healthy,
 )
 from audit_harness.reads import summarize
 from audit_harness.verify_rate import bench_verify
-from sqlalchemy import select
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import new_keyring, write_keyring
-from pdvault.db import make_engine
+from pdvault.db import make_engine, make_sessionmaker
 from pdvault.policy import Role
+from pdvault.principals import service as principals
 from pdvault.principals.bootstrap import create_principal_with_token
-from pdvault.principals.models import Principal
 from pdvault.principals.schemas import PrincipalIn
 from perf.data import fake_customer, load_customers
 from perf.load import READ_KINDS, ROOT, Driver, Target
@@ -57,6 +57,7 @@ class PerfOptions:
     import_batches: int
     import_batch_size: int
     import_clients: int
+    sqlite_import_clients: int
     rewrap_batch: int
     events: int
     verify_runs: int
@@ -88,23 +89,28 @@ class Tokens:
     partner: str = ""
 
 
-async def _principals(db: BenchDatabase, workdir: Path) -> Tokens:
-    settings = Settings(database_url=db.url, data_dir=workdir / "data", _env_file=None)
-    made = {}
-    for role in (Role.EMPLOYEE, Role.STOREFRONT, Role.AUDITOR, Role.ADMIN):
-        made[role] = await create_principal_with_token(
-            settings, PrincipalIn(name=f"bench-{role.value}", role=role), 7
-        )
+async def _principals(db: BenchDatabase) -> Tokens:
+    """One principal and token per role the bench uses, in one session."""
     engine = make_engine(db.url, pool_size=1)
+    made: dict[Role, str] = {}
     try:
-        async with engine.connect() as conn:
-            sid = await conn.scalar(
-                select(Principal.id).where(Principal.name == "bench-storefront")
-            )
+        async with make_sessionmaker(engine)() as session:
+            for role in (Role.EMPLOYEE, Role.STOREFRONT, Role.AUDITOR, Role.ADMIN):
+                p = await principals.create_principal(
+                    session, PrincipalIn(name=f"bench-{role.value}", role=role)
+                )
+                made[role] = (await principals.issue_token(session, p, 7)).token
+                if role is Role.STOREFRONT:
+                    storefront_id = p.id
+            await session.commit()
     finally:
         await engine.dispose()
     return Tokens(
-        made[Role.EMPLOYEE], made[Role.STOREFRONT], made[Role.AUDITOR], made[Role.ADMIN], sid
+        made[Role.EMPLOYEE],
+        made[Role.STOREFRONT],
+        made[Role.AUDITOR],
+        made[Role.ADMIN],
+        storefront_id,
     )
 
 
@@ -165,7 +171,7 @@ def start_pair(
     stack: ExitStack, db: BenchDatabase, keyring: Path, workdir: Path, workers: int
 ) -> tuple[Server, Server]:
     """The vault (``pdvault serve``) and the baseline app, same uvicorn, same worker count."""
-    vault = start_server("vault", db, keyring, workdir, workers, audited=True)
+    vault = start_server("vault", db, keyring, workdir, workers, audited=True, wait=False)
     stack.callback(stop_server, vault)
     argv = [
         sys.executable, "-m", "uvicorn", "baseline_app:create_app", "--factory",
@@ -182,8 +188,11 @@ def start_pair(
         audited=False,
         argv=argv,
         env_extra={"BENCH_DATABASE_URL": db.url},
+        wait=False,
     )
     stack.callback(stop_server, baseline)
+    wait_healthy(vault)  # both start at once: their imports overlap
+    wait_healthy(baseline)
     return vault, baseline
 
 
@@ -398,7 +407,7 @@ def _measure_sizes(
 ) -> None:
     keyring = workdir / f"keyring-{engine}.json"
     write_keyring(keyring, new_keyring(), replace=True)
-    tokens = asyncio.run(_principals(db, workdir))
+    tokens = asyncio.run(_principals(db))
     salt = secrets.token_hex(3)
     workers = opts.sqlite_workers if engine == "sqlite" else opts.workers
     driver = Driver(opts.client, opts.seconds, opts.requests, opts.seed, warmups=not opts.smoke)
@@ -449,7 +458,7 @@ def _measure_sizes(
                         tokens.storefront,
                         opts.import_batches,
                         opts.import_batch_size,
-                        opts.import_clients,
+                        opts.sqlite_import_clients if engine == "sqlite" else opts.import_clients,
                         salt,
                     )
                 )
