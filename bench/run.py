@@ -172,6 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures = run_engine(engine, opts, work)
             figures["scale"] = scale_figures(figures)
             doc["engines"][engine] = figures
+            if opts.write and not opts.smoke:  # each engine's figures kept as soon as done
+                RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+                partial = RESULTS_DIR / f"performance-{started.strftime('%Y-%m-%d')}.partial.json"
+                partial.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
     except HarnessError as exc:
         print(f"bench/run.py: harness broke: {exc}\n(server logs kept in {tmp})", file=sys.stderr)
         return 2

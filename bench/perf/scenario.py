@@ -357,7 +357,7 @@ def rewrap_under_load(
     during: list[Round] = []
     short = Driver(driver.client, min(3.0, driver.seconds), max(50, driver.requests // 2), 7)
     while watcher.is_alive() or not during:
-        during.append(short.round(vault, target))
+        during.append(short.round(vault, target, allow_empty=True))
         say(engine, f"reads during rewrap: {during[-1].rps:.1f} req/s")
         if time.perf_counter() - started > 1800:
             proc.kill()
@@ -380,6 +380,8 @@ def rewrap_under_load(
         "reads_rps_before": round(rps_before, 1),
         "reads_rps_during": round(rps_during, 1),
         "reads_p99_ms_during": max(r.p99_ms for r in during),
+        "empty_rounds_during": sum(1 for r in during if r.requests == 0),
+        "failed_reads_during": sum(getattr(r, "failed", 0) for r in during),
         "read_ratio": round(rps_during / rps_before, 3),
         "rounds_during": len(during),
     }
