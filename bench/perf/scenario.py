@@ -352,16 +352,19 @@ def rewrap_under_load(
         proc.wait()
         finished.append(time.perf_counter() - started)
 
-    watcher = threading.Thread(target=wait)
+    watcher = threading.Thread(target=wait, daemon=True)
     watcher.start()
     during: list[Round] = []
     short = Driver(driver.client, min(3.0, driver.seconds), max(50, driver.requests // 2), 7)
-    while watcher.is_alive() or not during:
-        during.append(short.round(vault, target, allow_empty=True))
-        say(engine, f"reads during rewrap: {during[-1].rps:.1f} req/s")
-        if time.perf_counter() - started > 1800:
+    try:
+        while watcher.is_alive() or not during:
+            during.append(short.round(vault, target, allow_empty=True))
+            say(engine, f"reads during rewrap: {during[-1].rps:.1f} req/s")
+            if time.perf_counter() - started > 1800:
+                raise HarnessError("keys rewrap did not finish in 30 minutes")
+    finally:
+        if proc.poll() is None:  # the harness broke meanwhile: leave no rewrap behind
             proc.kill()
-            raise HarnessError("keys rewrap did not finish in 30 minutes")
     watcher.join()
     log.close()
     out = proc.stdout.read() if proc.stdout else ""
