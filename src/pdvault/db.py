@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,8 +18,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import await_only
-from sqlalchemy.util.concurrency import in_greenlet
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -103,83 +99,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 READ_ONLY = "pdvault_read_only"
 
 
-_HOLDS_WRITE_TURN = "pdvault_write_turn"
-
-
-class SqliteWriteQueue:
-    """One write transaction at a time per engine in this process, queued on an asyncio lock.
-
-    SQLite has a single write lock. Without this, every pooled connection that wants it waits
-    in SQLite's busy handler, which sleeps up to 100 ms between polls: the lock sits free while
-    waiters sleep, throughput drops and the tail latency grows to seconds (bench/run.py,
-    docs/performance.md). Waiting here instead hands the lock on in FIFO order the moment it
-    is released. Read-only snapshots (``READ_ONLY``) do not queue. A wait longer than
-    ``timeout`` seconds goes on to ``BEGIN IMMEDIATE`` unqueued, so the busy handler still
-    bounds it, as before. Other processes on the same file still meet the busy handler.
-    """
-
-    def __init__(self, timeout: float = 10.0) -> None:
-        self.timeout = timeout
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _lock(self) -> asyncio.Lock | None:
-        if not in_greenlet():
-            return None  # used synchronously (no event loop to queue on)
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
-
-    def begin(self, conn: Any) -> None:
-        # Every request writes an access event, so every transaction writes: take the write
-        # lock up front instead of failing on a read-to-write upgrade under concurrency. Long
-        # read-only work (verifying the log) asks for a plain snapshot instead.
-        if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")
-            return
-        lock = self._lock()
-        if lock is not None:
-            try:
-                await_only(asyncio.wait_for(lock.acquire(), self.timeout))
-            except TimeoutError:
-                lock = None
-        if lock is not None:
-            conn.info[_HOLDS_WRITE_TURN] = lock
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            self._release(conn.info)
-            raise
-
-    @staticmethod
-    def _release(info: dict[Any, Any]) -> None:
-        lock = info.pop(_HOLDS_WRITE_TURN, None)
-        if lock is not None and lock.locked():
-            lock.release()
-
-    def end(self, conn: Any) -> None:
-        """The transaction committed or rolled back: the next writer's turn."""
-        self._release(conn.info)
-
-    def returned(self, _dbapi_connection: Any, record: Any, *_rest: Any) -> None:
-        """A connection checked in or invalidated while still holding the turn (a path that
-        skipped commit and rollback): never keep the others waiting for it."""
-        self._release(record.info)
+def _sqlite_begin(conn: Any) -> None:
+    # Every request writes an access event, so every transaction writes: take the write
+    # lock up front instead of failing on a read-to-write upgrade under concurrency. Long
+    # read-only work (verifying the log) asks for a plain snapshot instead.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 10})
-        writers = SqliteWriteQueue()
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", writers.begin)
-        event.listen(engine.sync_engine, "commit", writers.end)
-        event.listen(engine.sync_engine, "rollback", writers.end)
-        event.listen(engine.sync_engine.pool, "checkin", writers.returned)
-        event.listen(engine.sync_engine.pool, "invalidate", writers.returned)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         url,
