@@ -49,9 +49,11 @@ async def pending_rewrap(session: AsyncSession, primary: int) -> int:
 
 
 async def _rewrap_batch(
-    session: AsyncSession, keys: KeyProvider, holder: KeyHolder, batch: int
-) -> tuple[int, int]:
-    """(keys looked at, keys moved) in one batch of one holder.
+    session: AsyncSession, keys: KeyProvider, holder: KeyHolder, batch: int, after: Any = None
+) -> tuple[int, int, Any]:
+    """(keys looked at, keys moved, the last owner id looked at) in one batch of one holder,
+    walking owners by id from ``after`` (keyset: each batch starts where the last one ended,
+    instead of skipping every row already moved, which made a whole run quadratic).
 
     One UPDATE executed for the whole batch (executemany) rather than one statement and round
     trip per key: that round trip was nearly all of rewrap's time. The rows stay guarded: each
@@ -65,12 +67,14 @@ async def _rewrap_batch(
         .order_by(m.id)
         .limit(batch)
     )
+    if after is not None:
+        query = query.where(m.id > after)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # Two rewrap runs at once share the work instead of colliding.
         query = query.with_for_update(skip_locked=True)
     rows = (await session.execute(query)).all()
     if not rows:
-        return 0, 0
+        return 0, 0, after
     params: list[dict[str, Any]] = []
     for owner, version, blob in rows:
         data_key = await keys.unwrap_data_key(WrappedKey(int(version), bytes(blob)), owner)
@@ -94,7 +98,7 @@ async def _rewrap_batch(
         .select_from(table)
         .where(table.c.id.in_(owners), table.c.kek_version.in_({p["b_new"] for p in params}))
     )
-    return len(rows), int(moved or 0)
+    return len(rows), int(moved or 0), rows[-1][0]
 
 
 async def rewrap(
@@ -107,9 +111,10 @@ async def rewrap(
     """Re-wrap every data key under the primary version; returns how many moved."""
     total = 0
     for holder in HOLDERS:
+        after = None
         while True:
             async with sessions() as session:
-                seen, moved = await _rewrap_batch(session, keys, holder, batch)
+                seen, moved, after = await _rewrap_batch(session, keys, holder, batch, after)
                 await session.commit()
             if not seen:
                 break
