@@ -121,7 +121,9 @@ def _request(target: Target, rng: random.Random) -> Callable[[], tuple[str, str,
     return make
 
 
-async def _httpx_round(server: Server, target: Target, requests: int, rng: random.Random) -> Round:
+async def _httpx_round(
+    server: Server, target: Target, requests: int, rng: random.Random, allow_empty: bool = False
+) -> Round:
     make = _request(target, rng)
     remaining = iter(range(requests))
     latencies: list[float] = []
@@ -151,13 +153,13 @@ async def _httpx_round(server: Server, target: Target, requests: int, rng: rando
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         elapsed = time.perf_counter() - started
-    if failures:
+    if failures and not allow_empty:
         raise HarnessError(
             f"{server.label} {target.kind}: {len(failures)} failed, e.g. {failures[0]}; "
             f"see {server.log_path}"
         )
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Round(
+    result = Round(
         f"{server.label}:{target.kind}",
         requests,
         elapsed,
@@ -165,6 +167,9 @@ async def _httpx_round(server: Server, target: Target, requests: int, rng: rando
         round(q[94] * 1e3, 3),
         round(q[98] * 1e3, 3),
     )
+    result.requests -= len(failures)
+    result.failed = len(failures)  # type: ignore[attr-defined]
+    return result
 
 
 @dataclass
@@ -191,6 +196,6 @@ class Driver:
             result = wrk_round(server, target, seconds, allow_empty)
         else:
             count = min(100, self.requests) if warmup else self.requests
-            result = asyncio.run(_httpx_round(server, target, count, self.rng))
+            result = asyncio.run(_httpx_round(server, target, count, self.rng, allow_empty))
         result.cpu_seconds = cpu_seconds(server) - before
         return result

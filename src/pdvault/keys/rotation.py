@@ -70,8 +70,10 @@ async def _rewrap_batch(
     if after is not None:
         query = query.where(m.id > after)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # Two rewrap runs at once share the work instead of colliding.
-        query = query.with_for_update(skip_locked=True)
+        # Two rewrap runs at once share the work instead of colliding. NO KEY UPDATE, as the
+        # key is not changed: a plain FOR UPDATE would also block the key-share locks taken by
+        # inserts referencing the customer (a consent, an assignment, a document) meanwhile.
+        query = query.with_for_update(skip_locked=True, key_share=True)
     rows = (await session.execute(query)).all()
     if not rows:
         return 0, 0, after
