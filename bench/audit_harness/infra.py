@@ -86,33 +86,61 @@ def free_port() -> int:
 
 
 def start_server(
-    label: str, db: BenchDatabase, keyring: Keyring, workdir: Path, workers: int, audited: bool
+    label: str,
+    db: BenchDatabase,
+    keyring: Keyring | Path,
+    workdir: Path,
+    workers: int,
+    audited: bool,
+    argv: list[str] | None = None,
+    env_extra: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Server:
+    """A real server on 127.0.0.1, healthy. ``pdvault serve`` unless ``argv`` is given (the
+    baseline app; ``{port}`` in it becomes the port); ``keyring`` is passed inline, or as a
+    keyring file (``keys rotate`` needs one)."""
     port = free_port()
     log_path = workdir / f"server-{label}-{port}.log"
+    keys = (
+        {"PDVAULT_KEYRING": str(keyring)}
+        if isinstance(keyring, Path)
+        else {"PDVAULT_KEYS_JSON": keyring.to_json()}
+    )
     env = {
         **os.environ,
         "PDVAULT_DATABASE_URL": db.url,
-        "PDVAULT_KEYS_JSON": keyring.to_json(),
+        **keys,
         "PDVAULT_DATA_DIR": str(workdir / "data"),
         "PDVAULT_HOST": "127.0.0.1",
         "PDVAULT_PORT": str(port),
         "PDVAULT_WORKERS": str(workers),
         "PDVAULT_LOG_LEVEL": "WARNING",
         "PDVAULT_BENCH_DISABLE_AUDIT_LOG": "false" if audited else "true",
+        **(env_extra or {}),
     }
+    command = (
+        [a.replace("{port}", str(port)) for a in argv]
+        if argv is not None
+        else [sys.executable, "-m", "pdvault", "serve"]
+    )
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pdvault", "serve"], env=env, stdout=log, stderr=log
-        )
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: S603
     server = Server(label, f"http://127.0.0.1:{port}", process, log_path)
+    if wait:
+        wait_healthy(server)
+    return server
+
+
+def wait_healthy(server: Server) -> None:
+    """Until ``/healthz`` answers 200; a server that exits or takes over 60 s breaks the run."""
+    label, process, log_path = server.label, server.process, server.log_path
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise HarnessError(f"{label} server exited: {log_path.read_text()[-2000:]}")
         try:
             if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
-                return server
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)

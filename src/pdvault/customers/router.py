@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 JUSTIFICATION_MAX = 2000
 
 
-async def justification_header(
+async def justification_header(  # async: no worker-thread handoff per read
     x_justification: Annotated[
         str | None,
         Header(description="Why (special_case_support): percent-encoded UTF-8, 10+ characters"),

@@ -1,0 +1,1 @@
+"""Parts of bench/run.py: the performance benchmark (issue 8)."""
