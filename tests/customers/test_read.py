@@ -157,7 +157,17 @@ async def test_marketing_with_consent_gives_name_and_email(
     assert sorted(event["fields"]) == ["email", "full_name"]
 
 
-@pytest.mark.parametrize("header", [None, "", "short", quote("quá ngắn")])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "short",
+        quote("quá ngắn"),
+        quote("\u200b" * 12),  # zero-width spaces: nothing a reader sees
+        quote("\u200e\u2060" * 6 + "ngắn"),  # direction marks and word joiners around 4 letters
+    ],
+)
 async def test_special_case_support_needs_justification(
     client: httpx.AsyncClient, staff: Issued, cid: str, app: Any, header: str | None
 ) -> None:
@@ -169,6 +179,15 @@ async def test_special_case_support_needs_justification(
     _assert_event(
         event, r, staff, "employee", cid, "special_case_support", "denied", "justification_required"
     )
+
+
+@pytest.mark.parametrize("header", [quote("\x00" * 10), quote("lý do hợp lệ\x01\x02"), "%7F" * 10])
+async def test_justification_with_control_characters_is_422(
+    client: httpx.AsyncClient, staff: Issued, cid: str, header: str
+) -> None:
+    r = await _read(client, staff, cid, "special_case_support", headers={"X-Justification": header})
+    assert_problem(r, 422)
+    assert_response_has_no(r, VALUES)
 
 
 async def test_special_case_support_with_vietnamese_justification(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -54,6 +55,11 @@ async def justification_header(  # async: no worker-thread handoff per read
         raise Unprocessable(
             "X-Justification is not percent-encoded UTF-8.",
             errors=[{"loc": ["header", "X-Justification"], "msg": "invalid encoding"}],
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
+        raise Unprocessable(
+            "X-Justification may not contain control characters.",
+            errors=[{"loc": ["header", "X-Justification"], "msg": "control character"}],
         )
     if len(text) > JUSTIFICATION_MAX:
         raise Unprocessable(

@@ -103,6 +103,13 @@ class AccessDecision:
     reason: Reason | None = None
 
 
+def visible_length(text: str | None) -> int:
+    """Characters a reader sees, in NFC: control and format characters (NUL, zero-width
+    spaces, direction marks) and the surrounding whitespace do not count towards a reason."""
+    nfc = unicodedata.normalize("NFC", text or "")
+    return len("".join(ch for ch in nfc if unicodedata.category(ch) not in ("Cc", "Cf")).strip())
+
+
 def rule_for(purpose: str) -> Rule | None:
     try:
         return RULES[Purpose(purpose)]
@@ -171,10 +178,7 @@ def decide(permit: Permit, facts: Facts) -> AccessDecision:
                 return _allow(permit)
             return _deny(permit, Reason.CONSENT_MISSING)
         case Condition.JUSTIFICATION:
-            if (
-                len(unicodedata.normalize("NFC", facts.justification or "").strip())
-                < JUSTIFICATION_MIN_CHARS
-            ):
+            if visible_length(facts.justification) < JUSTIFICATION_MIN_CHARS:
                 return _deny(permit, Reason.JUSTIFICATION_REQUIRED)
             return _allow(permit, basis="justification")
         case Condition.PENDING_NOTICE:
