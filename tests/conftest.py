@@ -34,6 +34,14 @@ from pdvault.policy import Role
 POSTGRES_URL = os.environ.get("PDVAULT_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ENGINES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+# .ci/run runs the engines side by side, one pytest each: PDVAULT_TEST_ENGINES=sqlite or
+# =postgresql keeps that engine's tests; a test that does not depend on the engine runs only
+# where SQLite runs, so nothing runs twice and nothing is left out.
+_CHOSEN = [e.strip() for e in os.environ.get("PDVAULT_TEST_ENGINES", "").split(",") if e.strip()]
+if _CHOSEN:
+    if unknown := set(_CHOSEN) - set(ENGINES):
+        raise pytest.UsageError(f"PDVAULT_TEST_ENGINES names unavailable engines: {unknown}")
+    ENGINES = [e for e in ENGINES if e in _CHOSEN]
 
 if IN_CI and not POSTGRES_URL:
     raise pytest.UsageError("CI=true but PDVAULT_TEST_POSTGRES_URL is not set")
@@ -62,6 +70,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         engine = callspec.params.get("database_url") if callspec is not None else None
         if item.get_closest_marker("postgresql_only") is not None and engine == "sqlite":
             dropped.append(item)
+        elif engine is None and "sqlite" not in ENGINES:
+            dropped.append(item)  # engine-independent: run by the SQLite side
         else:
             keep.append(item)
     if dropped:
