@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pdvault.audit.schemas import EventPage
 from pdvault.audit.service import EventFilter, list_events
 from pdvault.customers.schemas import CustomerOut, SearchHit, SearchOut
-from pdvault.db import READ_ONLY, UTCDateTime, make_engine
+from pdvault.db import UTCDateTime, make_engine, make_sessionmaker
 from pdvault.partners.schemas import PartnerCustomerOut
 
 metadata = MetaData()
@@ -69,10 +69,12 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        engine: AsyncEngine = make_engine(os.environ["BENCH_DATABASE_URL"])
-        state["sessions"] = async_sessionmaker(
-            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        # The vault's engine and read sessions, so both pay the same per-statement costs.
+        engine: AsyncEngine = make_engine(
+            os.environ["BENCH_DATABASE_URL"],
+            pool_size=int(os.environ.get("PDVAULT_DB_POOL_SIZE", "10")),
         )
+        state["sessions"] = make_sessionmaker(engine, read_only=True)
         yield
         await engine.dispose()
 

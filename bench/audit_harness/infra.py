@@ -16,7 +16,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy.engine import make_url
 
-from audit_harness.common import HarnessError
+from audit_harness.common import CONCURRENCY, HarnessError
 from pdvault.crypto.keyring import Keyring
 from pdvault.migrate import upgrade
 
@@ -114,6 +114,9 @@ def start_server(
         "PDVAULT_HOST": "127.0.0.1",
         "PDVAULT_PORT": str(port),
         "PDVAULT_WORKERS": str(workers),
+        # A pool as large as each worker's share of the load's connections, as an operator
+        # would size it: a smaller one churns connections (opened and closed per request).
+        "PDVAULT_DB_POOL_SIZE": str(max(10, -(-CONCURRENCY // max(1, workers)))),
         "PDVAULT_LOG_LEVEL": "WARNING",
         "PDVAULT_BENCH_DISABLE_AUDIT_LOG": "false" if audited else "true",
         **(env_extra or {}),

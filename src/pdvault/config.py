@@ -161,7 +161,9 @@ class Settings(BaseSettings):
         "service over HTTPS (0: no header)",
     )
     db_pool_size: int = Field(
-        default=10, ge=1, description="PostgreSQL connections per worker (as many more on burst)"
+        default=10,
+        ge=1,
+        description="Database connections per worker (as many more on burst); SQLite files too",
     )
     db_lock_timeout_ms: int = Field(
         default=5000, ge=1, description="PostgreSQL lock_timeout: a locked table fails fast (503)"

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -97,13 +97,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 READ_ONLY = "pdvault_read_only"
+# Each statement its own transaction: no BEGIN or COMMIT round trips (the read routes).
+PER_STATEMENT = "pdvault_per_statement"
 
 
 def _sqlite_begin(conn: Any) -> None:
     # Every request writes an access event, so every transaction writes: take the write
     # lock up front instead of failing on a read-to-write upgrade under concurrency. Long
-    # read-only work (verifying the log) asks for a plain snapshot instead.
-    if conn.get_execution_options().get(READ_ONLY):
+    # read-only work (verifying the log) asks for a plain snapshot instead, and the read
+    # routes for none at all (the driver is in autocommit: each statement is atomic alone).
+    options = conn.get_execution_options()
+    if options.get(PER_STATEMENT):
+        return
+    if options.get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -111,7 +117,12 @@ def _sqlite_begin(conn: Any) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 10})
+        # The pool as on PostgreSQL: below it, every request beyond the default five opened
+        # a connection (a thread, five PRAGMAs) and closed it again (docs/performance.md).
+        database = make_url(url).database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in url
+        pooled = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
+        engine = create_async_engine(url, connect_args={"timeout": 10}, **pooled)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
@@ -137,13 +148,20 @@ class VaultSession(Session):
 def make_sessionmaker(
     engine: AsyncEngine, *, read_only: bool = False
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions on ``engine``; ``read_only`` ones begin their transactions with READ_ONLY
-    (SQLite: a plain BEGIN, no write lock). Code that writes in such a session starts its
-    transaction with ``writable(session)``."""
+    """Sessions on ``engine``. ``read_only`` ones (the read routes) run each statement as its
+    own transaction: no BEGIN, no COMMIT, no lock (PostgreSQL: AUTOCOMMIT; SQLite: the
+    driver's autocommit, no BEGIN emitted), so they see committed data statement by statement,
+    as READ COMMITTED does. Code that writes in such a session starts its transaction with
+    ``writable(session)``."""
     from pdvault.audit.slots import install_session_hooks
 
     install_session_hooks(VaultSession)
-    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    bind = engine
+    if read_only:
+        options: dict[str, Any] = {READ_ONLY: True, PER_STATEMENT: True}
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        bind = engine.execution_options(**options)
     return async_sessionmaker(
         bind, expire_on_commit=False, autoflush=False, sync_session_class=VaultSession
     )
@@ -154,7 +172,12 @@ async def writable(session: AsyncSession) -> None:
 
     Call it right after a commit or rollback; inside a transaction it changes nothing."""
     if not session.in_transaction():
-        await session.connection(execution_options={READ_ONLY: False})
+        options: dict[str, Any] = {READ_ONLY: False, PER_STATEMENT: False}
+        bind = session.bind
+        if bind is not None and bind.dialect.name == "postgresql":
+            # Back from a read session's AUTOCOMMIT: a real transaction, at the server's level.
+            options["isolation_level"] = bind.dialect.default_isolation_level
+        await session.connection(execution_options=options)
 
 
 async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

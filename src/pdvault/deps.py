@@ -35,6 +35,7 @@ READ_ROUTES = frozenset(
         ("GET", "/v1/customers/{customer_id}"),
         ("POST", "/v1/customers/search"),
         ("GET", "/v1/partner/customers/{customer_id}"),
+        ("GET", "/v1/audit/events"),
     }
 )
 

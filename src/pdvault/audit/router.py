@@ -78,8 +78,10 @@ async def list_events(
     cursor: Cursor = None,
 ) -> EventPage:
     items, next_cursor = await service.list_events(session, flt, limit, int_after(cursor))
-    await _log(vault, session, actor, Operation.AUDIT_EVENTS.value)
-    await session.commit()
+    # A read route (deps.READ_ROUTES): its event is group-committed before the page leaves.
+    await vault.audit.write_read(
+        session, actor, [EventDraft(action=Operation.AUDIT_EVENTS.value, outcome=ALLOWED)]
+    )
     return EventPage(items=items, next_cursor=next_cursor)
 
 

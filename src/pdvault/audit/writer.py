@@ -25,7 +25,7 @@ from pdvault.auth.principal import Actor
 from pdvault.db import READ_ONLY, utcnow, writable
 from pdvault.errors import Forbidden, Problem
 from pdvault.observability import Metrics, request_id_var
-from pdvault.policy import rule_for
+from pdvault.policy import AccessDecision, rule_for
 
 ALLOWED, DENIED = "allowed", "denied"
 
@@ -65,6 +65,18 @@ class EventDraft:
     purpose: str | None = None
     basis: str | None = None
     reason: str | None = None
+
+    @classmethod
+    def allowed(cls, action: str, customer_id: uuid.UUID, decision: AccessDecision) -> EventDraft:
+        """The event of a disclosure the policy allowed: what it decided, as decided."""
+        return cls(
+            action=action,
+            outcome=ALLOWED,
+            customer_id=customer_id,
+            fields=decision.fields,
+            purpose=decision.purpose,
+            basis=decision.basis,
+        )
 
 
 class AuditLog:

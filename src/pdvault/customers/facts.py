@@ -7,11 +7,13 @@ their loaders here; routers and the policy engine stay as they are.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.customers.models import Consent
+from pdvault.customers.models import Consent, Customer
 from pdvault.governance.cases import open_complaint_basis
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
@@ -31,15 +33,54 @@ async def current_consents(session: AsyncSession, customer_id: uuid.UUID) -> dic
     return state
 
 
+CONSENT_KINDS = ("processing", "marketing")
+
+
+def _latest_consent(kind: str) -> ScalarSelect[bool]:
+    """The customer's current state of one consent kind (its latest row), in the same
+    order as ``current_consents``."""
+    return (
+        select(Consent.granted)
+        .where(Consent.customer_id == Customer.id, Consent.kind == kind)
+        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        .limit(1)
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+
+
+# The customer row and its consent state in one statement: the read paths' one round trip
+# for what was a look-up of the row and a query of its consent history (docs/performance.md).
+SUBJECTS = select(Customer, *(_latest_consent(kind) for kind in CONSENT_KINDS))
+Subject = tuple[Customer, dict[str, bool]]
+
+
+def subject_of(row: Sequence[Any]) -> Subject:
+    """A row of ``SUBJECTS``: the customer and its current consents (kinds never recorded
+    are absent, as in ``current_consents``)."""
+    customer, *states = row
+    consents = {k: bool(v) for k, v in zip(CONSENT_KINDS, states, strict=True) if v is not None}
+    return customer, consents
+
+
+async def load_subject(session: AsyncSession, customer_id: uuid.UUID) -> Subject | None:
+    """The customer (erased or not) with its current consents, or None when there is none."""
+    row = (await session.execute(SUBJECTS.where(Customer.id == customer_id))).first()
+    return None if row is None else subject_of(row)
+
+
 async def load_facts(
     session: AsyncSession,
     customer_id: uuid.UUID,
     permit: Permit,
     *,
     justification: str | None = None,
+    consents: dict[str, bool] | None = None,
 ) -> Facts:
+    """``consents``: the state already loaded with the customer (``load_subject``), if so."""
     needed = conditions_needed(permit)
-    consents = await current_consents(session, customer_id)
+    if consents is None:
+        consents = await current_consents(session, customer_id)
     return Facts(
         processing_consent=consents.get("processing", False),
         marketing_consent=(

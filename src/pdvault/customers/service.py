@@ -15,7 +15,7 @@ from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.customers import sealing
-from pdvault.customers.facts import load_facts
+from pdvault.customers.facts import SUBJECTS, load_facts, load_subject, subject_of
 from pdvault.customers.models import Consent, Customer
 from pdvault.customers.schemas import (
     BatchResult,
@@ -115,7 +115,23 @@ class CustomerService:
         self, action: str, customer_id: uuid.UUID, purpose: str | None = None
     ) -> Customer:
         """The customer, or a logged refusal: 404 when there is none, 410 when erased."""
-        customer = await self.session.get(Customer, customer_id)
+        return await self._live(
+            action, customer_id, purpose, await self.session.get(Customer, customer_id)
+        )
+
+    async def live_subject(
+        self, action: str, customer_id: uuid.UUID, purpose: str | None = None
+    ) -> tuple[Customer, dict[str, bool]]:
+        """``require_live`` and the customer's consent state, in one statement."""
+        subject = await load_subject(self.session, customer_id)
+        customer = await self._live(
+            action, customer_id, purpose, subject[0] if subject is not None else None
+        )
+        return customer, subject[1] if subject is not None else {}
+
+    async def _live(
+        self, action: str, customer_id: uuid.UUID, purpose: str | None, customer: Customer | None
+    ) -> Customer:
         if customer is None:
             await self._refuse(
                 action,
@@ -135,9 +151,16 @@ class CustomerService:
         return customer
 
     async def _decide(
-        self, action: str, customer: Customer, permit: Permit, justification: str | None
+        self,
+        action: str,
+        customer: Customer,
+        permit: Permit,
+        justification: str | None,
+        consents: dict[str, bool] | None = None,
     ) -> AccessDecision:
-        facts = await load_facts(self.session, customer.id, permit, justification=justification)
+        facts = await load_facts(
+            self.session, customer.id, permit, justification=justification, consents=consents
+        )
         decision = decide(permit, facts)
         if not decision.allowed:
             await self._refuse(
@@ -405,22 +428,11 @@ class CustomerService:
     ) -> tuple[Customer, AccessDecision, dict[str, str]]:
         """The whole read path: table, live customer, condition, decryption, access event."""
         permit = await self._permit(action, purpose, fields, Access.READ, customer_id)
-        customer = await self.require_live(action, customer_id, purpose)
-        decision = await self._decide(action, customer, permit, justification)
+        customer, consents = await self.live_subject(action, customer_id, purpose)
+        decision = await self._decide(action, customer, permit, justification, consents)
         values = await self._open(action, customer, decision.fields)
         await self.vault.audit.write_read(
-            self.session,
-            self.actor,
-            [
-                EventDraft(
-                    action=action,
-                    outcome=ALLOWED,
-                    customer_id=customer.id,
-                    fields=decision.fields,
-                    purpose=decision.purpose,
-                    basis=decision.basis,
-                )
-            ],
+            self.session, self.actor, [EventDraft.allowed(action, customer.id, decision)]
         )
         return customer, decision, values
 
@@ -437,19 +449,21 @@ class CustomerService:
                 Customer.phone_bidx,
                 sealing.index_of(self.vault.keys, "phone", query.phone or ""),
             )
-        matches = (
-            await self.session.scalars(
-                select(Customer)
-                .where(column == index, Customer.erased_at.is_(None))
+        matches = [
+            subject_of(row)
+            for row in await self.session.execute(
+                SUBJECTS.where(column == index, Customer.erased_at.is_(None))
                 .order_by(Customer.id)
                 .limit(100)
             )
-        ).all()
+        ]
         hits: list[SearchHit] = []
         drafts: list[EventDraft] = []
         first_denial: str | None = None
-        for customer in matches:
-            facts = await load_facts(self.session, customer.id, permit, justification=justification)
+        for customer, consents in matches:
+            facts = await load_facts(
+                self.session, customer.id, permit, justification=justification, consents=consents
+            )
             decision = decide(permit, facts)
             if not decision.allowed:
                 first_denial = first_denial or _reason(decision)
@@ -466,16 +480,7 @@ class CustomerService:
                 continue
             values = await self._open(action, customer, decision.fields)
             hits.append(SearchHit(id=customer.id, fields=values))
-            drafts.append(
-                EventDraft(
-                    action=action,
-                    outcome=ALLOWED,
-                    customer_id=customer.id,
-                    fields=decision.fields,
-                    purpose=decision.purpose,
-                    basis=decision.basis,
-                )
-            )
+            drafts.append(EventDraft.allowed(action, customer.id, decision))
         if not matches:
             drafts.append(
                 EventDraft(

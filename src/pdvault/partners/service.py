@@ -6,14 +6,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.customers import sealing
-from pdvault.customers.facts import current_consents
+from pdvault.customers.facts import SUBJECTS, subject_of
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, Gone, NotFound, ServiceUnavailable, Unprocessable
@@ -223,7 +223,7 @@ class PartnerService:
             "assignment.revoke",
             customer_id=assignment.customer_id,
             purpose=assignment.purpose,
-            basis=f"assignment:{assignment.id}",
+            basis=f"assignment:{assignment_id}",
         )
         return assignment_out(assignment)
 
@@ -291,8 +291,15 @@ class PartnerService:
                 purpose=purpose,
                 fields=permit.fields,
             )
-        assignment = await self._valid_assignment(partner_id, customer_id, purpose or "", now)
-        if assignment is None:
+        # The assignment, the customer and its consent state in one statement.
+        row = (
+            await session.execute(
+                SUBJECTS.add_columns(self._valid_assignment(partner_id, purpose or "", now)).where(
+                    Customer.id == customer_id
+                )
+            )
+        ).first()
+        if row is None or row[-1] is None:  # no customer has no assignment either
             await audit.deny(
                 session,
                 actor,
@@ -303,8 +310,9 @@ class PartnerService:
                 fields=permit.fields,
                 problem=NotFound(NO_SUCH_CUSTOMER),
             )
-        customer = await session.get(Customer, customer_id)
-        if customer is None or customer.erased_at is not None:
+        assignment_id: uuid.UUID = row[-1]
+        customer, consents = subject_of(row[:-1])
+        if customer.erased_at is not None:
             await audit.deny(
                 session,
                 actor,
@@ -314,13 +322,12 @@ class PartnerService:
                 purpose=purpose,
                 problem=Gone("This customer's personal data has been erased."),
             )
-        consents = await current_consents(session, customer.id)
         partner_facts = PartnerFacts(
             grant_found=True,
             grant_valid=True,
             assignment_valid=True,
             field_modes=standing.field_modes,
-            basis=f"assignment:{assignment.id}",
+            basis=f"assignment:{assignment_id}",
         )
         decision = decide(
             permit,
@@ -347,20 +354,7 @@ class PartnerService:
                 customer_id=customer.id,
                 problem=ServiceUnavailable("A stored value failed its integrity check."),
             )
-        await audit.write_read(
-            session,
-            actor,
-            [
-                EventDraft(
-                    action=action,
-                    outcome=ALLOWED,
-                    customer_id=customer.id,
-                    fields=decision.fields,
-                    purpose=decision.purpose,
-                    basis=decision.basis,
-                )
-            ],
-        )
+        await audit.write_read(session, actor, [EventDraft.allowed(action, customer.id, decision)])
         return PartnerCustomerOut(
             id=customer.id,
             purpose=permit.rule.purpose.value,
@@ -368,17 +362,22 @@ class PartnerService:
             masked=[f for f in decision.fields if f in decision.masked],
         )
 
-    async def _valid_assignment(
-        self, partner_id: uuid.UUID, customer_id: uuid.UUID, purpose: str, now: datetime
-    ) -> Assignment | None:
-        return await self.session.scalar(
-            select(Assignment)
+    @staticmethod
+    def _valid_assignment(
+        partner_id: uuid.UUID, purpose: str, now: datetime
+    ) -> ScalarSelect[uuid.UUID]:
+        """The id of a valid assignment of the outer statement's customer to this partner for
+        this purpose (NULL when there is none)."""
+        return (
+            select(Assignment.id)
             .where(
                 Assignment.partner_id == partner_id,
-                Assignment.customer_id == customer_id,
+                Assignment.customer_id == Customer.id,
                 Assignment.purpose == purpose,
                 Assignment.revoked_at.is_(None),
                 Assignment.expires_at > now,
             )
             .limit(1)
+            .correlate(Customer)
+            .scalar_subquery()
         )
