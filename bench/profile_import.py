@@ -45,9 +45,17 @@ MOBILE = ["90", "91", "93", "94", "96", "97", "98", "86", "88", "70", "79", "81"
 # Innermost match wins: a frame's self time goes to the category of the nearest frame on its
 # stack that matches one of these (function name, path fragment) rules.
 CATEGORIES: list[tuple[str, set[str] | None, str]] = [
-    ("phone (normalize.phone, phonenumbers)", {"phone", "_phone_slow", "_phone_fast"}, "normalize.py"),
+    (
+        "phone (normalize.phone, phonenumbers)",
+        {"phone", "_phone_slow", "_phone_fast"},
+        "normalize.py",
+    ),
     ("phone (normalize.phone, phonenumbers)", None, "/phonenumbers/"),
-    ("email (normalize.email, email_validator)", {"email", "_email_slow", "_email_fast"}, "normalize.py"),
+    (
+        "email (normalize.email, email_validator)",
+        {"email", "_email_slow", "_email_fast"},
+        "normalize.py",
+    ),
     ("email (normalize.email, email_validator)", None, "/email_validator/"),
     ("name/address normalisation", {"full_name", "address", "_text"}, "normalize.py"),
     ("CustomerIn validation, pydantic rest", {"validate_python"}, "pydantic/type_adapter.py"),
@@ -55,7 +63,11 @@ CATEGORIES: list[tuple[str, set[str] | None, str]] = [
     ("access events (AuditLog.write)", None, "/pdvault/audit/"),
     ("consent rows insert", {"_insert_consents"}, "customers/service.py"),
     ("duplicate look-up (email_bidx IN)", {"_existing_emails"}, "customers/service.py"),
-    ("customer rows + insert", {"_insert_batch", "_new_row", "_insert_rows"}, "customers/service.py"),
+    (
+        "customer rows + insert",
+        {"_insert_batch", "_new_row", "_insert_rows"},
+        "customers/service.py",
+    ),
     ("create_batch rest (results, blind index)", {"create_batch"}, "customers/service.py"),
     ("idempotency record + commit", None, "/pdvault/idempotency.py"),
     ("auth + policy", None, "/pdvault/auth/"),
@@ -106,6 +118,24 @@ def categorise(root: Any) -> dict[str, float]:
     return shares
 
 
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def top_functions(root: Any) -> list[tuple[tuple[str, str], float]]:
+    own: dict[tuple[str, str], float] = defaultdict(float)
+
+    def walk(frame: Any) -> None:
+        where = (frame.file_path or "").split("site-packages/")[-1].split("/src/")[-1]
+        own[(frame.function, where)] += frame.total_self_time
+        for child in frame.children:
+            if not child.is_synthetic:
+                walk(child)
+
+    walk(root)
+    return sorted(own.items(), key=lambda kv: -kv[1])
+
+
 async def _token(url: str) -> str:
     engine = make_engine(url, pool_size=1)
     try:
@@ -133,7 +163,7 @@ async def _run(url: str, a: argparse.Namespace, workdir: Path) -> None:
     token = await _token(url)
     settings = Settings(database_url=url, data_dir=workdir / "data", _env_file=None)  # type: ignore[call-arg]
     app = create_app(settings, LocalKeyProvider(new_keyring()))
-    rng = random.Random(a.seed)
+    rng = random.Random(a.seed)  # noqa: S311 - fake test data, not a secret
     salt = secrets.token_hex(3)
     counter = iter(range(10**9))
     headers = {"Authorization": f"Bearer {token}"}
@@ -167,7 +197,7 @@ async def _run(url: str, a: argparse.Namespace, workdir: Path) -> None:
                 + ", ".join(f"{r:,.0f}" for r in rates)
                 + f"; overall {a.size * a.calls / sum(times):,.0f}"
                 + f"; this process's CPU {cpu_us:.0f} us/customer"
-                + f"; loadavg {Path('/proc/loadavg').read_text().split()[:3]}"
+                + f"; loadavg {_loadavg()}"
             )
             if not a.profile:
                 return
@@ -187,6 +217,10 @@ async def _run(url: str, a: argparse.Namespace, workdir: Path) -> None:
     print("| share | what |\n| ---: | --- |")
     for label, seconds in sorted(shares.items(), key=lambda kv: -kv[1]):
         print(f"| {100 * seconds / total:.1f}% | {label} |")
+    if a.top:
+        print(f"top {a.top} functions by self time:")
+        for (function, where), seconds in top_functions(root)[: a.top]:
+            print(f"  {100 * seconds / total:5.1f}%  {function}  {where}")
     if a.tree:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
 
@@ -196,13 +230,16 @@ def main() -> None:
     p.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument(
         "--postgres-url",
-        default=os.environ.get("PDVAULT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
+        default=os.environ.get(
+            "PDVAULT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
     )
     p.add_argument("--size", type=int, default=1000)
     p.add_argument("--calls", type=int, default=3)
     p.add_argument("--seed", type=int, default=8)
     p.add_argument("--profile", action="store_true")
     p.add_argument("--tree", action="store_true", help="also print pyinstrument's call tree")
+    p.add_argument("--top", type=int, default=0, help="also print the N top functions")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="pdvault-prof-") as tmp:
         workdir = Path(tmp)
@@ -213,7 +250,9 @@ def main() -> None:
             return
         name = f"pdvault_prof_{secrets.token_hex(4)}"
         admin = make_url(a.postgres_url)
-        asyncio.run(_admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"'))
+        asyncio.run(
+            _admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
+        )
         try:
             url = admin.set(database=name).render_as_string(hide_password=False)
             upgrade(url)

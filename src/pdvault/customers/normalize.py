@@ -159,7 +159,7 @@ def _national_validator(region: str) -> re.Pattern[str] | None:
     if meta is None or meta.general_desc is None:
         return None
     code = meta.country_code
-    if phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code) != (region,):
+    if code is None or phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code) != (region,):
         return None  # shared calling code: which region a number belongs to needs the library
     if (
         meta.national_prefix != "0"
