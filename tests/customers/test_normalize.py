@@ -180,3 +180,241 @@ def test_name_result_is_always_clean(value: str) -> None:
     assert out == out.strip()
     assert unicodedata.is_normalized("NFC", out)
     assert not any(unicodedata.category(c) == "Cc" for c in out)
+
+
+# -- fast paths against the libraries -----------------------------------------------------------
+# normalize.phone and normalize.email try a fast path first (no library call) and fall back to
+# the library path (_phone_slow, _email_slow). The fast path must never change an outcome: same
+# value, or the same refusal with the same message, for every input. Inputs are generated around
+# the fast shapes, mostly near misses.
+
+
+def _outcome(func: object, value: str) -> tuple[str, str]:
+    try:
+        return ("ok", func(value))  # type: ignore[operator]
+    except FieldError as exc:
+        return ("refused", str(exc))
+
+
+def _assert_fast_path_exact(fast: object, slow: object, public: object, value: str) -> None:
+    expected = _outcome(slow, value)
+    assert _outcome(public, value) == expected, value
+    quick = fast(value)  # type: ignore[operator]
+    if quick is not None:
+        assert ("ok", quick) == expected, value
+
+
+_PHONE_LEADS = st.sampled_from(
+    ["0"] * 6
+    + ["+84"] * 6
+    + ["+84 ", "0 ", "84", "+840", "00", "+8", "", "+85", "+ 84"]
+    + ["+84 0", "1", "+1", "(0", "+084", "0084", "+84-", "\t0", " +84"]
+)
+_PHONE_PREFIXES = [*MOBILE_PREFIXES, "12", "14", "18", "19", "67", "20", "24", "28", "69", "99"]
+_DIGIT_RUNS = st.one_of(
+    # Mostly the nine digits of a national number (a real prefix, then 7), sometimes 6-10.
+    st.tuples(st.sampled_from(_PHONE_PREFIXES), st.sampled_from([7, 7, 7, 7, 6, 8, 5, 9])).flatmap(
+        lambda pl: st.text("0123456789", min_size=pl[1], max_size=pl[1]).map(lambda r: pl[0] + r)
+    ),
+    st.text("0123456789", min_size=6, max_size=12),
+)
+
+
+@st.composite
+def phone_near_misses(draw: st.DrawFn) -> str:
+    digits = draw(_DIGIT_RUNS)
+    style = draw(st.sampled_from(["none", "none", "spaces", "spaces", "any"]))
+    if style == "none":
+        seps = [""] * len(digits)
+    else:
+        pool = ["", "", " "] if style == "spaces" else ["", "", " ", "  ", "-", ".", "\u00a0", "x"]
+        seps = draw(st.lists(st.sampled_from(pool), min_size=len(digits), max_size=len(digits)))
+    body = "".join(s + d for s, d in zip(seps, digits, strict=True))
+    tail = draw(st.sampled_from([""] * 6 + [" ", "\n", "\u3000", " ext. 12", "#", "9"]))
+    value = draw(_PHONE_LEADS) + body + tail
+    if draw(st.integers(0, 9)) == 0:  # now and then one full-width digit (NFKC folds it)
+        at = draw(st.integers(0, len(value) - 1))
+        if value[at].isdigit():
+            value = value[:at] + chr(0xFF10 + int(value[at])) + value[at + 1 :]
+    return value
+
+
+@settings(max_examples=600, deadline=None)
+@given(phone_near_misses())
+def test_phone_fast_path_matches_phonenumbers(value: str) -> None:
+    _assert_fast_path_exact(normalize._phone_fast, normalize._phone_slow, normalize.phone, value)
+
+
+@pytest.mark.parametrize("shape", ["0{}", "+84{}", "0{} {} {}", "+84 {} {} {}"])
+def test_phone_fast_path_covers_every_lead_exactly(shape: str) -> None:
+    """Every 4-digit start of a 9-digit national number, in four spellings: the fast path agrees
+    with phonenumbers, and takes every one phonenumbers accepts (so it is used, not bypassed)."""
+    import random
+
+    rng = random.Random(f"phone-{shape}")
+    taken = 0
+    for lead in range(10_000):
+        national = f"{lead:04d}{rng.randrange(100_000):05d}"
+        value = shape.format(national[:3], national[3:6], national[6:])
+        if shape.count("{}") == 1:
+            value = shape.format(national)
+        expected = _outcome(normalize._phone_slow, value)
+        quick = normalize._phone_fast(value)
+        if expected[0] == "ok" and national[0] != "0":
+            assert quick == expected[1], value
+            taken += 1
+        else:
+            assert quick is None, value
+        assert _outcome(normalize.phone, value) == expected, value
+    assert taken > 1000  # the Vietnamese mobile ranges alone are far more than this
+
+
+def test_phone_fast_path_used_for_common_shapes() -> None:
+    for value in ["0912 853 984", "0912853984", "+84 912 853 984", "+84912853984"]:
+        assert normalize._phone_fast(value) == "+84912853984"
+    for value in ["84912853984", "(091) 285-3984", "+84 0912 853 984", "0912 853 98"]:
+        assert normalize._phone_fast(value) is None
+
+
+ATEXT = "abcxyzABCXYZ0189!#$%&'*+-/=?^_`{|}~"
+_LOCAL_CHARS = st.sampled_from(
+    [*list(ATEXT), ".", ".", " ", '"', "@", "<", "(", ",", "\\", "é", "\u0430"]
+)
+_LABEL_CHARS = st.sampled_from([*list("abcxyzABCXYZ0189-"), "-", "_", "é", "."])
+_TLDS = st.sampled_from(
+    [
+        "com",
+        "COM",
+        "vn",
+        "Org",
+        "test",
+        "local",
+        "localhost",
+        "onion",
+        "arpa",
+        "invalid",
+        "example",
+        "1",
+        "123",
+        "c0m",
+        "x1",
+        "co",
+        "a",
+        "xn--p1ai",
+        "com-",
+        "-com",
+        "",
+        "c-m",
+    ]
+)
+
+
+@st.composite
+def email_near_misses(draw: st.DrawFn) -> str:
+    local = draw(
+        st.one_of(
+            st.text(st.sampled_from(ATEXT + "."), min_size=1, max_size=12),
+            st.text(_LOCAL_CHARS, min_size=0, max_size=12),
+            st.sampled_from(
+                [
+                    "info",
+                    "Info",
+                    "ABUSE",
+                    "postmaster",
+                    "khach.mau",
+                    "a..b",
+                    ".a",
+                    "a.",
+                    "a" * 63,
+                    "a" * 64,
+                    "a" * 65,
+                    "b." * 32 + "c",
+                ]
+            ),
+        )
+    )
+    labels = draw(
+        st.lists(
+            st.one_of(
+                st.text(st.sampled_from("abcxyzABCXYZ0189-"), min_size=1, max_size=8),
+                st.text(_LABEL_CHARS, min_size=0, max_size=8),
+                st.sampled_from(
+                    [
+                        "example",
+                        "EXAMPLE",
+                        "x" * 63,
+                        "x" * 64,
+                        "ab--cd",
+                        "xn--bcher-kva",
+                        "123",
+                        "a-b",
+                        "-ab",
+                        "ab-",
+                        "mail",
+                    ]
+                ),
+            ),
+            min_size=0,
+            max_size=3,
+        )
+    )
+    tld = draw(st.one_of(st.sampled_from(["com", "vn", "NET"]), _TLDS))
+    domain = ".".join([*labels, tld])
+    around = draw(st.sampled_from([("", ""), (" ", ""), ("", "\t"), ("\n", " "), ("\u00a0", "")]))
+    return f"{around[0]}{local}@{domain}{around[1]}"
+
+
+@settings(max_examples=800, deadline=None)
+@given(email_near_misses())
+def test_email_fast_path_matches_email_validator(value: str) -> None:
+    _assert_fast_path_exact(normalize._email_fast, normalize._email_slow, normalize.email, value)
+
+
+def _sized_email(local_len: int, total: int) -> str:
+    """An ASCII address with a local part of local_len and exactly `total` characters."""
+    domain_len = total - local_len - 1
+    labels: list[str] = []
+    left = domain_len - 4  # ".com"
+    while left > 0:
+        size = min(63, left)
+        if left - size == 1:  # never leave a lone dot's worth: split the rest in two
+            size -= 1
+        labels.append("d" * size)
+        left -= size + 1
+    return "l" * local_len + "@" + ".".join([*labels, "com"])
+
+
+@pytest.mark.parametrize("local_len", [1, 63, 64, 65, 100])
+@pytest.mark.parametrize("total", [40, 253, 254, 255, 258])
+def test_email_fast_path_length_boundaries(local_len: int, total: int) -> None:
+    value = _sized_email(local_len, total)
+    assert len(value) == total or len(value.split("@")[1]) < 5
+    _assert_fast_path_exact(normalize._email_fast, normalize._email_slow, normalize.email, value)
+
+
+@pytest.mark.parametrize("label", [62, 63, 64])
+@pytest.mark.parametrize("domain_total", [252, 253, 254])
+def test_email_fast_path_domain_boundaries(label: int, domain_total: int) -> None:
+    labels = ["e" * label]
+    while len(".".join(labels)) < domain_total - 4:
+        room = domain_total - 4 - len(".".join(labels)) - 1
+        labels.append("f" * max(1, min(63, room)))
+    domain = ".".join([*labels, "com"])[-domain_total:].lstrip(".-")
+    value = f"k@{domain}"
+    _assert_fast_path_exact(normalize._email_fast, normalize._email_slow, normalize.email, value)
+
+
+def test_email_fast_path_used_for_plain_addresses() -> None:
+    assert normalize._email_fast("Khach.Mau@EXAMPLE.Com") == "Khach.Mau@example.com"
+    assert normalize._email_fast(" a+tag@mail.example.org ") == "a+tag@mail.example.org"
+    for doubtful in ["Info@example.com", "a@b.test", "a@xn--p1ai.com", "a@b.c0m", "é@example.com"]:
+        assert normalize._email_fast(doubtful) is None
+    # The RFC 2142 names are lower-cased by the library path, not kept as given.
+    assert normalize.email("Info@Example.com") == "info@example.com"
+
+
+def test_control_character_class_is_exactly_unicode_cc() -> None:
+    for point in range(0x110000):
+        char = chr(point)
+        is_cc = unicodedata.category(char) == "Cc"
+        assert bool(normalize._CONTROL.search(char)) == is_cc, hex(point)
