@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 import httpx
 
 from pdvault.crypto.envelope import DecryptionError
-from pdvault.crypto.provider import KeyUnavailableError, WrappedKey
+from pdvault.crypto.provider import KeyUnavailableError, WrappedKey, unwrap_each, wrap_each
 
 INDEX_LABEL = b"pdvault/index-key/v1"
 SIGNING_LABEL = b"pdvault/signing-seed/v1"
@@ -143,6 +144,12 @@ class TransitKeyProvider:
             return base64.b64decode(str(data["plaintext"]), validate=True)
         except (KeyError, binascii.Error):
             raise DecryptionError("transit returned no plaintext") from None
+
+    async def wrap_data_keys(self, items: Sequence[tuple[bytes, UUID]]) -> list[WrappedKey]:
+        return await wrap_each(self, items)
+
+    async def unwrap_data_keys(self, items: Sequence[tuple[WrappedKey, UUID]]) -> list[bytes]:
+        return await unwrap_each(self, items)
 
     # -- rotation (the KEKs live in transit, so these are transit's own operations) --------
 
