@@ -57,12 +57,12 @@ class KeyProvider(Protocol):
 
     async def wrap_data_keys(self, items: Sequence[tuple[bytes, UUID]]) -> list[WrappedKey]:
         """(data key, owner) pairs wrapped under the primary, in order (rewrap's batches). A
-        provider with no batch call of its own answers with ``wrap_each``."""
+        provider with no batch call of its own loops over ``wrap_data_key``."""
         ...
 
     async def unwrap_data_keys(self, items: Sequence[tuple[WrappedKey, UUID]]) -> list[bytes]:
         """(wrapped key, owner) pairs unwrapped, in order; any failure raises for the whole
-        batch. A provider with no batch call of its own answers with ``unwrap_each``."""
+        batch. A provider with no batch call of its own loops over ``unwrap_data_key``."""
         ...
 
     async def prepare(self) -> None:
@@ -72,18 +72,6 @@ class KeyProvider(Protocol):
         """Look again at which versions exist and which is primary."""
 
     async def close(self) -> None: ...
-
-
-async def wrap_each(provider: KeyProvider, items: Sequence[tuple[bytes, UUID]]) -> list[WrappedKey]:
-    """The batch wrap of a provider that has none: one call per key."""
-    return [await provider.wrap_data_key(data_key, owner) for data_key, owner in items]
-
-
-async def unwrap_each(
-    provider: KeyProvider, items: Sequence[tuple[WrappedKey, UUID]]
-) -> list[bytes]:
-    """The batch unwrap of a provider that has none: one call per key."""
-    return [await provider.unwrap_data_key(wrapped, owner) for wrapped, owner in items]
 
 
 class LocalKeyProvider:
@@ -204,6 +192,4 @@ __all__ = [
     "KeyringError",
     "LocalKeyProvider",
     "WrappedKey",
-    "unwrap_each",
-    "wrap_each",
 ]
