@@ -83,7 +83,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
         default=1,
         help="concurrent, SQLite (it serialises writers: more only wait for the lock)",
     )
-    p.add_argument("--rewrap-batch", type=int, default=500, help="pdvault keys rewrap --batch")
+    p.add_argument("--rewrap-batch", type=int, default=2000, help="pdvault keys rewrap --batch")
     p.add_argument("--events", type=int, default=1_000_000, help="events in the verified log")
     p.add_argument("--verify-runs", type=int, default=3)
     p.add_argument(

@@ -315,7 +315,7 @@ def keys_rotate() -> None:
 
 @keys_app.command("rewrap")
 def keys_rewrap(
-    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Keys per transaction")] = 500,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Keys per transaction")] = 2000,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
 ) -> None:
     """Re-wrap every data key under the primary version: online, batched, resumable."""

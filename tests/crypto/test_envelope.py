@@ -363,6 +363,32 @@ async def test_provider_end_to_end_with_field_encryption() -> None:
     assert decrypt_field(opened, customer, "full_name", blob) == "Nguyễn Văn Mẫu"
 
 
+async def test_batch_wrap_and_unwrap_agree_with_one_at_a_time() -> None:
+    """The batch calls rewrap uses: in order, across versions, each key bound to its owner."""
+    k1, k2 = new_data_key(), new_data_key()
+    base = new_keyring()
+    old = LocalKeyProvider(_ring({1: k1}, primary=1, base=base))
+    both = LocalKeyProvider(_ring({1: k1, 2: k2}, primary=2, base=base))
+    owners = [uuid.uuid4() for _ in range(6)]
+    deks = [new_data_key() for _ in owners]
+    # Mixed versions in one batch: three wrapped one by one under 1, three in a batch under 2.
+    mixed = [await old.wrap_data_key(d, o) for d, o in zip(deks[:3], owners[:3], strict=True)]
+    mixed += await both.wrap_data_keys(list(zip(deks[3:], owners[3:], strict=True)))
+    assert [w.version for w in mixed] == [1, 1, 1, 2, 2, 2]
+    assert len({w.blob[:NONCE_BYTES] for w in mixed}) == 6  # a fresh nonce each
+    assert await both.unwrap_data_keys(list(zip(mixed, owners, strict=True))) == deks
+    for w, o, d in zip(mixed, owners, deks, strict=True):
+        assert await both.unwrap_data_key(w, o) == d
+    assert await both.wrap_data_keys([]) == []
+    assert await both.unwrap_data_keys([]) == []
+    # Bound to the owner: one swapped pair fails the whole batch.
+    swapped = [owners[1], owners[0], *owners[2:]]
+    with pytest.raises(DecryptionError):
+        await both.unwrap_data_keys(list(zip(mixed, swapped, strict=True)))
+    with pytest.raises(KeyUnavailableError):
+        await old.unwrap_data_keys(list(zip(mixed, owners, strict=True)))
+
+
 # -- blind indexes ----------------------------------------------------------------------------
 
 index_keys = st.binary(min_size=32, max_size=32)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from pdvault.config import Settings, Transit
+from pdvault.crypto import transit
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.crypto.keyring import KeyringError
 from pdvault.crypto.provider import WrappedKey
@@ -135,6 +136,29 @@ async def test_wrap_round_trip_bound_to_its_owner(provider: TransitKeyProvider) 
         await provider.unwrap_data_key(WrappedKey(1, tampered), owner)
     with pytest.raises(DecryptionError):
         await provider.unwrap_data_key(WrappedKey(2, wrapped.blob), owner)
+
+
+async def test_batch_calls_agree_with_one_at_a_time_and_bind_each_owner(
+    provider: TransitKeyProvider,
+) -> None:
+    """transit's batch_input, over more keys than one request carries: in order, each key
+    bound to its own owner (associated data per item), interchangeable with the single calls."""
+    n = transit.BATCH_ITEMS + 3
+    owners = [uuid.uuid4() for _ in range(n)]
+    keys = [os.urandom(32) for _ in range(n)]
+    wrapped = await provider.wrap_data_keys(list(zip(keys, owners, strict=True)))
+    assert [w.version for w in wrapped] == [1] * n
+    assert await provider.unwrap_data_keys(list(zip(wrapped, owners, strict=True))) == keys
+    assert await provider.unwrap_data_key(wrapped[-1], owners[-1]) == keys[-1]
+    single = await provider.wrap_data_key(keys[0], owners[0])
+    assert await provider.unwrap_data_keys([(single, owners[0])]) == [keys[0]]
+    assert await provider.wrap_data_keys([]) == []
+    # One key presented under another owner fails the whole batch, as a decryption failure.
+    swapped = [*owners[:-2], owners[-1], owners[-2]]
+    with pytest.raises(DecryptionError):
+        await provider.unwrap_data_keys(list(zip(wrapped, swapped, strict=True)))
+    with pytest.raises(DecryptionError):
+        await provider.unwrap_data_keys([(WrappedKey(2, wrapped[0].blob), owners[0])])
 
 
 async def test_derived_secrets_are_stable_and_distinct(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +24,9 @@ from pdvault.crypto.provider import KeyUnavailableError, WrappedKey
 INDEX_LABEL = b"pdvault/index-key/v1"
 SIGNING_LABEL = b"pdvault/signing-seed/v1"
 SECRET_VERSION = 1
+# Data keys per transit request in the batch calls. OpenBao refuses a JSON body holding too
+# many strings ("high complexity": 250 items of 4 strings each already are, by default).
+BATCH_ITEMS = 100
 
 
 def transit_context(owner: UUID) -> bytes:
@@ -116,33 +120,87 @@ class TransitKeyProvider:
     def signing_seed(self) -> bytes:
         return self._signing_seed
 
-    async def wrap_data_key(self, data_key: bytes, owner: UUID) -> WrappedKey:
-        data = await self._call(
-            "POST",
-            f"encrypt/{self._key}",
-            {"plaintext": _b64(data_key), "associated_data": _b64(transit_context(owner))},
-        )
-        ciphertext = str(data["ciphertext"])
+    def _wrapped(self, data: Any) -> WrappedKey:
+        try:
+            ciphertext = str(data["ciphertext"])
+        except (KeyError, TypeError):
+            raise KeyUnavailableError("transit returned no ciphertext") from None
         version = ciphertext_version(ciphertext)
         self._latest = max(self._latest, version)
         return WrappedKey(version, ciphertext.encode("ascii"))
 
-    async def unwrap_data_key(self, wrapped: WrappedKey, owner: UUID) -> bytes:
+    @staticmethod
+    def _ciphertext(wrapped: WrappedKey) -> str:
         try:
             ciphertext = wrapped.blob.decode("ascii")
         except UnicodeDecodeError:
             raise DecryptionError("not a transit ciphertext") from None
         if ciphertext_version(ciphertext) != wrapped.version:
             raise DecryptionError("the stored version does not match the ciphertext")
+        return ciphertext
+
+    @staticmethod
+    def _plaintext(data: Any) -> bytes:
+        try:
+            return base64.b64decode(str(data["plaintext"]), validate=True)
+        except (KeyError, TypeError, binascii.Error):
+            raise DecryptionError("transit returned no plaintext") from None
+
+    async def _batch(self, operation: str, items: list[dict[str, str]]) -> list[Any]:
+        """One transit call over ``batch_input``; its results, in order. A failed item makes
+        transit answer 400 for the call (``_call`` raises); an item error left in a 2xx
+        answer is refused here too."""
+        data = await self._call("POST", f"{operation}/{self._key}", {"batch_input": items})
+        results = data.get("batch_results")
+        if not isinstance(results, list) or len(results) != len(items):
+            raise KeyUnavailableError("transit returned a malformed batch")
+        for result in results:
+            if not isinstance(result, dict) or result.get("error"):
+                raise KeyUnavailableError("transit refused an item of a batch")
+        return results
+
+    async def wrap_data_key(self, data_key: bytes, owner: UUID) -> WrappedKey:
+        data = await self._call(
+            "POST",
+            f"encrypt/{self._key}",
+            {"plaintext": _b64(data_key), "associated_data": _b64(transit_context(owner))},
+        )
+        return self._wrapped(data)
+
+    async def unwrap_data_key(self, wrapped: WrappedKey, owner: UUID) -> bytes:
         data = await self._call(
             "POST",
             f"decrypt/{self._key}",
-            {"ciphertext": ciphertext, "associated_data": _b64(transit_context(owner))},
+            {
+                "ciphertext": self._ciphertext(wrapped),
+                "associated_data": _b64(transit_context(owner)),
+            },
         )
-        try:
-            return base64.b64decode(str(data["plaintext"]), validate=True)
-        except (KeyError, binascii.Error):
-            raise DecryptionError("transit returned no plaintext") from None
+        return self._plaintext(data)
+
+    async def wrap_data_keys(self, items: Sequence[tuple[bytes, UUID]]) -> list[WrappedKey]:
+        # transit's batch_input, each item with its own associated data: one round trip per
+        # BATCH_ITEMS keys instead of one per key.
+        out: list[WrappedKey] = []
+        for start in range(0, len(items), BATCH_ITEMS):
+            chunk = items[start : start + BATCH_ITEMS]
+            batch = [
+                {"plaintext": _b64(k), "associated_data": _b64(transit_context(o))}
+                for k, o in chunk
+            ]
+            out += [self._wrapped(r) for r in await self._batch("encrypt", batch)]
+        return out
+
+    async def unwrap_data_keys(self, items: Sequence[tuple[WrappedKey, UUID]]) -> list[bytes]:
+        out: list[bytes] = []
+        for start in range(0, len(items), BATCH_ITEMS):
+            chunk = items[start : start + BATCH_ITEMS]
+            batch = [
+                {"ciphertext": self._ciphertext(w), "associated_data": _b64(transit_context(o))}
+                for w, o in chunk
+            ]
+            out += [self._plaintext(r) for r in await self._batch("decrypt", batch)]
+        return out
 
     # -- rotation (the KEKs live in transit, so these are transit's own operations) --------
 
