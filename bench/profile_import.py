@@ -26,16 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from audit_harness.infra import create_database, drop_database
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import new_keyring
 from pdvault.crypto.provider import LocalKeyProvider
 from pdvault.db import make_engine, make_sessionmaker
 from pdvault.main import create_app
-from pdvault.migrate import upgrade
 from pdvault.policy import Role
 from pdvault.principals import service as principals
 from pdvault.principals.schemas import PrincipalIn
@@ -150,15 +147,6 @@ async def _token(url: str) -> str:
         await engine.dispose()
 
 
-async def _admin(url: str, sql: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 async def _run(url: str, a: argparse.Namespace, workdir: Path) -> None:
     token = await _token(url)
     settings = Settings(database_url=url, data_dir=workdir / "data", _env_file=None)  # type: ignore[call-arg]
@@ -243,27 +231,11 @@ def main() -> None:
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="pdvault-prof-") as tmp:
         workdir = Path(tmp)
-        if a.engine == "sqlite":
-            url = f"sqlite+aiosqlite:///{workdir / 'prof.sqlite3'}"
-            upgrade(url)
-            asyncio.run(_run(url, a, workdir))
-            return
-        name = f"pdvault_prof_{secrets.token_hex(4)}"
-        admin = make_url(a.postgres_url)
-        asyncio.run(
-            _admin(admin.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
-        )
+        db = create_database(a.engine, workdir, a.postgres_url)  # fresh and migrated
         try:
-            url = admin.set(database=name).render_as_string(hide_password=False)
-            upgrade(url)
-            asyncio.run(_run(url, a, workdir))
+            asyncio.run(_run(db.url, a, workdir))
         finally:
-            asyncio.run(
-                _admin(
-                    admin.render_as_string(hide_password=False),
-                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-                )
-            )
+            drop_database(db)
 
 
 if __name__ == "__main__":

@@ -197,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = RESULTS_DIR / f"performance-{started.strftime('%Y-%m-%d')}.json"
         doc["results_file"] = out.relative_to(ROOT).as_posix()
         out.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+        # The per-engine checkpoint is only for a run that breaks: the whole file supersedes it.
+        (RESULTS_DIR / f"performance-{started.strftime('%Y-%m-%d')}.partial.json").unlink(
+            missing_ok=True
+        )
         write_report(section(doc))
         print(f"\nwrote {doc['results_file']} and {REPORT.relative_to(ROOT).as_posix()}")
     return 0

@@ -12,8 +12,7 @@ import pytest
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring, write_keyring
-from pdvault.db import make_engine, make_sessionmaker
-from pdvault.keys.rotation import key_usage
+from pdvault.keys.ops import usage_of
 from pdvault.main import create_app
 from pdvault.policy import Role
 from pdvault.principals import service as principals
@@ -77,11 +76,5 @@ async def shop(keyed_settings: Settings, database_url: str) -> AsyncIterator[Sho
 
 
 async def usage(settings: Settings) -> dict[int, int]:
-    engine = make_engine(settings.effective_database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            found = await key_usage(session)
-            await session.rollback()
-    finally:
-        await engine.dispose()
+    found = await usage_of(settings)
     return {v: found.total(v) for v in found.by_version}

@@ -10,7 +10,7 @@ from pdvault.crypto.keyring import Keyring, KeyringError, load_keyring, write_ke
 from pdvault.crypto.provider import KeyUnavailableError
 from pdvault.crypto.transit import TransitKeyProvider
 from pdvault.db import make_engine, make_sessionmaker
-from pdvault.keys.rotation import key_usage, pending_rewrap, rewrap
+from pdvault.keys.rotation import Usage, key_usage, pending_rewrap, rewrap
 
 
 def _file_keyring(settings: Settings) -> Keyring:
@@ -44,6 +44,18 @@ async def rotate(settings: Settings) -> int:
     rotated = _file_keyring(settings).rotated()
     write_keyring(settings.keyring_path, rotated, replace=True)
     return rotated.primary
+
+
+async def usage_of(settings: Settings) -> Usage:
+    """Data keys per KEK version, read in a short session of its own."""
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            usage = await key_usage(session)
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    return usage
 
 
 async def status(settings: Settings) -> dict[str, Any]:
@@ -109,13 +121,7 @@ async def retire(settings: Settings, version: int) -> None:
         await transit.close()
         raise KeyringError(f"key version {version} is the primary (or newer); rotate first")
     remaining = None if transit else _file_keyring(settings).without(version)
-    engine = make_engine(settings.effective_database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            usage = await key_usage(session)
-            await session.rollback()
-    finally:
-        await engine.dispose()
+    usage = await usage_of(settings)
     doomed = [v for v in usage.by_version if v <= version] if transit else [version]
     in_use = sum(usage.total(v) for v in doomed)
     if in_use:
