@@ -168,3 +168,46 @@ def test_readme_starts_with_the_two_commands_and_says_what_the_tests_cost() -> N
     after = readme[readme.index(blocks[1]) : readme.index("## ")]
     assert re.search(r"about \d+ minutes on 2 cores", after), "say how long the suite takes"
     assert "`.venv/bin/pytest tests/customers`" in after, "say how to run one part"
+
+
+_ROLES = re.compile(r"\b(admin|storefront|employee|partner|legal|dpo|auditor)\b")
+_OPERATION = re.compile(r"`(?:(GET|POST|PATCH|PUT|DELETE) )?(\S*?)(?:\?[^`]*)?`")
+
+
+def documented_operations() -> dict[tuple[str, str], frozenset[str] | None]:
+    """docs/api.md's endpoint tables: (method, path with {} placeholders) -> roles (None for
+    the public table, which has no roles column). `…/reject` repeats the previous path with
+    its last segment replaced."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    endpoints = text[text.index("## Endpoints") :]
+    out: dict[tuple[str, str], frozenset[str] | None] = {}
+    for line in endpoints.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) < 2:
+            continue
+        public = len(cells) == 2
+        roles = None if public else frozenset(_ROLES.findall(re.sub(r"`[^`]*`", "", cells[1])))
+        method, path = "", ""
+        for m in _OPERATION.finditer(cells[0]):
+            if m.group(2).startswith("…/"):
+                path = path.rsplit("/", 1)[0] + m.group(2)[1:]
+            else:
+                method, path = m.group(1) or method, m.group(2)
+            out[(method, re.sub(r"\{[^}]+\}", "{}", path))] = roles
+    return out
+
+
+def test_the_contract_page_lists_every_served_operation_with_its_roles() -> None:
+    """docs/api.md describes the API as built: every operation the app serves, with the roles
+    it admits (`x-pdvault-roles`), and nothing the app does not serve."""
+    served: dict[tuple[str, str], frozenset[str] | None] = {}
+    for path, item in create_app(Settings(_env_file=None)).openapi()["paths"].items():  # type: ignore[call-arg]
+        for method, op in item.items():
+            roles = op.get("x-pdvault-roles")
+            key = (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
+            served[key] = None if roles is None else frozenset(roles)
+    documented = documented_operations()
+    assert sorted(set(served) - set(documented)) == [], "served but not in docs/api.md"
+    assert sorted(set(documented) - set(served)) == [], "in docs/api.md but not served"
+    wrong = {k: (documented[k], v) for k, v in served.items() if documented[k] != v}
+    assert wrong == {}, "docs/api.md's roles (left) differ from the served ones (right)"
