@@ -21,12 +21,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PDVAULT_HOST=0.0.0.0 \
     PDVAULT_PORT=8000 \
     PDVAULT_DATA_DIR=/var/lib/pdvault \
-    PDVAULT_KEYRING=/run/secrets/pdvault_keyring
+    PDVAULT_KEYRING=/run/secrets/pdvault/keyring.json
 
 RUN groupadd --gid 10001 pdvault \
  && useradd --uid 10001 --gid 10001 --no-log-init --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin pdvault \
- && install -d -o pdvault -g pdvault -m 0700 /var/lib/pdvault
+ && install -d -o pdvault -g pdvault -m 0700 /var/lib/pdvault /run/secrets/pdvault
 
 # The wheels are bind-mounted from the build stage, so they never become a layer of this image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
@@ -39,13 +39,19 @@ ENV VIRTUAL_ENV=/opt/venv \
 WORKDIR /app
 COPY alembic.ini ./
 COPY migrations ./migrations
+COPY --chmod=0555 docker/entrypoint.sh /usr/local/bin/pdvault-entrypoint
 
 USER 10001:10001
 EXPOSE 8000
 
-# ProxyHandler({}) so an HTTP(S)_PROXY in the environment cannot reroute the loopback probe.
+# Healthy means ready, as for a load balancer: /readyz answers 200 only while the database
+# answers and the keys wrap and unwrap (503, an HTTPError, fails the probe). The image has no
+# curl; python does it. ProxyHandler({}) so an HTTP(S)_PROXY in the environment cannot reroute
+# the loopback probe; the port is the one the server listens on.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/readyz' % os.environ.get('PDVAULT_PORT', '8000'), timeout=4)"]
 
-# `exec` hands PID 1 to the server so it receives SIGTERM from `docker stop`.
-CMD ["sh", "-c", "pdvault migrate && exec pdvault serve"]
+# No arguments: migrate, then serve as PID 1 (docker/entrypoint.sh). With arguments, one
+# pdvault command: `docker compose run --rm pdvault keys create`.
+ENTRYPOINT ["/usr/local/bin/pdvault-entrypoint"]
+CMD ["serve"]

@@ -285,9 +285,17 @@ def token_create(
 
 @keys_app.command("create")
 def keys_create(
-    out: Annotated[Path, typer.Option(help="Where to write the new keyring (mode 0600)")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the new keyring (mode 0600); default: the configured keyring "
+            "(PDVAULT_KEYRING, else keyring.json in the data dir)"
+        ),
+    ] = None,
 ) -> None:
-    """Write a new keyring file (for a container secret); refuses to overwrite."""
+    """Write a new keyring file (e.g. into a container's mounted folder); never overwrites."""
+    if out is None:
+        out = get_settings().keyring_path
     try:
         write_keyring(out, new_keyring())
     except (KeyringError, OSError) as exc:

@@ -18,7 +18,7 @@ def _split_origins(value: str) -> list[str]:
 
 
 class Controller(BaseModel):
-    """The data controller named in the policy (POLICY.md §5): configuration, not code."""
+    """The data controller named in the policy (docs/policy.md §5): configuration, not code."""
 
     name: str = Field(
         default="CÔNG TY CP CƠ ĐIỆN & XUẤT NHẬP KHẨU TOÀN CẦU", description="Controller's name"

@@ -94,7 +94,7 @@ def _count_failure(request: Request, vault: Vault, kind: str) -> None:
 
 
 def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:
-    """The endpoint gate: the caller's role must be listed for the operation (API.md).
+    """The endpoint gate: the caller's role must be listed for the operation (docs/api.md).
 
     A refusal is logged like any access, naming the customer when the path has one.
     """

@@ -70,7 +70,7 @@ def problem_response(
 
 
 class Problem(Exception):
-    """Raised anywhere; rendered as problem+json. ``reason`` is a POLICY.md code for denials."""
+    """Raised anywhere; rendered as problem+json. ``reason``: a docs/policy.md deny code."""
 
     status = 500
     slug = "internal_error"

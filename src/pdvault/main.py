@@ -40,7 +40,7 @@ from pdvault.vault import Vault
 
 DESCRIPTION = """\
 pdvault keeps a shop's customer data encrypted at rest and hands it out only for a stated
-purpose to a role allowed that purpose (POLICY.md), logging every access, allowed or denied.
+purpose to a role allowed that purpose (docs/policy.md), logging every access, allowed or denied.
 Errors are RFC 9457 `application/problem+json`; denials carry a `reason` code.
 """
 

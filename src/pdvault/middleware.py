@@ -235,7 +235,7 @@ class NulGuard:
     422 before any handler runs; the bytes are only parsed when they hold the escape at all.
     Inside EdgeMiddleware, so the body limit applies while the body is read.
 
-    Not the batch: there one bad item fails only itself (API.md), and each item's validation
+    Not the batch: there one bad item fails only itself (docs/api.md), and each item's validation
     already refuses control characters in the four fields and any unknown key."""
 
     def __init__(self, app: ASGIApp) -> None:

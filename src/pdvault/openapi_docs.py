@@ -6,7 +6,7 @@ from typing import Any
 
 _DESCRIPTIONS = {
     401: "Missing, unknown, expired or revoked token",
-    403: "Known caller, not allowed: `reason` names the rule (POLICY.md)",
+    403: "Known caller, not allowed: `reason` names the rule (docs/policy.md)",
     404: "No such resource",
     405: "Method not allowed",
     409: "Conflict (`reason` says which)",

@@ -1,4 +1,4 @@
-"""The auditor's API (API.md "Audit") and the data subject's access report.
+"""The auditor's API (docs/api.md "Audit") and the data subject's access report.
 
 Every expectation is computed from the stored log (``access_events``), never hard-coded: a
 listing must return exactly the rows a Python filter over the table selects, in seq order.
@@ -977,7 +977,7 @@ async def test_access_report_names_every_access_in_order(
     assert "gh-mau-api" not in r.text, "a partner is named by the partner, not its system"
     denied = [i for i in items if i["outcome"] == "denied"]
     assert [(i["actor"], i["action"], i["purpose"], i["reason"]) for i in denied] == [
-        ("nhân-viên-chăm-sóc", "customer.read", "marketing", "consent_missing")  # POLICY.md
+        ("nhân-viên-chăm-sóc", "customer.read", "marketing", "consent_missing")  # docs/policy.md
     ]
     # the first report (by the storefront) is in the dpo's report
     assert ("storefront", "cửa-hàng-trực-tuyến", "customer.access_report", None, "allowed") in seen

@@ -1,4 +1,4 @@
-"""What POLICY.md and API.md say a customer-endpoint call must produce, computed from
+"""What docs/policy.md and docs/api.md say a customer-endpoint call must produce, computed from
 ``tests.policy.expected`` (a hand transcription of the rule table), never from ``pdvault.policy``.
 
 The conditions are evaluated against the matrix's situations: no pending notice, no open
@@ -16,7 +16,7 @@ from tests.policy.expected import TABLE
 
 Operation = Literal["read", "search", "update"]
 
-# API.md's role column for each customer endpoint: the gate, checked before anything else.
+# docs/api.md's role column for each customer endpoint: the gate, checked before anything else.
 GATE: dict[Operation, frozenset[str]] = {
     "read": frozenset({"employee", "storefront", "dpo"}),
     "search": frozenset({"employee", "storefront", "dpo"}),
@@ -24,7 +24,7 @@ GATE: dict[Operation, frozenset[str]] = {
 }
 ACCESS: dict[Operation, str] = {"read": "read", "search": "read", "update": "write"}
 
-# Registration is written by POST /v1/customers only; API.md's PATCH row names just
+# Registration is written by POST /v1/customers only; docs/api.md's PATCH row names just
 # customer_self_service (storefront) and data_subject_request (dpo).
 NOT_FOR_PATCH = frozenset({"registration"})
 

@@ -1,6 +1,6 @@
 """The endpoint gate, for every authenticated route the app serves and every role.
 
-The oracle is API.md's role column, transcribed below by hand. Each route is called by a
+The oracle is docs/api.md's role column, transcribed below by hand. Each route is called by a
 principal of every role (random ids in the path, a valid body, so nothing but the gate can
 answer first): a role outside the column gets 403 ``role_not_permitted`` and leaves exactly one
 denied access event naming the operation; a role inside never gets that; no token, or an unknown
@@ -28,7 +28,7 @@ from tests.policy.expected import ROLES, TABLE
 S, E, D, A = "storefront", "employee", "dpo", "admin"
 P, L, U = "partner", "legal", "auditor"
 
-# API.md, every table's role column; path parameters written as {}.
+# docs/api.md, every table's role column; path parameters written as {}.
 API_ROLES: dict[tuple[str, str], frozenset[str]] = {
     (m, p): frozenset(roles)
     for m, p, roles in (
@@ -246,9 +246,9 @@ def path_customer_id(path: str, url: str) -> str | None:
 
 
 def test_every_authenticated_route_is_in_api_md() -> None:
-    """New routes must get their role column here (and in API.md) to be gate-tested."""
+    """New routes must get their role column here (and in docs/api.md) to be gate-tested."""
     unknown = [(m, p) for m, p in OPERATIONS if (m, template(p)) not in API_ROLES]
-    assert not unknown, f"routes without an API.md role column: {unknown}"
+    assert not unknown, f"routes without an docs/api.md role column: {unknown}"
     assert len(OPERATIONS) >= 25
 
 
@@ -257,7 +257,7 @@ async def test_gate(
     client: httpx.AsyncClient, cast: Cast, tail: EventTail, method: str, path: str
 ) -> None:
     allowed = API_ROLES.get((method, template(path)))
-    assert allowed is not None, f"{method} {path} has no role column in API.md"
+    assert allowed is not None, f"{method} {path} has no role column in docs/api.md"
     await tail.mark()
 
     for headers in ({}, {"Authorization": "Bearer pdv_not-a-token-that-exists-anywhere-0000"}):
@@ -296,14 +296,14 @@ async def test_gate(
         assert event["purpose"] == (kwargs.get("params") or {}).get("purpose")
         operations.add(event["action"])
 
-    # One operation per route, and its ALLOWED_ROLES are API.md's column.
+    # One operation per route, and its ALLOWED_ROLES are docs/api.md's column.
     assert len(operations) == 1, operations
     operation = Operation(operations.pop())
     assert {r.value for r in ALLOWED_ROLES[operation]} == allowed, operation
 
 
 def test_the_contract_names_each_operations_roles() -> None:
-    """The served OpenAPI says who may call each operation, and says what API.md says."""
+    """The served OpenAPI says who may call each operation, and says what docs/api.md says."""
     for method, path in OPERATIONS:
         operation = OPENAPI["paths"][path][method.lower()]
         expected = sorted(API_ROLES[(method, template(path))])

@@ -1,5 +1,5 @@
 """The authorization matrix: every role, every purpose (and none, and an unknown one), every
-field request on the customer endpoints, against the rule table of POLICY.md.
+field request on the customer endpoints, against the rule table of docs/policy.md.
 
 Each call must give exactly the oracle's outcome — the allowed fields, or the named deny
 reason — and leave exactly one access event saying so. Mismatches are collected per test and

@@ -340,6 +340,24 @@ def test_keys_create_writes_0600_and_refuses_to_overwrite(tmp_path: Path) -> Non
     assert out.read_bytes() == before
 
 
+def test_keys_create_defaults_to_the_configured_keyring(tmp_path: Path) -> None:
+    """Without --out the keyring goes where the service will look for it (PDVAULT_KEYRING),
+    so the container image can create it in its mounted folder:
+    `docker compose run --rm pdvault keys create`."""
+    target = tmp_path / "mounted" / "keyring.json"
+    result = run(tmp_path, "keys", "create", PDVAULT_KEYRING=str(target))
+    assert result.code == 0, result.err
+    assert mode_of(target) == 0o600
+    assert load_keyring(target).keks
+    assert str(target) in result.out
+    default = run(tmp_path, "keys", "create")  # no PDVAULT_KEYRING: inside the data dir
+    assert default.code == 0, default.err
+    assert mode_of(tmp_path / "data" / "keyring.json") == 0o600
+    again = run(tmp_path, "keys", "create", PDVAULT_KEYRING=str(target))
+    assert again.code != 0
+    assert "already exists" in again.err
+
+
 @pytest.mark.parametrize("command", [["init"], ["serve"], ["migrate"], ["audit", "verify"]])
 @pytest.mark.parametrize(
     ("variable", "value"),

@@ -125,7 +125,7 @@ async def test_consent_and_shape_problems_per_item(
 async def test_item_that_is_not_an_object_fails_only_itself(
     client: httpx.AsyncClient, shop: Issued, app: Any, bad: object
 ) -> None:
-    """API.md: "one bad item fails only itself", whatever makes it bad."""
+    """docs/api.md: "one bad item fails only itself", whatever makes it bad."""
     r = await _batch(client, shop, [customer_body(), bad, customer_body()])
     assert r.status_code == 200, r.text
     results = r.json()["results"]
@@ -187,7 +187,7 @@ async def test_item_with_nul_fails_only_itself(
     client: httpx.AsyncClient, shop: Issued, app: Any, bad: dict[str, Any]
 ) -> None:
     """A NUL (U+0000) anywhere else in a body is a 422 for the whole request; in a batch it
-    is that item's 422 only (API.md: one bad item fails only itself)."""
+    is that item's 422 only (docs/api.md: one bad item fails only itself)."""
     r = await _batch(client, shop, [customer_body(), bad])
     assert r.status_code == 200, r.text
     results = r.json()["results"]

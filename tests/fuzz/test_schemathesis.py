@@ -1,7 +1,7 @@
 """Schemathesis against the served OpenAPI document, on a real uvicorn on 127.0.0.1.
 
 Every operation of ``/openapi.json`` (as the server serves it) is fuzzed with the token of every
-role of POLICY.md and with no token at all: valid requests (``positive``) and requests that break
+role of docs/policy.md and with no token: valid requests (``positive``) and requests that break
 the schema (``negative``). Each answer must not be a 5xx, must carry a status code the document
 lists for the operation, the content type it lists for that status, and a body matching the
 documented schema. Real objects are seeded first (customers, a partner with a grant and an
@@ -363,7 +363,7 @@ def use_current_etag(case: Any, target: Target, headers: dict[str, str], purpose
 
 
 def allowed_roles(method: str, path: str) -> frozenset[str]:
-    """API.md's role column; an operation outside it (public) admits every caller."""
+    """docs/api.md's role column; an operation outside it (public) admits every caller."""
     return API_ROLES.get((method, template(path)), frozenset([*ROLES, ANONYMOUS]))
 
 

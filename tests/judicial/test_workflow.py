@@ -1,4 +1,5 @@
-"""Filing, listing and deciding judicial requests (API.md "Judicial requests", POLICY.md R2.3)."""
+"""Filing, listing and deciding judicial requests (docs/api.md "Judicial requests",
+docs/policy.md R2.3)."""
 
 from __future__ import annotations
 

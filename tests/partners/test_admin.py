@@ -1,4 +1,4 @@
-"""Partner administration (API.md "Partners"): partners, grants, assignments; who may call."""
+"""Partner administration (docs/api.md "Partners"): partners, grants, assignments; who may call."""
 
 from __future__ import annotations
 

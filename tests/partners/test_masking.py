@@ -1,4 +1,4 @@
-"""POLICY.md's masking table as pure functions: table-driven cases and properties."""
+"""docs/policy.md's masking table as pure functions: table-driven cases and properties."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pdvault.partners.masking import (
     mask_phone,
 )
 
-# -- POLICY.md's own examples, exactly ------------------------------------------------------
+# -- docs/policy.md's own examples, exactly ------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""A partner's view of its assigned customers (POLICY.md R4.1, row order_fulfillment)."""
+"""A partner's view of its assigned customers (docs/policy.md R4.1, row order_fulfillment)."""
 
 from __future__ import annotations
 
@@ -333,7 +333,7 @@ async def test_another_rows_purpose_is_refused(
     make_customer: MakeCustomer,
     purpose: str,
 ) -> None:
-    """A known purpose whose row does not list the partner role: POLICY.md's
+    """A known purpose whose row does not list the partner role: docs/policy.md's
     "role not in the row → role_not_permitted"."""
     cid = await make_customer()
     await assign(client, world.staff, world.b.id, cid)

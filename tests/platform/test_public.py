@@ -1,4 +1,4 @@
-"""Public endpoints: liveness, readiness, metrics (API.md "Public")."""
+"""Public endpoints: liveness, readiness, metrics (docs/api.md "Public")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The access rule table, transcribed by hand from POLICY.md ("Access rule table (normative)").
+"""The access rule table, transcribed by hand from docs/policy.md ("Access rule table (normative)").
 
 Deliberately not derived from ``pdvault.policy.rules``: the tests compare the two.
 """
@@ -42,7 +42,7 @@ TABLE: dict[str, Row] = {
     # "per request": the request narrows these further
     "judicial_disclosure": _row("legal dpo", ALL, "read"),
     "complaint_handling": _row("dpo", ALL, "read"),
-    # API.md: PATCH by dpo under data_subject_request (correction requests)
+    # docs/api.md: PATCH by dpo under data_subject_request (correction requests)
     "data_subject_request": _row("dpo", ALL, "read write"),
     # "documents only"
     "accounting": _row("employee", (), "documents"),

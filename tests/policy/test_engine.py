@@ -239,7 +239,7 @@ def test_judicial_disclosure_is_limited_to_the_requested_fields(role: str) -> No
 
 
 def allowed_facts(purpose: str) -> Facts:
-    """Facts under which the row's condition (POLICY.md) holds."""
+    """Facts under which the row's condition (docs/policy.md) holds."""
     return Facts(
         processing_consent=True,
         marketing_consent=purpose == "marketing",

@@ -1,7 +1,7 @@
 """The rule table as the engine applies it, the endpoint gates, and the public /v1/policy.
 
-Every expectation comes from ``expected.TABLE`` (transcribed from POLICY.md) or API.md, never from
-``pdvault.policy.rules``.
+Every expectation comes from ``expected.TABLE`` (transcribed from docs/policy.md) or docs/api.md,
+never from ``pdvault.policy.rules``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ Expected = tuple[str, tuple[str, ...]] | tuple[str, Reason]
 def expected_outcome(
     role: str, purpose: str | None, requested: Sequence[str] | None, access: str
 ) -> Expected:
-    """What POLICY.md says: unknown purpose (or access kind) → role → field, in that order."""
+    """What docs/policy.md says: unknown purpose (or access kind) → role → field, in that order."""
     row = TABLE.get(purpose) if purpose else None
     if row is None or access not in row.access:
         return ("deny", Reason.PURPOSE_NOT_PERMITTED)
@@ -175,7 +175,7 @@ def test_repeated_field_is_reported_once() -> None:
     assert permit.fields == ("full_name", "email")
 
 
-# -- endpoint gates: API.md's role columns ------------------------------------------------
+# -- endpoint gates: docs/api.md's role columns ------------------------------------------------
 
 API_ROLES: dict[str, frozenset[str]] = {
     "customer.create": frozenset({"storefront", "employee"}),
@@ -240,7 +240,7 @@ API_ROLES: dict[str, frozenset[str]] = {
 
 
 def test_every_gated_operation_has_an_expectation() -> None:
-    """A new operation must get a row here (from API.md) before its gate counts as tested."""
+    """A new operation must get a row here (from docs/api.md) before its gate counts as tested."""
     assert {op.value for op in Operation} == set(API_ROLES)
     assert set(ALLOWED_ROLES) == set(Operation)
 

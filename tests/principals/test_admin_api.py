@@ -1,4 +1,4 @@
-"""Administration (API.md "Administration"): principals, tokens, key status; admin only."""
+"""Administration (docs/api.md "Administration"): principals, tokens, key status; admin only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Access requests: the other half of POLICY.md's ``data_subject_request`` condition ("an open
+"""Access requests: the other half of docs/policy.md's ``data_subject_request`` condition ("an open
 deletion or access request on this customer")."""
 
 from __future__ import annotations

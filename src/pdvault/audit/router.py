@@ -1,4 +1,4 @@
-"""The auditor's API (API.md "Audit") and the data subject's access report."""
+"""The auditor's API (docs/api.md "Audit") and the data subject's access report."""
 
 from __future__ import annotations
 

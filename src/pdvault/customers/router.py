@@ -1,4 +1,4 @@
-"""HTTP endpoints for customers (API.md "Customers")."""
+"""HTTP endpoints for customers (docs/api.md "Customers")."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def parse_if_match(raw: str | None) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-Purpose = Annotated[str | None, Query(description="Why the data is read (POLICY.md)")]
+Purpose = Annotated[str | None, Query(description="Why the data is read (docs/policy.md)")]
 Fields = Annotated[str | None, Query(description="Comma-separated subset of the purpose's fields")]
 
 

@@ -122,7 +122,7 @@ class SearchIn(Strict):
         default=None,
         min_length=1,
         max_length=64,
-        description="Why the data is read (POLICY.md); missing is 403 purpose_not_permitted",
+        description="Why the data is read (docs/policy.md); missing is 403 purpose_not_permitted",
     )
     fields: list[FieldName] | None = Field(default=None, min_length=1, max_length=4)
 

@@ -1,4 +1,4 @@
-"""HTTP endpoints for transaction documents (API.md "Customers", R7.3)."""
+"""HTTP endpoints for transaction documents (docs/api.md "Transaction documents", R7.3)."""
 
 from __future__ import annotations
 

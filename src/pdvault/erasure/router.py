@@ -1,4 +1,4 @@
-"""Deletion requests (API.md "Data-subject requests, complaints, breaches, notices")."""
+"""Deletion requests (docs/api.md "Data-subject requests")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bodies of the complaint endpoints (API.md "Data-subject requests, complaints, ...")."""
+"""Bodies of the complaint endpoints (docs/api.md "Complaints, breaches, notices")."""
 
 from __future__ import annotations
 

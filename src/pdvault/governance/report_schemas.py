@@ -1,4 +1,4 @@
-"""The compliance report (API.md "Reports"): one window, every figure counted in SQL."""
+"""The compliance report (docs/api.md "Reports"): one window, every figure counted in SQL."""
 
 from __future__ import annotations
 

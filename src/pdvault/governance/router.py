@@ -1,5 +1,5 @@
 """HTTP endpoints for complaints, the breach register and the compliance report
-(API.md "Data-subject requests, complaints, breaches, notices" and "Reports")."""
+(docs/api.md "Complaints, breaches, notices" and "Reports")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP endpoints for judicial requests (API.md "Judicial requests")."""
+"""HTTP endpoints for judicial requests (docs/api.md "Judicial requests")."""
 
 from __future__ import annotations
 

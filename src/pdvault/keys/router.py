@@ -1,4 +1,4 @@
-"""Key status for operators (API.md ``GET /v1/admin/keys``). Never shows key material."""
+"""Key status for operators (docs/api.md ``GET /v1/admin/keys``). Never shows key material."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The notice outbox the storefront drains (API.md "Data-subject requests, … notices")."""
+"""The notice outbox the storefront drains (docs/api.md "Complaints, breaches, notices")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The masked forms of POLICY.md's masking table. Pure functions, one per field."""
+"""The masked forms of docs/policy.md's masking table. Pure functions, one per field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP endpoints for partners (API.md "Partners")."""
+"""HTTP endpoints for partners (docs/api.md "Partners")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may read what: the rule table of POLICY.md and pure functions over it."""
+"""Who may read what: the rule table of docs/policy.md and pure functions over it."""
 
 from pdvault.policy.endpoints import (
     ALLOWED_ROLES,

@@ -1,4 +1,4 @@
-"""Which roles may call which operation (API.md's role columns). Routers ask; never decide."""
+"""Which roles may call which operation (docs/api.md's role columns). Routers ask; never decide."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def may_call(role: Role | str, operation: Operation) -> bool:
 
 # Free text a person wrote (a deletion request's note, a complaint's description, contact,
 # notes and measures) is personal data beyond the four fields: only the dpo, who handles the
-# case, reads it. API.md: the auditor never sees description or contact; POLICY.md: the
+# case, reads it. docs/api.md: the auditor never sees description or contact; docs/policy.md: the
 # employee never reads complaint material. Everyone allowed to read a record sees its metadata.
 FREE_TEXT_READERS: frozenset[Role] = frozenset({D})
 
@@ -146,7 +146,7 @@ def may_read_free_text(role: Role | str) -> bool:
     return role in FREE_TEXT_READERS
 
 
-# Operations that read the whole record without a ``purpose`` parameter in API.md: the
+# Operations that read the whole record without a ``purpose`` parameter in docs/api.md: the
 # purpose each role acts under (R6.1 self-service for the storefront; the dpo serves a request).
 DEFAULT_PURPOSE: dict[Operation, dict[Role, Purpose]] = {
     Operation.CUSTOMER_EXPORT: {

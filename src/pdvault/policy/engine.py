@@ -24,7 +24,7 @@ from pdvault.policy.rules import (
 
 
 class Reason(StrEnum):
-    """Deny reasons named by POLICY.md."""
+    """Deny reasons named by docs/policy.md."""
 
     PURPOSE_NOT_PERMITTED = "purpose_not_permitted"
     ROLE_NOT_PERMITTED = "role_not_permitted"

@@ -1,4 +1,4 @@
-"""POLICY.md's access rule table, as data. The one place that says who may read what.
+"""docs/policy.md's access rule table, as data. The one place that says who may read what.
 
 Each row: a purpose, the roles it admits, the fields it reaches, whether it reads or writes
 customer fields or only transaction documents, the condition it needs, and whether it is a

@@ -1,4 +1,4 @@
-"""Administration endpoints (API.md "Administration"): principals and tokens."""
+"""Administration endpoints (docs/api.md "Administration"): principals and tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Access requests (an extension of API.md's data-subject requests; docs/decisions.md)."""
+"""Access requests (an extension of docs/api.md's data-subject requests; docs/decisions.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Data-subject rights on a customer: consents and the export (API.md "Customers")."""
+"""Data-subject rights on a customer: consents and the export (docs/api.md "Customers")."""
 
 from __future__ import annotations
 
