@@ -71,7 +71,7 @@ def _migrate(settings: Settings) -> None:
     from pdvault.migrate import MigrationsNotFoundError, upgrade
 
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         upgrade(settings.effective_database_url, settings=settings)
     except MigrationsNotFoundError as exc:

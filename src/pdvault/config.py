@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Failed bearer authentications one client address may make per window, "
-        "per worker; then its requests with a token are 429",
+        "per worker; then its tokens that fail are 429 (a valid token never is)",
     )
     auth_failure_window_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="The sliding window those failures count in"

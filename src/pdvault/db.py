@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -115,12 +116,28 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def create_private_file(path: str) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (then it is left as it is).
+
+    SQLite would create a database file 0644 (less the umask), readable by every local user,
+    and gives its ``-wal`` and ``-shm`` files the database file's mode: an empty file is a
+    valid empty database, so creating it first keeps all three the owner's alone.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return  # there already, or no such directory: SQLite reports that one itself
+    os.close(fd)
+
+
 def make_engine(url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -> AsyncEngine:
     if url.startswith("sqlite"):
         # The pool as on PostgreSQL: below it, every request beyond the default five opened
         # a connection (a thread, five PRAGMAs) and closed it again (docs/performance.md).
         database = make_url(url).database or ""
         in_memory = database in ("", ":memory:") or "mode=memory" in url
+        if not in_memory and not database.startswith("file:"):
+            create_private_file(database)
         pooled = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
         engine = create_async_engine(url, connect_args={"timeout": 10}, **pooled)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

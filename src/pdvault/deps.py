@@ -13,7 +13,7 @@ from pdvault.audit.writer import DENIED, EventDraft
 from pdvault.auth.principal import Actor, resolve_token
 from pdvault.auth.throttle import scope_client_address
 from pdvault.auth.tokens import looks_like_token
-from pdvault.errors import Forbidden, Unauthorized
+from pdvault.errors import Forbidden, TooManyRequests, Unauthorized
 from pdvault.policy import Operation, Reason, may_call, rule_for
 from pdvault.vault import Vault
 
@@ -57,16 +57,14 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
         raise Unauthorized()  # no token, no guess: not counted
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        _count_failure(request, vault, "malformed")
+        _failed(request, vault, "malformed")
         raise Unauthorized()
     resolved = await resolve_token(session, vault.principals, token.strip())
     if resolved is None:
-        _count_failure(
-            request, vault, "unknown" if looks_like_token(token.strip()) else "malformed"
-        )
+        _failed(request, vault, "unknown" if looks_like_token(token.strip()) else "malformed")
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
     if resolved.lapsed is not None:
-        _count_failure(request, vault, resolved.lapsed)
+        _failed(request, vault, resolved.lapsed)
         # A known holder (disabled, or a revoked or expired token): the refusal is logged.
         await vault.audit.refuse(
             session,
@@ -86,11 +84,25 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 
 
-def _count_failure(request: Request, vault: Vault, kind: str) -> None:
-    """One failed authentication against the client's address (the edge locks it out)."""
+def _failed(request: Request, vault: Vault, kind: str) -> None:
+    """One failed authentication, counted against the client's address (auth/throttle.py).
+
+    Only failures are ever refused for the count: a token that resolves to a working holder
+    never reaches here, so a guesser sharing an address (a NAT, a proxy) slows only itself.
+    An address over the limit gets 429 instead of 401, and a lapsed token's refusal is then
+    not logged, so a replayed token cannot fill the log faster than the limit allows.
+    """
     address = scope_client_address(request.scope, vault.settings.trusted_proxy_hops)
+    wait = vault.auth_failures.retry_after(address)
     vault.auth_failures.failed(address)
     vault.metrics.auth_failures.labels(kind).inc()
+    if wait is not None:
+        vault.metrics.auth_throttled.inc()
+        raise TooManyRequests(
+            "The bearer token does not authenticate, and too many failed authentications "
+            "came from this address; retry after Retry-After seconds.",
+            wait,
+        )
 
 
 def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:

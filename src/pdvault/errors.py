@@ -150,6 +150,14 @@ class PreconditionRequired(Problem):
     status, slug = 428, "precondition_required"
 
 
+class TooManyRequests(Problem):
+    status, slug = 429, "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        # Connection: close, so each refused guess costs its sender a new connection.
+        super().__init__(detail, headers={"Retry-After": str(retry_after), "Connection": "close"})
+
+
 class ServiceUnavailable(Problem):
     status, slug = 503, "service_unavailable"
 

@@ -175,8 +175,6 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         metrics=metrics,
         max_body=settings.max_body_bytes,
         max_document_body=settings.max_document_bytes,
-        auth_failures=auth_failures,
-        trusted_proxy_hops=settings.trusted_proxy_hops,
         hsts_max_age=settings.hsts_max_age,
         docs_pages=DOCS_PAGES if settings.docs_enabled else (),
     )

@@ -1,5 +1,6 @@
-"""The outermost layer: request id, security headers, the token-guessing lockout, body limits,
-metrics, access logging, last-resort errors.
+"""The outermost layer: request id, security headers, body limits, metrics, access logging,
+last-resort errors. (The token-guessing counter answers in ``deps.get_actor``: only a token
+that does not resolve can be refused for it.)
 
 A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path stay cheap.
 """
@@ -15,7 +16,6 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pdvault.auth.throttle import AuthFailureLimiter, scope_client_address
 from pdvault.errors import is_storage_fault, problem_response, storage_unavailable
 from pdvault.observability import Metrics, request_id_var, sane_request_id
 
@@ -74,8 +74,6 @@ class EdgeMiddleware:
         metrics: Metrics,
         max_body: int,
         max_document_body: int,
-        auth_failures: AuthFailureLimiter | None = None,
-        trusted_proxy_hops: int = 0,
         hsts_max_age: int = 0,
         docs_pages: tuple[str, ...] = DOCS_PAGES,
     ) -> None:
@@ -83,8 +81,6 @@ class EdgeMiddleware:
         self.metrics = metrics
         self.max_body = max_body
         self.max_document_body = max_document_body
-        self.auth_failures = auth_failures
-        self.trusted_proxy_hops = trusted_proxy_hops
         self.hsts_max_age = hsts_max_age
         self.docs_pages = docs_pages
         # Built once: (headers to add, their names) for API paths and for the docs pages.
@@ -135,17 +131,7 @@ class EdgeMiddleware:
 
         try:
             declared = headers.get(b"content-length")
-            wait = self._locked_out(scope, headers)
-            if wait is not None:
-                self.metrics.auth_throttled.inc()
-                await self._send_problem(
-                    send_wrapper,
-                    429,
-                    "Too many failed authentications from this address; "
-                    "retry after Retry-After seconds.",
-                    headers={"Retry-After": str(wait)},
-                )
-            elif declared is not None and declared.isdigit() and int(declared) > limit:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
                 await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
@@ -181,17 +167,6 @@ class EdgeMiddleware:
                 },
             )
             request_id_var.reset(token)
-
-    def _locked_out(self, scope: Scope, headers: dict[bytes, bytes]) -> int | None:
-        """Seconds to wait when this request carries a token and its address is locked out.
-
-        Answered before the token is looked up (or the body read): while locked, a guess
-        learns nothing. Requests without a token are not affected.
-        """
-        if self.auth_failures is None or b"authorization" not in headers:
-            return None
-        address = scope_client_address(scope, self.trusted_proxy_hops)
-        return self.auth_failures.retry_after(address)
 
     @staticmethod
     async def _send_problem(

@@ -15,7 +15,7 @@ _DESCRIPTIONS = {
     413: "Request body over the configured limit",
     422: "Invalid input: `errors` lists each location and message",
     428: "If-Match is required",
-    429: "Too many failed authentications from this address; wait `Retry-After` seconds",
+    429: "Token not valid, and this address failed too often; wait `Retry-After` seconds",
     503: "Database or key provider unavailable; nothing changed, nothing disclosed",
 }
 
@@ -76,7 +76,7 @@ def annotate_roles(router: Any) -> None:
         operation = gated(route.dependant)
         if operation is None or "x-pdvault-roles" in (route.openapi_extra or {}):
             continue  # not gated, or annotated by an earlier app (routers are module-level)
-        # Any request with a token may meet the token-guessing lockout (auth/throttle.py).
+        # A token that does not authenticate may meet the guessing limit (auth/throttle.py).
         route.responses = {**route.responses, **problems(429)}
         roles = sorted(r.value for r in ALLOWED_ROLES[operation])
         route.openapi_extra = {**(route.openapi_extra or {}), "x-pdvault-roles": roles}

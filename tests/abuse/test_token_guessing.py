@@ -188,7 +188,7 @@ def assert_429(r: httpx.Response) -> int:
     return wait
 
 
-async def test_unknown_tokens_lock_the_address_out(
+async def test_unknown_tokens_are_429_but_a_valid_token_is_served(
     from_address: ClientFactory, shop: Issued, guarded: Any
 ) -> None:
     attacker = from_address(ATTACKER)
@@ -196,19 +196,41 @@ async def test_unknown_tokens_lock_the_address_out(
         r = await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token()))
         assert r.status_code == 401, r.text
     assert_429(await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token())))
-    # A valid token from that address is refused too: nothing is looked up while locked.
+    # A token that does not resolve, in any scheme, is refused 429 while the address is over.
+    assert_429(await attacker.post(CUSTOMERS, json=SEARCH, headers={"Authorization": "Basic eD"}))
+    # A valid token from that very address is served (and its read logged): the counter
+    # refuses failures only, so a guesser slows nobody but itself.
     before = await _event_count(guarded)
-    assert_429(await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(shop.token)))
-    assert await _event_count(guarded) == before
-    # Any scheme counts as carrying a token.
-    assert_429(await attacker.get("/healthz", headers={"Authorization": "Basic eDp5"}))
-    # Without a token the address is not locked out of anything public, and gets plain 401s.
+    r = await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(shop.token))
+    assert r.status_code == 200, r.text
+    assert await _event_count(guarded) == before + 1
+    # A route that takes no token is not a guess, whatever the request carries.
+    stray = {"Authorization": "Basic eDp5"}
+    assert (await attacker.get("/healthz", headers=stray)).status_code == 200
     assert (await attacker.get("/healthz")).status_code == 200
+    # Without a token: the plain 401, not counted.
     assert (await attacker.post(CUSTOMERS, json=SEARCH)).status_code == 401
     # Another address, valid token: unaffected.
     neighbour = from_address(NEIGHBOUR)
     r = await neighbour.post(CUSTOMERS, json=SEARCH, headers=bearer(shop.token))
     assert r.status_code == 200, r.text
+
+
+async def test_a_guesser_behind_the_shared_proxy_locks_out_no_valid_client(
+    from_address: ClientFactory, shop: Issued, guarded: Any
+) -> None:
+    """Behind a proxy with the default settings every client has the proxy's address: one
+    client's junk tokens, however many and however long, never refuse another's valid one."""
+    clock: Clock = guarded.state.vault.auth_failures.clock
+    proxy = ("10.0.0.2", 5555)
+    guesser, customer = from_address(proxy), from_address(proxy)
+    for _ in range(20):  # ten minutes of guessing, faster than the window forgets
+        for _ in range(LIMIT):
+            await guesser.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token()))
+        clock.now += 30
+        r = await customer.post(CUSTOMERS, json=SEARCH, headers=bearer(shop.token))
+        assert r.status_code == 200, r.text
+    assert_429(await guesser.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token())))
 
 
 async def test_the_lock_lifts_when_the_window_passes(
@@ -218,11 +240,27 @@ async def test_the_lock_lifts_when_the_window_passes(
     attacker = from_address(ATTACKER)
     for _ in range(LIMIT):
         await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token()))
-    wait = assert_429(await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(shop.token)))
+    wait = assert_429(await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token())))
     assert wait == 60
     clock.now += 60
-    r = await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(shop.token))
-    assert r.status_code == 200, r.text
+    r = await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token()))
+    assert r.status_code == 401, r.text  # counted afresh, no longer over the limit
+
+
+async def test_a_lapsed_token_while_over_the_limit_is_429_and_not_logged(
+    from_address: ClientFactory, shop: Issued, guarded: Any
+) -> None:
+    """Over the limit, a revoked token's refusal writes no event: a replayed token cannot
+    fill the log faster than the limit allows."""
+    revoked = await _revoked(guarded, shop)
+    attacker = from_address(ATTACKER)
+    for _ in range(LIMIT):
+        r = await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(revoked))
+        assert r.status_code == 401, r.text
+    before = await _event_count(guarded)
+    for _ in range(5):
+        assert_429(await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(revoked)))
+    assert await _event_count(guarded) == before
 
 
 async def _insert_token(app: Any, principal_id: str, expires_in: timedelta) -> str:
@@ -270,7 +308,8 @@ async def test_every_kind_of_failure_counts(
         assert (await attacker.post(CUSTOMERS, json=SEARCH, headers=headers)).status_code == 401
     assert_429(await attacker.post(CUSTOMERS, json=SEARCH, headers=headers))
     metrics = (await from_address(NEIGHBOUR).get("/metrics")).text
-    assert f'pdvault_auth_failures_total{{kind="{kind}"}} {float(LIMIT)}' in metrics
+    # The refused one is a failure too: it keeps the address over the limit.
+    assert f'pdvault_auth_failures_total{{kind="{kind}"}} {float(LIMIT + 1)}' in metrics
     # The second address carried no token, so only the attacker's fourth request was refused.
     assert "pdvault_auth_throttled_total 1.0" in metrics
     assert ATTACKER[0] not in metrics

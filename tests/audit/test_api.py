@@ -89,6 +89,9 @@ def as_api(e: dict[str, Any]) -> dict[str, Any]:
         "basis": e["basis"],
         "outcome": e["outcome"],
         "reason": e["reason"],
+        "token_id": str(e["token_id"]) if e["token_id"] else None,
+        "target_principal_id": str(e["target_principal_id"]) if e["target_principal_id"] else None,
+        "target_token_id": str(e["target_token_id"]) if e["target_token_id"] else None,
         "writer_id": str(e["writer_id"]),
         "writer_seq": e["writer_seq"],
         "hash": bytes(e["hash"]).hex(),
@@ -241,6 +244,10 @@ async def test_each_filter_alone_and_combined(
         {"principal_id": w.staff.principal_id, "action": "customer.read", "customer_id": w.c2},
         {"role": "storefront", "action": "customer.read", "purpose": "customer_self_service"},
         {"customer_id": w.c2, "outcome": "denied", "role": "employee"},
+        {"token_id": w.staff.token_id},
+        {"token_id": w.shop.token_id, "action": "customer.create"},
+        {"target_principal_id": w.shop.principal_id},
+        {"target_token_id": w.staff.token_id},
     ]
     for params in cases:
         if len(params) == 1:

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
 from pdvault.audit.models import AccessEvent
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.verify import VerifyResult, verify_log
+from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring
 from pdvault.crypto.provider import LocalKeyProvider
@@ -66,11 +67,15 @@ EVENT_FIELDS = [
     "basis",
     "outcome",
     "reason",
+    "token_id",
+    "target_principal_id",
+    "target_token_id",
     "writer_id",
     "writer_seq",
     "hash",
     "seq",
 ]
+TOKEN_FIELDS = ["token_id", "target_principal_id", "target_token_id"]
 assert set(EVENT_FIELDS) == {c.name for c in EV.columns}, "a new event column is not tampered"
 
 Row = dict[str, Any]
@@ -180,6 +185,18 @@ async def _write_log(clients: list[httpx.AsyncClient], admin_token: str) -> None
     }
 
 
+async def _write_events_naming_no_token(apps: list[Any]) -> None:
+    """Events without a token or a target, as every event was before those columns existed
+    (their canonical form is the 14-column one): the log holds both forms, interleaved."""
+    for i in range(6):
+        vault = apps[i % 2].state.vault
+        async with vault.sessions() as session:
+            await vault.audit.write(
+                session, None, [EventDraft(action="retention.sweep", outcome=ALLOWED)]
+            )
+            await session.commit()
+
+
 async def _rows(conn: AsyncConnection, table: Any, order: Any) -> list[Row]:
     result = await conn.execute(select(table).order_by(order))
     return [dict(r._mapping) for r in result]
@@ -210,6 +227,7 @@ async def _build(database_url: str, keyring: Keyring, data_dir: Path) -> Snapsho
                 )
             )
         await _write_log(clients, await _admin_token(apps[0]))
+        await _write_events_naming_no_token(apps)
         await apps[0].state.vault.checkpointer.checkpoint_now()
         signer: LogSigner = apps[0].state.vault.audit.signer
         result = await verify_log(apps[0].state.vault.engine, signer.public_raw)
@@ -234,6 +252,8 @@ def built(
     assert len(snap.events) >= 300
     assert len(snap.writers) >= 2  # two app instances, so at least two interleaved chains
     assert len(snap.checkpoints) >= 2
+    assert any(e["token_id"] is None for e in snap.events)  # both canonical forms are there
+    assert any(e["target_token_id"] is not None for e in snap.events)
     return snap
 
 
@@ -330,6 +350,9 @@ def _changed(column: str, event: Row, snap: Snapshot, turn: int) -> Any:
             return value[:-1] + ("0" if value[-1] != "0" else "1")
         case "principal_id" | "customer_id":
             return uuid.uuid4()
+        case "token_id" | "target_principal_id" | "target_token_id":
+            # Set where there was none, cleared, or replaced.
+            return uuid.uuid4() if value is None or turn % 2 == 0 else None
         case "role":
             return "dpo" if value != "dpo" else "employee"
         case "action":
@@ -512,6 +535,8 @@ WRONG_TYPES = {
     "writer_seq": "CAST(writer_seq AS TEXT) || 'x'",  # text where an integer was
     "at": "'not a time'",
     "customer_id": "' ' || substr(CAST(customer_id AS TEXT), 2)",  # not 32 hex digits
+    "token_id": "' ' || substr(CAST(token_id AS TEXT), 2)",
+    "target_token_id": "42",
 }
 
 
@@ -533,6 +558,78 @@ async def test_a_value_of_another_type_is_caught_or_refused(
         assert db.dialect.name == "postgresql"  # SQLite takes anything
         return
     await caught(db, built, event["seq"], f"{column} of another type at {event['seq']}")
+
+
+# -- the token behind an event ---------------------------------------------------------------
+
+
+def test_an_event_naming_no_token_hashes_as_before_the_token_columns() -> None:
+    """The canonical form of an event without token or target is unchanged (a hash computed
+    before the columns existed), so events already in a log verify after the upgrade."""
+    writer = uuid.UUID("0190f3a0-0000-7000-8000-0000000000aa")
+    row = {
+        "seq": 42,
+        "writer_id": writer,
+        "writer_seq": 7,
+        "at": datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        "request_id": "3f2a9c0d6e1b4a7f8c5d2e1f0a9b8c7d",
+        "principal_id": uuid.UUID("0190f3a0-0000-7000-8000-00000000000b"),
+        "role": "employee",
+        "action": "customer.read",
+        "customer_id": uuid.UUID("0190f3a0-0000-7000-8000-000000000001"),
+        "fields": ["full_name", "phone"],
+        "purpose": "order_confirmation",
+        "basis": "purpose:order_confirmation",
+        "outcome": "allowed",
+        "reason": None,
+    }
+    before = "4fb043d46e2ae8f0df3e3b6f5591ed509ee539710a9e4b6bf136136493aa01a2"
+    assert event_hash(genesis_hash(writer), row).hex() == before
+    nulls = dict.fromkeys(TOKEN_FIELDS)
+    assert event_hash(genesis_hash(writer), {**row, **nulls}).hex() == before
+    for column in TOKEN_FIELDS:
+        named = {**row, **nulls, column: uuid.UUID(int=0)}
+        assert event_hash(genesis_hash(writer), named).hex() != before, column
+
+
+def test_python_hashes_every_stored_event_as_the_writer_did(built: Snapshot) -> None:
+    """On PostgreSQL most events were hashed by the database (``record_send``), the rest and
+    SQLite's by Python: both canonical forms, 14 and 17 columns, agree with chain.canonical."""
+    forms = set()
+    for writer in built.writers:
+        prev = genesis_hash(uuid.UUID(str(writer["writer_id"])))
+        for event in sorted(built.chain(writer["writer_id"]), key=lambda e: e["writer_seq"]):
+            assert event_hash(prev, event) == event["hash"], event["seq"]
+            prev = event["hash"]
+            forms.add(any(event[c] is not None for c in TOKEN_FIELDS))
+    assert forms == {True, False}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_the_token_behind_an_event_cannot_be_changed(
+    built: Snapshot, db: AsyncEngine, seed: int
+) -> None:
+    """A read pinned on another token (or on none), a token named on an event that had none,
+    and an issued token credited to another principal: each is caught at that event."""
+    rng = random.Random(seed)
+    with_token = [e for e in built.events if e["token_id"] is not None]
+    without = [e for e in built.events if e["token_id"] is None]
+    issued = [e for e in built.events if e["target_token_id"] is not None]
+    tokens = sorted({e["token_id"] for e in with_token}, key=str)
+    assert len(tokens) >= 2
+    event = rng.choice(with_token)
+    other = rng.choice([t for t in tokens if t != event["token_id"]])
+    cases = [
+        (event, {"token_id": other}, "another caller's token"),
+        (event, {"token_id": None}, "token cleared"),
+        (rng.choice(without), {"token_id": rng.choice(tokens)}, "token added"),
+        (rng.choice(issued), {"target_principal_id": uuid.uuid4()}, "issued to another"),
+        (rng.choice(issued), {"target_token_id": rng.choice(tokens)}, "another token issued"),
+    ]
+    for target, values, what in cases:
+        await fresh(db, built)
+        await _sql(db, update(EV).where(EV.c.seq == target["seq"]).values(values))
+        await caught(db, built, target["seq"], f"{what} at {target['seq']}")
 
 
 # -- two events swapped ----------------------------------------------------------------------

@@ -32,6 +32,13 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 # move a boundary, and NULL (-1) cannot pass for any text. PostgreSQL builds it in C
 # (``PG_RECORD_SQL``), Python mirrors it (``canonical``) and SQLite builds its hex
 # (``verify.py``); the tamper tests on both engines keep the three in step.
+#
+# An event that names a token or a target (``TOKEN_COLUMNS``: every event written since they
+# were added, bar the few without a caller) is the row of 17 columns, those three appended.
+# One that names none is the row of the first 14, byte for byte what it was before, so events
+# written before the columns existed verify unchanged; the column count (14 or 17) leads the
+# bytes, so neither form can pass for the other, and setting or clearing any of the three
+# changes the hash.
 INT8, UUID, TIMESTAMPTZ, VARCHAR, JSON_OID = 20, 2950, 1184, 1043, 114
 EVENT_COLUMNS = (
     ("seq", INT8),
@@ -49,7 +56,13 @@ EVENT_COLUMNS = (
     ("outcome", VARCHAR),
     ("reason", VARCHAR),
 )
+TOKEN_COLUMNS = (
+    ("token_id", UUID),
+    ("target_principal_id", UUID),
+    ("target_token_id", UUID),
+)
 _COUNT = struct.pack(">i", len(EVENT_COLUMNS))
+_COUNT_WITH_TOKENS = struct.pack(">i", len(EVENT_COLUMNS) + len(TOKEN_COLUMNS))
 _HEAD = struct.Struct(">Ii")
 _INT8 = struct.Struct(">Iiq")
 _NULL = {oid: _HEAD.pack(oid, -1) for _, oid in EVENT_COLUMNS}
@@ -105,11 +118,16 @@ def canonical(
     basis: str | None,
     outcome: str,
     reason: str | None,
+    token_id: uuid.UUID | None = None,
+    target_principal_id: uuid.UUID | None = None,
+    target_token_id: uuid.UUID | None = None,
 ) -> bytes:
     """Every column of an event, in PostgreSQL's binary record format (see above)."""
+    tokens = (token_id, target_principal_id, target_token_id)
+    named = any(t is not None for t in tokens)
     return b"".join(
         (
-            _COUNT,
+            _COUNT_WITH_TOKENS if named else _COUNT,
             _int8(seq),
             _uuid(writer_id),
             _int8(writer_seq),
@@ -124,6 +142,7 @@ def canonical(
             _str(VARCHAR, basis),
             _str(VARCHAR, outcome),
             _str(VARCHAR, reason),
+            *((_uuid(t) for t in tokens) if named else ()),
         )
     )
 
@@ -131,9 +150,15 @@ def canonical(
 def pg_record_sql(prefix: str = "") -> str:
     """The same bytes as canonical(), as a PostgreSQL expression over the event's columns
     (``prefix`` qualifies them, e.g. ``"e."``). verify.py checks stored rows with it and
-    writer.py hashes an appended event with it; every column must have the table's type."""
+    writer.py hashes an appended event with it; every column must have the table's type.
+    The 17-column row when the event names a token or a target, else the 14 (see above)."""
     columns = ", ".join(f"{prefix}{name}" for name, _ in EVENT_COLUMNS)
-    return f"record_send(ROW({columns}))"
+    tokens = ", ".join(f"{prefix}{name}" for name, _ in TOKEN_COLUMNS)
+    none = " AND ".join(f"{prefix}{name} IS NULL" for name, _ in TOKEN_COLUMNS)
+    return (
+        f"CASE WHEN {none} THEN record_send(ROW({columns})) "
+        f"ELSE record_send(ROW({columns}, {tokens})) END"
+    )
 
 
 PG_CANONICAL_SQL = pg_record_sql()
@@ -162,6 +187,9 @@ def event_hash(prev_hash: bytes, row: dict[str, Any]) -> bytes:
             row["basis"],
             row["outcome"],
             row["reason"],
+            row.get("token_id"),
+            row.get("target_principal_id"),
+            row.get("target_token_id"),
         ),
     )
 

@@ -34,6 +34,13 @@ class AccessEvent(Base):
     basis: Mapped[str | None] = mapped_column(String(200), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Who acted with what: the token that made the access (NULL only for events written
+    # without a caller's token, and for events from before it was recorded), and the principal
+    # and token an administrative act was about (a token issued or revoked, a principal
+    # created or disabled). Chained like every column (chain.TOKEN_COLUMNS).
+    token_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    target_principal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    target_token_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     # The chain: which writer appended it, its place in that writer's chain, and
     # SHA-256(previous hash of the writer || canonical event). See audit/chain.py.
     writer_id: Mapped[uuid.UUID] = mapped_column(Uuid)

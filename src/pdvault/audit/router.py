@@ -44,9 +44,28 @@ async def event_filter(
     outcome: Annotated[Literal["allowed", "denied"] | None, Query()] = None,
     since: Annotated[AwareUTC | None, Query(description="RFC 3339, inclusive")] = None,
     until: Annotated[AwareUTC | None, Query(description="RFC 3339, exclusive")] = None,
+    token_id: Annotated[
+        uuid.UUID | None, Query(description="the token that made the access")
+    ] = None,
+    target_principal_id: Annotated[
+        uuid.UUID | None, Query(description="the principal an administrative act was about")
+    ] = None,
+    target_token_id: Annotated[
+        uuid.UUID | None, Query(description="the token an administrative act was about")
+    ] = None,
 ) -> service.EventFilter:
     return service.EventFilter(
-        customer_id, principal_id, role, purpose, action, outcome, since, until
+        customer_id,
+        principal_id,
+        role,
+        purpose,
+        action,
+        outcome,
+        since,
+        until,
+        token_id,
+        target_principal_id,
+        target_token_id,
     )
 
 

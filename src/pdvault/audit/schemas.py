@@ -19,6 +19,10 @@ _EVENT_EXAMPLE: dict[str, Any] = {
     "basis": "purpose:order_confirmation",
     "outcome": "allowed",
     "reason": None,
+    # Ids of tokens, not tokens: bandit reads any "token" key as a password.
+    "token_id": "0190f3a0-0000-7000-8000-00000000000c",  # nosec B105
+    "target_principal_id": None,
+    "target_token_id": None,  # nosec B105
     "writer_id": "0190f3a0-0000-7000-8000-0000000000aa",
     "writer_seq": 7,
     "hash": "9f" * 32,
@@ -40,6 +44,9 @@ class EventOut(BaseModel):
     basis: str | None
     outcome: str
     reason: str | None
+    token_id: uuid.UUID | None
+    target_principal_id: uuid.UUID | None
+    target_token_id: uuid.UUID | None
     writer_id: uuid.UUID
     writer_seq: int
     hash: str

@@ -30,6 +30,9 @@ class EventFilter:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    token_id: uuid.UUID | None = None
+    target_principal_id: uuid.UUID | None = None
+    target_token_id: uuid.UUID | None = None
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         c = AccessEvent
@@ -40,6 +43,9 @@ class EventFilter:
             (c.purpose, self.purpose),
             (c.action, self.action),
             (c.outcome, self.outcome),
+            (c.token_id, self.token_id),
+            (c.target_principal_id, self.target_principal_id),
+            (c.target_token_id, self.target_token_id),
         ):
             if value is not None:
                 query = query.where(column == value)
@@ -64,6 +70,9 @@ def event_out(e: AccessEvent) -> EventOut:
         basis=e.basis,
         outcome=e.outcome,
         reason=e.reason,
+        token_id=e.token_id,
+        target_principal_id=e.target_principal_id,
+        target_token_id=e.target_token_id,
         writer_id=e.writer_id,
         writer_seq=e.writer_seq,
         hash=e.hash.hex(),

@@ -112,7 +112,7 @@ _SQLITE_ALL = (
     "SELECT seq, writer_id, writer_seq, "
     "(unixepoch(substr(at, 1, 19)) - 946684800) * 1000000 + CAST(substr(at, 21, 6) AS INTEGER), "
     "request_id, principal_id, role, action, customer_id, fields, purpose, basis, outcome, "
-    "reason, hash FROM access_events ORDER BY seq"
+    "reason, token_id, target_principal_id, target_token_id, hash FROM access_events ORDER BY seq"
 )
 _HEAD = struct.Struct(">Ii")
 _COUNT_SEQ = struct.Struct(">iIiq")  # the column count, then seq as an int8 column
@@ -139,9 +139,11 @@ def _sqlite_event(row: tuple[Any, ...]) -> bytes:
     try:
         (seq, writer, writer_seq, at, request_id, principal, role, action, customer, fields,
          purpose, basis, outcome, reason) = row[:14]  # fmt: skip
+        tokens = row[14:17]
+        named = any(t is not None for t in tokens)  # the 17-column form (chain.py)
         return b"".join(
             (
-                _COUNT_SEQ.pack(14, INT8, 8, seq),
+                _COUNT_SEQ.pack(17 if named else 14, INT8, 8, seq),
                 _hex16(writer),
                 _INT8.pack(INT8, 8, writer_seq),
                 _INT8.pack(TIMESTAMPTZ, 8, at),
@@ -155,6 +157,7 @@ def _sqlite_event(row: tuple[Any, ...]) -> bytes:
                 _TEXT_NULL if basis is None else _text(VARCHAR, basis),
                 _text(VARCHAR, outcome),
                 _TEXT_NULL if reason is None else _text(VARCHAR, reason),
+                *((_UUID_NULL if t is None else _hex16(t) for t in tokens) if named else ()),
             )
         )
     except (TypeError, ValueError, AttributeError, struct.error, OverflowError):
@@ -162,7 +165,7 @@ def _sqlite_event(row: tuple[Any, ...]) -> bytes:
 
 
 def _sqlite_rows(rows: Iterable[tuple[Any, ...]]) -> list[Row]:
-    return [(r[0], r[1], r[2], _sqlite_event(r), r[14]) for r in rows]
+    return [(r[0], r[1], r[2], _sqlite_event(r), r[17]) for r in rows]
 
 
 _SQLITE_WRITERS = "SELECT writer_id, registered_at, process, signature FROM audit_writers"

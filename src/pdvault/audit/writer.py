@@ -37,7 +37,7 @@ _NEXT_SEQS = text(
 _TOP_SEQ = select(func.coalesce(func.max(AccessEvent.seq), 0))
 _EVENT_COLUMNS = (
     "seq, writer_id, writer_seq, at, request_id, principal_id, role, action, customer_id, "
-    "fields, purpose, basis, outcome, reason"
+    "fields, purpose, basis, outcome, reason, token_id, target_principal_id, target_token_id"
 )
 # PostgreSQL, one event: sequence number, hash and insert in one statement and one round trip.
 # The database hashes the same canonical bytes verify recomputes (chain.PG_CANONICAL_SQL).
@@ -51,7 +51,9 @@ _APPEND_ONE = text(
     "CAST(:action AS varchar) AS action, CAST(:customer_id AS uuid) AS customer_id, "
     "CAST(:fields AS json) AS fields, CAST(:purpose AS varchar) AS purpose, "
     "CAST(:basis AS varchar) AS basis, CAST(:outcome AS varchar) AS outcome, "
-    "CAST(:reason AS varchar) AS reason) AS event "
+    "CAST(:reason AS varchar) AS reason, CAST(:token_id AS uuid) AS token_id, "
+    "CAST(:target_principal_id AS uuid) AS target_principal_id, "
+    "CAST(:target_token_id AS uuid) AS target_token_id) AS event "
     "RETURNING hash"
 )
 
@@ -65,6 +67,10 @@ class EventDraft:
     purpose: str | None = None
     basis: str | None = None
     reason: str | None = None
+    # What an administrative act was about: the principal, and the token, it created,
+    # issued, revoked or disabled (ids only; the acting token comes from the actor).
+    target_principal_id: uuid.UUID | None = None
+    target_token_id: uuid.UUID | None = None
 
     @classmethod
     def allowed(cls, action: str, customer_id: uuid.UUID, decision: AccessDecision) -> EventDraft:
@@ -119,6 +125,9 @@ class AuditLog:
                 "basis": d.basis,
                 "outcome": d.outcome,
                 "reason": d.reason,
+                "token_id": actor.token_id if actor else None,
+                "target_principal_id": d.target_principal_id,
+                "target_token_id": d.target_token_id,
             }
             for d in drafts
         ]

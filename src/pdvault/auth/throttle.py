@@ -1,9 +1,12 @@
 """Slowing token guessing: failed bearer authentications counted per client address.
 
-A client address that failed ``limit`` times within the last ``window`` seconds is locked out:
-every request it sends carrying an ``Authorization`` header is answered 429 with
-``Retry-After`` before the token is looked up, so guessing learns nothing while locked. The
-window slides: the lock lifts as soon as the oldest counted failure leaves it.
+A client address that failed ``limit`` times within the last ``window`` seconds is over the
+limit: each further token from it that does not authenticate is answered 429 with
+``Retry-After`` (and counted, so a guesser that keeps going stays over), instead of 401
+(``deps.get_actor``). A token that resolves to a working holder is never refused for the
+count: many clients share an address behind a NAT or a proxy, and a guesser must slow only
+itself (a 256-bit token cannot be guessed at any rate anyway). The window slides: the address
+is under the limit again as soon as the oldest counted failure leaves it.
 
 Counts live in this process's memory (``max_clients`` addresses at most, the least recently
 failing evicted first), so with W workers an address gets at most W times the allowance.

@@ -140,7 +140,7 @@ def load_keyring(path: Path) -> Keyring:
 
 def write_keyring(path: Path, keyring: Keyring, *, replace: bool = False) -> None:
     """Write atomically with mode 0600; never overwrite unless ``replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists() and not replace:
         raise KeyringError(f"keyring already exists at {path}")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")

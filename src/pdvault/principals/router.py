@@ -35,8 +35,25 @@ async def _principal(session: SessionDep, principal_id: uuid.UUID) -> Principal:
     return principal
 
 
-async def _log(vault: VaultDep, session: SessionDep, actor: Actor, action: str) -> None:
-    await vault.audit.record(session, actor, EventDraft(action=action, outcome=ALLOWED))
+async def _log(
+    vault: VaultDep,
+    session: SessionDep,
+    actor: Actor,
+    action: str,
+    principal_id: uuid.UUID,
+    token_id: uuid.UUID | None = None,
+) -> None:
+    """The act's event: the actor (principal and token) and what it was about, by id."""
+    await vault.audit.record(
+        session,
+        actor,
+        EventDraft(
+            action=action,
+            outcome=ALLOWED,
+            target_principal_id=principal_id,
+            target_token_id=token_id,
+        ),
+    )
 
 
 @router.post(
@@ -53,7 +70,7 @@ async def create_principal(
     actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_CREATE))],
 ) -> PrincipalOut:
     principal = await service.create_principal(session, body)
-    await _log(vault, session, actor, Operation.PRINCIPAL_CREATE.value)
+    await _log(vault, session, actor, Operation.PRINCIPAL_CREATE.value, principal.id)
     await session.commit()
     return service.principal_out(principal)
 
@@ -86,7 +103,7 @@ async def disable_principal(
     actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_DISABLE))],
 ) -> PrincipalOut:
     principal = await service.disable_principal(session, await _principal(session, principal_id))
-    await _log(vault, session, actor, Operation.PRINCIPAL_DISABLE.value)
+    await _log(vault, session, actor, Operation.PRINCIPAL_DISABLE.value, principal.id)
     await session.commit()
     vault.principals.clear()
     return service.principal_out(principal)
@@ -110,8 +127,8 @@ async def issue_token(
     if principal.disabled_at is not None:
         raise Conflict("The principal is disabled.", reason="principal_disabled")
     days = body.expires_in_days if body is not None else vault.settings.token_default_days
-    created = await service.issue_token(session, principal, days)
-    await _log(vault, session, actor, Operation.TOKEN_CREATE.value)
+    created = await service.issue_token(session, principal, days, issued_by=actor.principal_id)
+    await _log(vault, session, actor, Operation.TOKEN_CREATE.value, principal.id, created.id)
     await session.commit()
     return created
 
@@ -132,7 +149,7 @@ async def revoke_token(
     if token is None:
         raise NotFound("No such token.")
     revoked = await service.revoke_token(session, token)
-    await _log(vault, session, actor, Operation.TOKEN_REVOKE.value)
+    await _log(vault, session, actor, Operation.TOKEN_REVOKE.value, token.principal_id, token.id)
     await session.commit()
     vault.principals.clear()
     return revoked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -60,11 +61,20 @@ async def disable_principal(session: AsyncSession, principal: Principal) -> Prin
     return principal
 
 
-async def issue_token(session: AsyncSession, principal: Principal, days: int) -> TokenCreated:
+async def issue_token(
+    session: AsyncSession,
+    principal: Principal,
+    days: int,
+    *,
+    issued_by: uuid.UUID | None = None,
+) -> TokenCreated:
+    """A new token for ``principal``; ``issued_by`` is the principal issuing it through the
+    API (None on the host: ``pdvault init``, ``pdvault token create``)."""
     token = new_token()
     row = Token(
         id=new_id(),
         principal_id=principal.id,
+        issued_by=issued_by,
         token_hash=hash_token(token),
         created_at=utcnow(),
         expires_at=utcnow() + timedelta(days=days),
