@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 _DESCRIPTIONS = {
+    400: "Malformed header: `detail` says how to write it",
     401: "Missing, unknown, expired or revoked token",
     403: "Known caller, not allowed: `reason` names the rule (POLICY.md)",
     404: "No such resource",
