@@ -28,8 +28,8 @@ from pdvault.customers.service import CustomerService
 from pdvault.deps import SessionDep, VaultDep, require
 from pdvault.errors import BadRequest, Conflict, PreconditionRequired, Unprocessable
 from pdvault.idempotency import IdempotentCall
-from pdvault.openapi_docs import problems
-from pdvault.policy import ALL_FIELDS, Operation
+from pdvault.openapi_docs import problems, purpose_schema
+from pdvault.policy import ALL_FIELDS, Access, Operation
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -91,7 +91,7 @@ def parse_fields(raw: str | None) -> list[str] | None:
 _ENTITY_TAG = re.compile(r'(?:W/)?"[^"]*"|\*')
 _BARE_TAG = re.compile(r'[^"\s,]+')
 IF_MATCH_HOWTO = (
-    'If-Match takes the ETag of your last read as the ETag header gave it, in double quotes '
+    "If-Match takes the ETag of your last read as the ETag header gave it, in double quotes "
     '(If-Match: "1"), several separated by commas, or *.'
 )
 
@@ -119,7 +119,17 @@ def parse_if_match(raw: str | None) -> list[str]:
     return tags
 
 
-Purpose = Annotated[str | None, Query(description="Why the data is read (POLICY.md)")]
+_WHY = "Why the data is read; GET /v1/policy lists who may use which (missing: 403)"
+ReadPurpose = Annotated[
+    str | None,
+    purpose_schema(Operation.CUSTOMER_READ, Access.READ, _WHY),
+    Query(description=_WHY),
+]
+WritePurpose = Annotated[
+    str | None,
+    purpose_schema(Operation.CUSTOMER_UPDATE, Access.WRITE, _WHY),
+    Query(description=_WHY),
+]
 Fields = Annotated[str | None, Query(description="Comma-separated subset of the purpose's fields")]
 
 
@@ -226,7 +236,7 @@ async def read_customer(
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_READ))],
     justification: Justification,
-    purpose: Purpose = None,
+    purpose: ReadPurpose = None,
     fields: Fields = None,
 ) -> CustomerOut:
     service = CustomerService(vault, session, actor)
@@ -250,7 +260,7 @@ async def update_customer(
     vault: VaultDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_UPDATE))],
-    purpose: Purpose = None,
+    purpose: WritePurpose = None,
     if_match: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     tags = parse_if_match(if_match)
