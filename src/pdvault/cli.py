@@ -50,7 +50,10 @@ def get_settings() -> Settings:
 
 
 def _db_error(exc: BaseException) -> str:
-    return f"database unavailable ({type(exc).__name__}); check PDVAULT_DATABASE_URL"
+    """The database fault in words (missing database, refused connection, unknown role...)."""
+    from pdvault.db import describe_database_error
+
+    return describe_database_error(exc, _load_settings().effective_database_url)
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pdvault.db import normalise_database_url
+
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
 
 
@@ -59,7 +61,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./pdvault-data"), description="SQLite file and keyring")
     database_url: str | None = Field(
-        default=None, description="Overrides the SQLite default, e.g. postgresql+asyncpg://..."
+        default=None,
+        description="Overrides the SQLite default, e.g. postgresql://user:pw@host/db (asyncpg)",
     )
     keyring: Path | None = Field(default=None, description="Local keyring path")
     keys_json: SecretStr | None = Field(
@@ -182,6 +185,13 @@ class Settings(BaseSettings):
         description="Benchmark baseline only: write no access events. Never in production.",
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """``postgresql://`` and ``postgres://`` mean asyncpg (never SQLAlchemy's default
+        driver, which is not installed); an unsupported scheme is refused here."""
+        return normalise_database_url(value) if value else value
 
     @field_validator("cors_origins")
     @classmethod

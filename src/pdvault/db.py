@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -130,7 +131,92 @@ def create_private_file(path: str) -> None:
     os.close(fd)
 
 
+# The schemes operators write, and the async driver each means. Anything else is refused at
+# configuration time (config.py), so no driver SQLAlchemy would guess is ever imported.
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+SUPPORTED_URLS = "postgresql://user:password@host:port/database or sqlite+aiosqlite:///path"
+
+
+def normalise_database_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` (and ``sqlite://``) with the async driver named;
+    the rest of the URL is kept byte for byte. ``ValueError`` for any other scheme."""
+    scheme, sep, rest = url.partition("://")
+    driver = _DRIVERS.get(scheme.lower()) if sep else None
+    if driver is None:
+        raise ValueError(f"unsupported database URL; use {SUPPORTED_URLS}")
+    return f"{driver}://{rest}"
+
+
+def describe_database_error(exc: BaseException, url: str) -> str:
+    """One line naming why the database could not be used and what to change: the cause in
+    words for the faults an operator meets first, else the exception's class. Never the
+    password, never the server's message as such."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # an unparsable URL: say so without repeating it
+        return "PDVAULT_DATABASE_URL is not a database URL; use " + SUPPORTED_URLS
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    fix = "; check PDVAULT_DATABASE_URL"
+    chain = _causes(exc)
+    codes = {getattr(e, "sqlstate", None) for e in chain} - {None}
+    if "3D000" in codes:  # invalid_catalog_name
+        return (
+            f'database "{parsed.database}" does not exist on the PostgreSQL server at {where}: '
+            f"create it (createdb {parsed.database}) or name an existing one in "
+            "PDVAULT_DATABASE_URL"
+        )
+    if "28P01" in codes:  # invalid_password
+        return (
+            f'PostgreSQL at {where} refused the password of role "{parsed.username}": '
+            "correct the password in PDVAULT_DATABASE_URL"
+        )
+    if "28000" in codes:  # invalid_authorization_specification
+        unknown = any("does not exist" in str(e) for e in chain)
+        why = "does not exist" if unknown else "is not admitted (pg_hba.conf)"
+        return (
+            f'PostgreSQL at {where} refused the connection: role "{parsed.username}" {why}; '
+            "create the role or correct the user in PDVAULT_DATABASE_URL"
+        )
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return (
+            f"nothing is listening at {where} (connection refused): start PostgreSQL or "
+            "correct the host and port in PDVAULT_DATABASE_URL"
+        )
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return f'host "{parsed.host}" not found: correct the host in PDVAULT_DATABASE_URL'
+    if any(isinstance(e, TimeoutError) for e in chain):
+        return f"the database at {where} did not answer in time{fix}"
+    if parsed.drivername.startswith("sqlite") and any(
+        "unable to open database file" in str(e) for e in chain
+    ):
+        return (
+            f"cannot open the SQLite file {parsed.database}: its folder must exist and be "
+            "writable (PDVAULT_DATA_DIR or PDVAULT_DATABASE_URL)"
+        )
+    return f"database unavailable ({type(exc).__name__}){fix}"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, the DB-API error SQLAlchemy wraps (``orig``) and their causes."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend([getattr(current, "orig", None), current.__cause__, current.__context__])
+    return seen
+
+
 def make_engine(url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -> AsyncEngine:
+    url = normalise_database_url(url)
     if url.startswith("sqlite"):
         # The pool as on PostgreSQL: below it, every request beyond the default five opened
         # a connection (a thread, five PRAGMAs) and closed it again (docs/performance.md).

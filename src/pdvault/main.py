@@ -21,6 +21,7 @@ from pdvault.crypto.keyring import KeyringError
 from pdvault.crypto.provider import KeyProvider, KeyUnavailableError, LocalKeyProvider
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
+from pdvault.docs_pages import install_docs
 from pdvault.documents.router import router as documents_router
 from pdvault.erasure.router import router as erasure_router
 from pdvault.errors import install_error_handlers
@@ -30,7 +31,7 @@ from pdvault.keys.router import router as keys_router
 from pdvault.middleware import DOCS_PAGES, EdgeMiddleware, NulGuard
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
-from pdvault.openapi_docs import annotate_roles
+from pdvault.openapi_docs import annotate_roles, declare_bearer_auth
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
@@ -152,10 +153,14 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         description=DESCRIPTION,
         lifespan=lifespan,
         # Off: 404 like any unknown path. `pdvault openapi` builds the document regardless.
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
+        # The pages themselves, with their assets served from here: docs_pages.py.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
+    declare_bearer_auth(app)
+    if settings.docs_enabled:
+        install_docs(app, "/openapi.json")
     install_error_handlers(app)
     if settings.cors_origin_list:
         # Inside the edge, so preflight answers carry the request id and security headers.

@@ -35,18 +35,19 @@ _COMMON = [
 ]
 # JSON needs no script, style or frame: nothing may load.
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# Swagger UI and ReDoc pages run an inline bootstrap script and load their bundles from the CDN
-# FastAPI points at; they fetch /openapi.json from here, and ReDoc runs a blob: worker.
+# The Swagger UI and ReDoc pages load their bundles from this app (docs_pages.py: no CDN, no
+# inline script; Swagger's bootstrap is a served file) and fetch /openapi.json from here.
+# Inline styles stay: both UIs set style attributes and ReDoc injects its stylesheet; a style
+# runs no code. Swagger's icons are data: images; ReDoc runs a blob: worker.
 _DOCS_CSP = (
     b"default-src 'none'; "
-    b"script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    b"font-src https://fonts.gstatic.com; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"script-src 'self'; "
+    b"style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; "
     b"connect-src 'self'; worker-src blob:; "
     b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-DOCS_PAGES = ("/docs", "/docs/oauth2-redirect", "/redoc")
+DOCS_PAGES = ("/docs", "/redoc")
 
 
 def security_headers(

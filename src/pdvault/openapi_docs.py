@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import WithJsonSchema
+
+from pdvault.policy import ALLOWED_ROLES, Access, Operation
+from pdvault.policy.explain import purposes_for
+
 _DESCRIPTIONS = {
+    400: "Malformed header: `detail` says how to write it",
     401: "Missing, unknown, expired or revoked token",
     403: "Known caller, not allowed: `reason` names the rule (docs/policy.md)",
     404: "No such resource",
@@ -53,12 +59,46 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def purpose_schema(operation: Operation, access: Access, description: str) -> WithJsonSchema:
+    """The documented schema of a ``purpose`` parameter: a string enum of the purposes the
+    operation's roles may use for ``access`` (issue 15.3). Only the document changes: the
+    value is still parsed as a string, so an unknown purpose reaches the policy and answers
+    the logged 403 ``purpose_not_permitted`` that names the allowed ones, never a 422."""
+    purposes = list(purposes_for(ALLOWED_ROLES[operation], access))
+    return WithJsonSchema({"type": "string", "enum": purposes, "description": description})
+
+
+BEARER = "bearerAuth"
+SECURITY_SCHEMES: dict[str, Any] = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A pdvault token (`pdv_...`): the first admin's from `pdvault init`, "
+        "others from POST /v1/principals/{principal_id}/tokens. Each operation names the "
+        "roles that may call it (`x-pdvault-roles`).",
+    }
+}
+
+
+def declare_bearer_auth(app: Any) -> None:
+    """Add the bearer scheme to the document the app builds (Swagger's Authorize button);
+    each gated operation names it in ``security`` (``annotate_roles``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc: dict[str, Any] = build()
+            doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        schema: dict[str, Any] = app.openapi_schema
+        return schema
+
+    app.openapi = openapi
+
+
 def annotate_roles(router: Any) -> None:
     """Name each operation's allowed roles in the served contract, from the same table the
     endpoint gate enforces (``x-pdvault-roles`` and a line of the description)."""
     from fastapi.routing import APIRoute
-
-    from pdvault.policy import ALLOWED_ROLES
 
     def gated(dependant: Any) -> Any:
         for sub in dependant.dependencies:
@@ -79,6 +119,10 @@ def annotate_roles(router: Any) -> None:
         # A token that does not authenticate may meet the guessing limit (auth/throttle.py).
         route.responses = {**route.responses, **problems(429)}
         roles = sorted(r.value for r in ALLOWED_ROLES[operation])
-        route.openapi_extra = {**(route.openapi_extra or {}), "x-pdvault-roles": roles}
+        route.openapi_extra = {
+            **(route.openapi_extra or {}),
+            "x-pdvault-roles": roles,
+            "security": [{BEARER: []}],
+        }
         line = f"Roles: {', '.join(roles)}."
         route.description = f"{route.description}\n\n{line}" if route.description else line

@@ -148,6 +148,26 @@ async def test_wrong_etag_is_412(
     assert (await _read(client, shop, cid)).json()["version"] == 1
 
 
+@pytest.mark.parametrize("if_match", ["1", " 1 ", "7, 1", '"7", 1'])
+async def test_unquoted_current_etag_is_accepted(
+    client: httpx.AsyncClient, shop: Issued, cid: str, if_match: str
+) -> None:
+    """``If-Match: 1`` names the current version as surely as ``"1"``: not a 412 (issue 15.4)."""
+    r = await _patch(client, shop, cid, {"address": NEW_ADDRESS}, if_match)
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 2
+
+
+@pytest.mark.parametrize("if_match", ['"1', '1"', 'a"1"', '"1" "2"', "1 2"])
+async def test_malformed_if_match_is_400_saying_how_to_quote(
+    client: httpx.AsyncClient, shop: Issued, cid: str, if_match: str
+) -> None:
+    r = await _patch(client, shop, cid, {"address": NEW_ADDRESS}, if_match)
+    problem = assert_problem(r, 400)
+    assert 'If-Match: "1"' in problem["detail"]
+    assert (await _read(client, shop, cid)).json()["version"] == 1
+
+
 async def test_email_of_another_live_customer_is_409(
     client: httpx.AsyncClient, shop: Issued, cid: str, app: Any
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 import uuid
 from typing import Annotated, Any
@@ -25,10 +26,10 @@ from pdvault.customers.schemas import (
 )
 from pdvault.customers.service import CustomerService
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.errors import Conflict, PreconditionRequired, Unprocessable
+from pdvault.errors import BadRequest, Conflict, PreconditionRequired, Unprocessable
 from pdvault.idempotency import IdempotentCall
-from pdvault.openapi_docs import problems
-from pdvault.policy import ALL_FIELDS, Operation
+from pdvault.openapi_docs import problems, purpose_schema
+from pdvault.policy import ALL_FIELDS, Access, Operation
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -85,13 +86,50 @@ def parse_fields(raw: str | None) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
+# One entity-tag of If-Match: "opaque", W/"opaque" (weak: never matches, RFC 9110 13.1.1), or
+# the same opaque text without its quotes, which clients send by hand (``If-Match: 1``).
+_ENTITY_TAG = re.compile(r'(?:W/)?"[^"]*"|\*')
+_BARE_TAG = re.compile(r'[^"\s,]+')
+IF_MATCH_HOWTO = (
+    "If-Match takes the ETag of your last read as the ETag header gave it, in double quotes "
+    '(If-Match: "1"), several separated by commas, or *.'
+)
+
+
 def parse_if_match(raw: str | None) -> list[str]:
+    """The entity-tags of If-Match; an unquoted one is taken as quoted (``1`` as ``"1"``).
+
+    428 when absent; 400 saying how to quote when a part is neither form (a stray quote, two
+    tags without a comma), rather than a 412 claiming the customer changed.
+    """
     if raw is None or not raw.strip():
         raise PreconditionRequired("PATCH needs If-Match with the ETag of your last read.")
-    return [part.strip() for part in raw.split(",") if part.strip()]
+    tags = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if _ENTITY_TAG.fullmatch(part):
+            tags.append(part)
+        elif _BARE_TAG.fullmatch(part):
+            tags.append(f'"{part}"')
+        else:
+            raise BadRequest(IF_MATCH_HOWTO)
+    if not tags:
+        raise BadRequest(IF_MATCH_HOWTO)
+    return tags
 
 
-Purpose = Annotated[str | None, Query(description="Why the data is read (docs/policy.md)")]
+_WHY = "Why the data is read; GET /v1/policy lists who may use which (missing: 403)"
+ReadPurpose = Annotated[
+    str | None,
+    purpose_schema(Operation.CUSTOMER_READ, Access.READ, _WHY),
+    Query(description=_WHY),
+]
+WritePurpose = Annotated[
+    str | None,
+    purpose_schema(Operation.CUSTOMER_UPDATE, Access.WRITE, _WHY),
+    Query(description=_WHY),
+]
 Fields = Annotated[str | None, Query(description="Comma-separated subset of the purpose's fields")]
 
 
@@ -198,7 +236,7 @@ async def read_customer(
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_READ))],
     justification: Justification,
-    purpose: Purpose = None,
+    purpose: ReadPurpose = None,
     fields: Fields = None,
 ) -> CustomerOut:
     service = CustomerService(vault, session, actor)
@@ -213,7 +251,7 @@ async def read_customer(
     "/{customer_id}",
     response_model=CustomerOut,
     summary="Correct a customer's fields (storefront self-service, dpo on a request)",
-    responses=problems(401, 403, 404, 409, 410, 412, 422, 428, 503),
+    responses=problems(400, 401, 403, 404, 409, 410, 412, 422, 428, 503),
 )
 async def update_customer(
     customer_id: uuid.UUID,
@@ -222,7 +260,7 @@ async def update_customer(
     vault: VaultDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_UPDATE))],
-    purpose: Purpose = None,
+    purpose: WritePurpose = None,
     if_match: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     tags = parse_if_match(if_match)

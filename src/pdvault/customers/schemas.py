@@ -17,6 +17,8 @@ from pydantic import (
 )
 
 from pdvault.customers import normalize
+from pdvault.openapi_docs import purpose_schema
+from pdvault.policy import Access, Operation
 
 FieldName = Literal["full_name", "phone", "email", "address"]
 
@@ -106,6 +108,9 @@ class CustomerOut(BaseModel):
     version: int
 
 
+_SEARCH_WHY = "Why the data is read; GET /v1/policy lists who may use which (missing: 403)"
+
+
 class SearchIn(Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -118,12 +123,11 @@ class SearchIn(Strict):
     phone: Phone | None = None
     # Required by the policy, not the schema: a missing purpose is refused 403
     # purpose_not_permitted and logged, like an unknown one (docs/decisions.md).
-    purpose: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="Why the data is read (docs/policy.md); missing is 403 purpose_not_permitted",
-    )
+    purpose: Annotated[
+        str | None,
+        purpose_schema(Operation.CUSTOMER_SEARCH, Access.READ, _SEARCH_WHY),
+        Field(min_length=1, max_length=64, description=_SEARCH_WHY),
+    ] = None
     fields: list[FieldName] | None = Field(default=None, min_length=1, max_length=4)
 
     @model_validator(mode="after")

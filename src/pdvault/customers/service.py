@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import insert, select, update
@@ -53,6 +53,7 @@ from pdvault.policy import (
     decide,
     rule_for,
 )
+from pdvault.policy.explain import purpose_refusal
 from pdvault.vault import Vault
 
 REGISTRATION = Purpose.REGISTRATION.value
@@ -103,6 +104,7 @@ class CustomerService:
         fields: Sequence[str] | None,
         access: Access,
         customer_id: uuid.UUID | None = None,
+        where: Literal["query", "body"] = "query",
     ) -> Permit:
         permit = authorize(self.actor.role, purpose, fields, access)
         if isinstance(permit, Denial):
@@ -112,6 +114,9 @@ class CustomerService:
                 customer_id=customer_id,
                 purpose=purpose,
                 fields=permit.fields,
+                problem=purpose_refusal(self.actor.role, purpose, access, where)
+                if permit.reason is Reason.PURPOSE_NOT_PERMITTED
+                else None,
             )
         return permit
 
@@ -442,7 +447,7 @@ class CustomerService:
 
     async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
         action = "customer.search"
-        permit = await self._permit(action, query.purpose, query.fields, Access.READ)
+        permit = await self._permit(action, query.purpose, query.fields, Access.READ, where="body")
         if query.email is not None:
             column, index = (
                 Customer.email_bidx,

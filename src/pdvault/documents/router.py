@@ -14,9 +14,11 @@ from pdvault.documents.form import read_upload
 from pdvault.documents.schemas import UPLOAD_BODY_SCHEMA, DocumentOut, DocumentPage
 from pdvault.documents.service import DocumentService
 from pdvault.documents.sniff import EXTENSION
-from pdvault.openapi_docs import problems
+from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.pagination import Cursor, Limit
-from pdvault.policy import Operation
+from pdvault.policy import Access, Operation
+
+_WHY = "accounting (employee) or customer_self_service; GET /v1/policy has the rules"
 
 router = APIRouter(prefix="/v1/customers", tags=["documents"])
 
@@ -111,7 +113,9 @@ async def download_document(
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DOCUMENT_READ))],
     purpose: Annotated[
-        str | None, Query(description="accounting (employee) or customer_self_service")
+        str | None,
+        purpose_schema(Operation.DOCUMENT_READ, Access.DOCUMENTS, _WHY),
+        Query(description=_WHY),
     ] = None,
 ) -> Response:
     doc, data = await DocumentService(vault, session, actor).read(customer_id, document_id, purpose)

@@ -34,7 +34,8 @@ from pdvault.documents.sniff import sniff
 from pdvault.errors import Gone, NotFound, Problem, ServiceUnavailable, Unprocessable
 from pdvault.judicial.service import customers_on_legal_hold
 from pdvault.pagination import split_page, uuid_after
-from pdvault.policy import Access, Denial, Operation, authorize, decide
+from pdvault.policy import Access, Denial, Operation, Reason, authorize, decide
+from pdvault.policy.explain import purpose_refusal
 from pdvault.vault import Vault
 
 SHRED_ACTION = "document.shred"
@@ -224,7 +225,15 @@ class DocumentService:
         action = Operation.DOCUMENT_READ.value
         permit = authorize(self.actor.role, purpose, None, Access.DOCUMENTS)
         if isinstance(permit, Denial):
-            await self._refuse(action, permit.reason.value, customer_id, purpose=purpose)
+            await self._refuse(
+                action,
+                permit.reason.value,
+                customer_id,
+                purpose=purpose,
+                problem=purpose_refusal(self.actor.role, purpose, Access.DOCUMENTS)
+                if permit.reason is Reason.PURPOSE_NOT_PERMITTED
+                else None,
+            )
         await self._customer(action, customer_id, purpose)
         doc = await self.session.get(Document, document_id)
         if doc is None or doc.customer_id != customer_id:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pdvault.auth.principal import Actor
 from pdvault.customers.router import parse_fields
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.openapi_docs import problems
+from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.pagination import Cursor, Limit
 from pdvault.partners.schemas import (
     AssignmentIn,
@@ -25,7 +25,7 @@ from pdvault.partners.schemas import (
     PartnerPage,
 )
 from pdvault.partners.service import PartnerService
-from pdvault.policy import Operation
+from pdvault.policy import Access, Operation
 
 router = APIRouter(tags=["partners"])
 
@@ -185,7 +185,11 @@ async def partner_read_customer(
     vault: VaultDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PARTNER_CUSTOMER_READ))],
-    purpose: Annotated[str | None, Query(description="order_fulfillment")] = None,
+    purpose: Annotated[
+        str | None,
+        purpose_schema(Operation.PARTNER_CUSTOMER_READ, Access.READ, "order_fulfillment"),
+        Query(description="order_fulfillment"),
+    ] = None,
     fields: Annotated[str | None, Query(description="Comma-separated subset")] = None,
 ) -> PartnerCustomerOut:
     service = PartnerService(vault, session, actor)

@@ -33,6 +33,7 @@ from pdvault.partners.schemas import (
     PartnerPage,
 )
 from pdvault.policy import Access, Denial, Facts, PartnerFacts, Reason, authorize, decide
+from pdvault.policy.explain import purpose_refusal
 from pdvault.vault import Vault
 
 NO_SUCH_CUSTOMER = "No such customer."
@@ -275,6 +276,9 @@ class PartnerService:
                 customer_id=customer_id,
                 purpose=purpose,
                 fields=permit.fields,
+                problem=purpose_refusal(actor.role, purpose, Access.READ)
+                if permit.reason is Reason.PURPOSE_NOT_PERMITTED
+                else None,
             )
         now = utcnow()
         partner_id = self._partner_id()

@@ -11,8 +11,8 @@ from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.service import CustomerService
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.openapi_docs import problems
-from pdvault.policy import Operation, default_purpose
+from pdvault.openapi_docs import problems, purpose_schema
+from pdvault.policy import Access, Operation, default_purpose
 from pdvault.subjects.consents import consent_history, record_consent
 from pdvault.subjects.export import export_customer
 from pdvault.subjects.schemas import (
@@ -24,6 +24,8 @@ from pdvault.subjects.schemas import (
 )
 
 router = APIRouter(prefix="/v1/customers", tags=["data-subject rights"])
+
+_EXPORT_WHY = "Another purpose the role holds (default: the role's own); GET /v1/policy"
 
 
 @router.get(
@@ -96,7 +98,11 @@ async def export(
     vault: VaultDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_EXPORT))],
-    purpose: Annotated[str | None, Query(max_length=64)] = None,
+    purpose: Annotated[
+        str | None,
+        purpose_schema(Operation.CUSTOMER_EXPORT, Access.READ, _EXPORT_WHY),
+        Query(max_length=64, description=_EXPORT_WHY),
+    ] = None,
 ) -> Export:
     chosen = purpose or default_purpose(Operation.CUSTOMER_EXPORT, actor.role)
     out = await export_customer(vault, session, actor, customer_id, chosen)
