@@ -17,12 +17,15 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
+from pdvault.config import Settings
 from pdvault.crypto.envelope import decrypt_field
 from pdvault.crypto.provider import KeyProvider, WrappedKey
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
-from pdvault.db import Base
+from pdvault.db import Base, make_engine, make_sessionmaker
+from pdvault.observability import Metrics
 from pdvault.upgrades import mark_done
 
 EMAIL_REINDEX = "customer.email_reindex"  # the data upgrade's name and its events' action
@@ -140,3 +143,21 @@ async def rebuild_email_indexes(
     await audit.write(session, None, drafts)
     await mark_done(session, EMAIL_REINDEX)
     return report
+
+
+async def run_email_reindex(settings: Settings) -> ReindexReport:
+    """``rebuild_email_indexes`` on the configured database with the configured keys, in one
+    transaction (for ``pdvault migrate`` and ``pdvault init``)."""
+    from pdvault.main import open_key_provider
+
+    keys = await open_key_provider(settings)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        audit = AuditLog(Metrics(), LogSigner(keys.signing_seed()), slots=1)
+        async with make_sessionmaker(engine)() as session:
+            report = await rebuild_email_indexes(session, keys, audit)
+            await session.commit()
+            return report
+    finally:
+        await engine.dispose()
+        await keys.close()
