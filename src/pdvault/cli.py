@@ -17,17 +17,26 @@ from pdvault.config import Settings
 from pdvault.config import get_settings as _load_settings
 from pdvault.crypto.keyring import KeyringError, new_keyring, write_keyring
 
+
 # Plain (not rich) help: typer's rich help labels a flag such as --json "<bool>", as if it took
 # a value; plain help shows a flag as a flag.
-_PLAIN = {"no_args_is_help": True, "rich_markup_mode": None}
-app = typer.Typer(help="pdvault: a personal-data vault.", pretty_exceptions_enable=False, **_PLAIN)
-token_app = typer.Typer(help="Tokens for principals.", **_PLAIN)
-keys_app = typer.Typer(help="Key-encryption keys.", **_PLAIN)
+def _group(help_text: str, *, pretty_exceptions: bool = True) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=pretty_exceptions,
+    )
+
+
+app = _group("pdvault: a personal-data vault.", pretty_exceptions=False)
+token_app = _group("Tokens for principals.")
+keys_app = _group("Key-encryption keys.")
 app.add_typer(token_app, name="token")
-audit_app = typer.Typer(help="The tamper-evident access log.", **_PLAIN)
+audit_app = _group("The tamper-evident access log.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
-retention_app = typer.Typer(help="Legal retention of transaction documents.", **_PLAIN)
+retention_app = _group("Legal retention of transaction documents.")
 app.add_typer(retention_app, name="retention")
 
 
@@ -315,7 +324,7 @@ def token_create(
     from pydantic import ValidationError
 
     from pdvault.policy import Role
-    from pdvault.principals.bootstrap import create_principal_with_token
+    from pdvault.principals.bootstrap import create_principal_and_token
     from pdvault.principals.schemas import PrincipalIn
 
     try:
@@ -335,7 +344,7 @@ def token_create(
     from pdvault.errors import Problem
 
     try:
-        created = asyncio.run(create_principal_with_token(settings, data, days))
+        created = asyncio.run(create_principal_and_token(settings, data, days))
     except Problem as exc:
         # The database answered and refused the input (an unknown partner, a name already
         # taken): not an outage.

@@ -78,7 +78,12 @@ async def rebuild_email_indexes(
             Customer.wrapped_dek,
             Customer.email_ct,
             Customer.email_bidx,
-        ).where(Customer.erased_at.is_(None), Customer.email_ct.is_not(None))
+        ).where(
+            Customer.erased_at.is_(None),
+            Customer.email_ct.is_not(None),
+            Customer.wrapped_dek.is_not(None),
+            Customer.kek_version.is_not(None),
+        )
         if after is not None:
             query = query.where(Customer.id > after)
         rows = (await session.execute(query.order_by(Customer.id).limit(batch))).all()
@@ -86,10 +91,10 @@ async def rebuild_email_indexes(
             break
         after = rows[-1][0]
         data_keys = await keys.unwrap_data_keys(
-            [(WrappedKey(int(r[2]), bytes(r[3])), r[0]) for r in rows]
+            [(WrappedKey(int(r[2] or 0), bytes(r[3] or b"")), r[0]) for r in rows]
         )
         for row, data_key in zip(rows, data_keys, strict=True):
-            email = decrypt_field(data_key, row[0], "email", bytes(row[4]))
+            email = decrypt_field(data_key, row[0], "email", bytes(row[4] or b""))
             new = sealing.index_of(keys, "email", email)
             groups.setdefault(new, []).append((row[1], row[0], row[5]))
         report.reindexed += len(rows)

@@ -53,9 +53,15 @@ async def ensure_first_admin(settings: Settings) -> str | None:
         await engine.dispose()
 
 
-async def create_principal_with_token(
+async def create_principal_with_token(settings: Settings, data: PrincipalIn, days: int) -> str:
+    """A new principal's token (only the secret: for scripts and tests)."""
+    return (await create_principal_and_token(settings, data, days)).token
+
+
+async def create_principal_and_token(
     settings: Settings, data: PrincipalIn, days: int
 ) -> TokenCreated:
+    """A new principal and its first token: the token's id, principal, expiry and secret."""
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:
