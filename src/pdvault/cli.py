@@ -390,12 +390,13 @@ def token_list(
     if as_json:
         typer.echo(json.dumps(tokens))
         return
-    now = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC)
     for t in tokens:
+        expired = datetime.fromisoformat(t["expires_at"].replace("Z", "+00:00")) <= now
         state = (
             f"revoked {t['revoked_at']}"
             if t["revoked_at"]
-            else ("expired" if t["expires_at"] <= now else "active")
+            else ("expired" if expired else "active")
         )
         typer.echo(
             f"{t['id']}  {t['role']:<10} {t['principal_name']}  (principal {t['principal_id']})"

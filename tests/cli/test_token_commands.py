@@ -92,7 +92,8 @@ async def test_create_prints_id_and_token_list_shows_it_revoke_stops_it(vault: V
     revoked = vault.run("token", "revoke", token_id)
     assert revoked.code == 0, revoked.err
     assert token_id in revoked.out
-    assert await _principals(vault, token) in (401, 200 if vault.env else 401)
+    if not vault.env:  # the in-process app reads the SQLite data dir: the token stopped
+        assert await _principals(vault, token) == 401
     assert {t["id"]: t for t in _listed(vault)}[token_id]["revoked_at"] is not None
     again = vault.run("token", "revoke", token_id)  # already revoked: said, not an error
     assert again.code == 0, again.err
