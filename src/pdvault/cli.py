@@ -7,6 +7,7 @@ import json
 import sys
 import uuid
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -16,17 +17,47 @@ from pdvault.config import Settings
 from pdvault.config import get_settings as _load_settings
 from pdvault.crypto.keyring import KeyringError, new_keyring, write_keyring
 
-app = typer.Typer(
-    help="pdvault: a personal-data vault.", no_args_is_help=True, pretty_exceptions_enable=False
-)
-token_app = typer.Typer(help="Tokens for principals.", no_args_is_help=True)
-keys_app = typer.Typer(help="Key-encryption keys.", no_args_is_help=True)
+
+# Plain (not rich) help: typer's rich help labels a flag such as --json "<bool>", as if it took
+# a value; plain help shows a flag as a flag.
+def _group(help_text: str, *, pretty_exceptions: bool = True) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=pretty_exceptions,
+    )
+
+
+app = _group("pdvault: a personal-data vault.", pretty_exceptions=False)
+token_app = _group("Tokens for principals.")
+keys_app = _group("Key-encryption keys.")
 app.add_typer(token_app, name="token")
-audit_app = typer.Typer(help="The tamper-evident access log.", no_args_is_help=True)
+audit_app = _group("The tamper-evident access log.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
-retention_app = typer.Typer(help="Legal retention of transaction documents.", no_args_is_help=True)
+retention_app = _group("Legal retention of transaction documents.")
 app.add_typer(retention_app, name="retention")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"pdvault {version('pdvault')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """pdvault: a personal-data vault."""
 
 
 T = TypeVar("T")
@@ -122,6 +153,23 @@ def _check_keys_match(settings: Settings) -> None:
     _run(check())
 
 
+def _data_upgrades(settings: Settings, *, reindex_emails: bool = False) -> list[str]:
+    """Run the data upgrades a migration left for the keys (pdvault/upgrades.py); their report.
+
+    Nothing pending and nothing asked for: no keys needed, nothing printed.
+    """
+    from pdvault.customers.reindex import EMAIL_REINDEX, run_email_reindex
+    from pdvault.upgrades import pending_in
+
+    pending = _run(pending_in(settings))
+    if EMAIL_REINDEX not in pending and not reindex_emails:
+        return []
+    _refuse_lost_keyring(settings)
+    _check_keys(settings)
+    _check_keys_match(settings)
+    return _run(run_email_reindex(settings)).lines()
+
+
 def _refuse_lost_keyring(settings: Settings) -> None:
     """A missing local keyring on a database already in use: one line saying to restore it."""
     if (
@@ -171,6 +219,7 @@ def init(
     keyring_created = _ensure_keyring(settings)
     _migrate(settings)
     _check_keys_match(settings)
+    upgrades = _data_upgrades(settings)
     from pdvault.principals.bootstrap import ensure_first_admin
 
     try:
@@ -189,10 +238,13 @@ def init(
                     "database": "postgresql"
                     if settings.effective_database_url.startswith("postgresql")
                     else "sqlite",
+                    "data_upgrades": upgrades,
                 }
             )
         )
         return
+    for line in upgrades:
+        typer.echo(line)
     if token is None:
         typer.echo("pdvault is already initialised; nothing changed.")
         return
@@ -204,10 +256,22 @@ def init(
 
 
 @app.command()
-def migrate() -> None:
-    """Apply database migrations up to the latest revision."""
+def migrate(
+    reindex_emails: Annotated[
+        bool,
+        typer.Option(
+            "--reindex-emails",
+            help="Rebuild the email indexes even if no migration asks to, and list the "
+            "customers whose emails still collide (by id)",
+        ),
+    ] = False,
+) -> None:
+    """Apply database migrations up to the latest revision, then any data upgrade they ask
+    for that needs the keys (rebuilding the email indexes)."""
     settings = get_settings()
     _migrate(settings)
+    for line in _data_upgrades(settings, reindex_emails=reindex_emails):
+        typer.echo(line)
     typer.echo("Database is at the latest revision.")
 
 
@@ -231,6 +295,11 @@ def serve(
         fail(_db_error(exc))
     if current != head_revision(settings):
         fail("database schema is not current: run 'pdvault init' or 'pdvault migrate'")
+    from pdvault.upgrades import pending_in
+
+    pending = _run(pending_in(settings))
+    if pending:
+        fail(f"a data upgrade is pending ({', '.join(pending)}): run 'pdvault migrate'")
     _check_keys_match(settings)
     uvicorn.run(
         "pdvault.main:create_app",
@@ -252,12 +321,13 @@ def token_create(
     name: Annotated[str, typer.Option(help="Display name of the principal")],
     partner: Annotated[str | None, typer.Option(help="Partner id (partner role only)")] = None,
     days: Annotated[int, typer.Option(help="Days until the token expires")] = 90,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Create a principal and print a token for it (shown once)."""
+    """Create a principal and print its token's id, then the token (shown once)."""
     from pydantic import ValidationError
 
     from pdvault.policy import Role
-    from pdvault.principals.bootstrap import create_principal_with_token
+    from pdvault.principals.bootstrap import create_principal_and_token
     from pdvault.principals.schemas import PrincipalIn
 
     try:
@@ -277,13 +347,85 @@ def token_create(
     from pdvault.errors import Problem
 
     try:
-        token = asyncio.run(create_principal_with_token(settings, data, days))
+        created = asyncio.run(create_principal_and_token(settings, data, days))
     except Problem as exc:
-        # The database answered and refused the input (an unknown partner): not an outage.
+        # The database answered and refused the input (an unknown partner, a name already
+        # taken): not an outage.
         fail(f"invalid principal: {exc.detail}")
     except Exception as exc:
         fail(_db_error(exc))
-    typer.echo(token)
+    if as_json:
+        typer.echo(created.model_dump_json())
+        return
+    typer.echo(
+        f"token id {created.id} (principal {created.principal_id}), expires "
+        f"{created.expires_at.isoformat()}; revoke with 'pdvault token revoke {created.id}'"
+    )
+    typer.echo(created.token)
+
+
+def _uuid_or_fail(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        fail(f"not a {what} id")
+
+
+@token_app.command("list")
+def token_list(
+    principal: Annotated[
+        str | None, typer.Option(help="Only this principal's tokens (its id)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array")] = False,
+) -> None:
+    """List tokens: id, principal, created, expires, revoked. Never a token itself."""
+    from pdvault.errors import Problem
+    from pdvault.principals.bootstrap import list_tokens
+
+    principal_id = _uuid_or_fail(principal, "principal") if principal is not None else None
+    settings = get_settings()
+    try:
+        tokens = asyncio.run(list_tokens(settings, principal_id))
+    except Problem as exc:
+        fail(exc.detail)
+    except Exception as exc:
+        fail(_db_error(exc))
+    if as_json:
+        typer.echo(json.dumps(tokens))
+        return
+    now = datetime.now(UTC)
+    for t in tokens:
+        expired = datetime.fromisoformat(t["expires_at"].replace("Z", "+00:00")) <= now
+        state = (
+            f"revoked {t['revoked_at']}"
+            if t["revoked_at"]
+            else ("expired" if expired else "active")
+        )
+        typer.echo(
+            f"{t['id']}  {t['role']:<10} {t['principal_name']}  (principal {t['principal_id']})"
+            f"  created {t['created_at']}  expires {t['expires_at']}  {state}"
+        )
+    if not tokens:
+        typer.echo("no tokens")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (from 'pdvault token list')")],
+) -> None:
+    """Revoke a token: it stops working within a second on every worker."""
+    from pdvault.errors import Problem
+    from pdvault.principals.bootstrap import revoke_token
+
+    tid = _uuid_or_fail(token_id, "token")
+    settings = get_settings()
+    try:
+        revoked = asyncio.run(revoke_token(settings, tid))
+    except Problem as exc:
+        fail(exc.detail)
+    except Exception as exc:
+        fail(_db_error(exc))
+    typer.echo(f"token {revoked.id} revoked at {revoked.revoked_at.isoformat()}")
 
 
 @keys_app.command("create")

@@ -13,6 +13,7 @@ from pdvault.notifications.models import Notification
 from pdvault.partners.models import Assignment, Grant, Partner
 from pdvault.principals.models import Principal, Token
 from pdvault.subjects.models import AccessRequest
+from pdvault.upgrades import DataUpgrade
 
 __all__ = [
     "AccessEvent",
@@ -27,6 +28,7 @@ __all__ = [
     "ComplaintTransition",
     "Consent",
     "Customer",
+    "DataUpgrade",
     "DeletionRequest",
     "Document",
     "Grant",

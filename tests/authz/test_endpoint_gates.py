@@ -93,6 +93,7 @@ API_ROLES: dict[tuple[str, str], frozenset[str]] = {
         ("POST", "/v1/principals/{}/disable", {A}),
         ("POST", "/v1/principals/{}/tokens", {A}),
         ("POST", "/v1/tokens/{}/revoke", {A}),
+        ("GET", "/v1/principals/{}/tokens", {A}),
         ("GET", "/v1/admin/keys", {A}),
     )
 }

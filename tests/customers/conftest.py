@@ -23,6 +23,8 @@ def as_role(client: httpx.AsyncClient, issue: TokenFactory, admin: Issued) -> Ro
     """A principal of any role; a partner principal gets a (fake) partner of its own first."""
 
     async def _as(role: str) -> Issued:
+        if role == "admin":
+            return admin  # one name per principal: a second "test-admin" would be refused
         if role != "partner":
             return await issue(role, f"test-{role}")
         r = await client.post(

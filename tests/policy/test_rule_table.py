@@ -188,6 +188,7 @@ API_ROLES: dict[str, frozenset[str]] = {
     "principal.disable": frozenset({"admin"}),
     "token.create": frozenset({"admin"}),
     "token.revoke": frozenset({"admin"}),
+    "token.list": frozenset({"admin"}),
     "keys.status": frozenset({"admin"}),
     "partner.create": frozenset({"admin"}),
     "partner.list": frozenset({"admin"}),

@@ -79,6 +79,8 @@ def _phone_slow(value: str, region: str = DEFAULT_REGION) -> str:
 def email(value: str) -> str:
     """Syntax-checked, domain lower-cased (IDNA), local part kept as given (NFC).
 
+    Kept as given is how it is stored; matching ignores case (``email_match_form``).
+
     Look-alikes are refused rather than folded (docs/decisions.md): an invisible character,
     a compatibility form (full-width letters, ligatures) in the local part, or letters of
     mixed scripts in the local part or in one domain label (a Cyrillic a among Latin
@@ -110,6 +112,16 @@ def _email_slow(value: str) -> str:
     if not all(_single_script(part) for part in (local, *domain.split("."))):
         raise FieldError("email mixes letters of different scripts (look-alike characters)")
     return f"{local}@{domain}"
+
+
+def email_match_form(canonical: str) -> str:
+    """The form duplicate detection and search compare: the whole canonical address lower-cased.
+
+    One person writes ``Nhung@Example.com`` one day and ``nhung@example.com`` the next; mail
+    providers treat the two as one mailbox, so the vault does too (docs/decisions.md). The
+    address is still stored and returned as given: only its blind index is over this form.
+    """
+    return unicodedata.normalize("NFC", canonical.lower())
 
 
 # Format (zero-width space and joiners, BOM, bidi controls), control, private-use, unassigned,

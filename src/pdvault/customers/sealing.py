@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pdvault.crypto.blind_index import blind_index
 from pdvault.crypto.envelope import decrypt_field, encrypt_field, new_data_key
 from pdvault.crypto.provider import KeyProvider, WrappedKey
 from pdvault.customers.models import Customer
+from pdvault.customers.normalize import email_match_form
 
 CIPHERTEXT_COLUMN = {
     "full_name": "full_name_ct",
@@ -18,10 +19,16 @@ CIPHERTEXT_COLUMN = {
     "address": "address_ct",
 }
 INDEXED_FIELDS = {"email": "email_bidx", "phone": "phone_bidx"}
+# What an index is over, from the stored (normalised) value: an email matches in any case.
+MATCH_FORM: dict[str, Callable[[str], str]] = {"email": email_match_form}
 
 
 def index_of(keys: KeyProvider, field: str, normalised: str) -> bytes:
-    return blind_index(keys.index_key(), field, normalised)
+    """The blind index of a normalised value (the one place every index is computed)."""
+    match_form = MATCH_FORM.get(field)
+    return blind_index(
+        keys.index_key(), field, match_form(normalised) if match_form else normalised
+    )
 
 
 async def seal_new(

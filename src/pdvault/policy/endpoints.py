@@ -18,6 +18,7 @@ class Operation(StrEnum):
     PRINCIPAL_DISABLE = "principal.disable"
     TOKEN_CREATE = "token.create"  # noqa: S105 - an operation name  # nosec B105
     TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an operation name  # nosec B105
+    TOKEN_LIST = "token.list"  # noqa: S105 - an operation name  # nosec B105
     KEYS_STATUS = "keys.status"
     PARTNER_CREATE = "partner.create"
     PARTNER_LIST = "partner.list"
@@ -81,6 +82,7 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.PRINCIPAL_DISABLE: frozenset({A}),
     Operation.TOKEN_CREATE: frozenset({A}),
     Operation.TOKEN_REVOKE: frozenset({A}),
+    Operation.TOKEN_LIST: frozenset({A}),
     Operation.KEYS_STATUS: frozenset({A}),
     Operation.PARTNER_CREATE: frozenset({A}),
     Operation.PARTNER_LIST: frozenset({A}),

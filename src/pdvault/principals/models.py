@@ -13,7 +13,7 @@ class Principal(Base):
     __tablename__ = "principals"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
     role: Mapped[str] = mapped_column(String(32))
     partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -22,6 +22,7 @@ from pdvault.principals.schemas import (
     PrincipalPage,
     TokenCreated,
     TokenIn,
+    TokenPage,
     TokenRevoked,
 )
 
@@ -60,8 +61,8 @@ async def _log(
     "/v1/principals",
     status_code=201,
     response_model=PrincipalOut,
-    summary="Create a principal (admin)",
-    responses=problems(401, 403, 422, 503),
+    summary="Create a principal (admin); a name already taken is 409",
+    responses=problems(401, 403, 409, 422, 503),
 )
 async def create_principal(
     body: PrincipalIn,
@@ -131,6 +132,23 @@ async def issue_token(
     await _log(vault, session, actor, Operation.TOKEN_CREATE.value, principal.id, created.id)
     await session.commit()
     return created
+
+
+@router.get(
+    "/v1/principals/{principal_id}/tokens",
+    response_model=TokenPage,
+    summary="List a principal's tokens: ids and dates, never the token (admin)",
+    responses=problems(401, 403, 404, 422, 503),
+)
+async def list_tokens(
+    principal_id: uuid.UUID,
+    session: SessionDep,
+    _actor: Annotated[Actor, Depends(require(Operation.TOKEN_LIST))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> TokenPage:
+    principal = await _principal(session, principal_id)
+    return await service.list_tokens(session, principal.id, limit, cursor)
 
 
 @router.post(

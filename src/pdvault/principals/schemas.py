@@ -73,3 +73,18 @@ class TokenRevoked(BaseModel):
     id: uuid.UUID
     principal_id: uuid.UUID
     revoked_at: datetime
+
+
+class TokenOut(BaseModel):
+    """A token as listed: when it was made, when it ends. Never the token nor its hash."""
+
+    id: uuid.UUID
+    principal_id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenPage(BaseModel):
+    items: list[TokenOut]
+    next_cursor: str | None

@@ -6,11 +6,12 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.auth.tokens import hash_token, new_token
 from pdvault.db import new_id, utcnow
-from pdvault.errors import Unprocessable
+from pdvault.errors import Conflict, Unprocessable
 from pdvault.pagination import split_page, uuid_after
 from pdvault.partners.models import Partner
 from pdvault.principals.models import Principal, Token
@@ -19,6 +20,8 @@ from pdvault.principals.schemas import (
     PrincipalOut,
     PrincipalPage,
     TokenCreated,
+    TokenOut,
+    TokenPage,
     TokenRevoked,
 )
 
@@ -33,6 +36,7 @@ async def create_principal(session: AsyncSession, data: PrincipalIn) -> Principa
             "partner_id names no partner.",
             errors=[{"loc": ["body", "partner_id"], "msg": "unknown partner"}],
         )
+    await _refuse_taken_name(session, data.name)
     principal = Principal(
         id=new_id(),
         name=data.name,
@@ -41,8 +45,26 @@ async def create_principal(session: AsyncSession, data: PrincipalIn) -> Principa
         created_at=utcnow(),
     )
     session.add(principal)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another request took the name between the look-up and the insert (the unique
+        # constraint decides): the same answer as when the look-up saw it.
+        await session.rollback()
+        await _refuse_taken_name(session, data.name)
+        raise
     return principal
+
+
+async def _refuse_taken_name(session: AsyncSession, name: str) -> None:
+    """A principal's name is unique (docs/decisions.md): a second one is 409, naming the first."""
+    existing = await session.scalar(select(Principal.id).where(Principal.name == name))
+    if existing is not None:
+        raise Conflict(
+            "A principal with this name already exists.",
+            reason="duplicate_principal",
+            existing_id=str(existing),
+        )
 
 
 async def list_principals(session: AsyncSession, limit: int, cursor: str | None) -> PrincipalPage:
@@ -52,6 +74,30 @@ async def list_principals(session: AsyncSession, limit: int, cursor: str | None)
         query = query.where(Principal.id > after)
     rows, next_cursor = split_page((await session.scalars(query)).all(), limit, lambda p: p.id)
     return PrincipalPage(items=[principal_out(p) for p in rows], next_cursor=next_cursor)
+
+
+async def list_tokens(
+    session: AsyncSession, principal_id: uuid.UUID, limit: int, cursor: str | None
+) -> TokenPage:
+    """A principal's tokens by id (creation order), revoked and expired ones too."""
+    query = (
+        select(Token).where(Token.principal_id == principal_id).order_by(Token.id).limit(limit + 1)
+    )
+    after = uuid_after(cursor)
+    if after is not None:
+        query = query.where(Token.id > after)
+    rows, next_cursor = split_page((await session.scalars(query)).all(), limit, lambda t: t.id)
+    return TokenPage(items=[token_out(t) for t in rows], next_cursor=next_cursor)
+
+
+def token_out(token: Token) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        principal_id=token.principal_id,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+    )
 
 
 async def disable_principal(session: AsyncSession, principal: Principal) -> Principal:
