@@ -33,7 +33,7 @@ from tests.customers.conftest import assert_problem
 
 SELF = "customer_self_service"
 READS = 50
-BODY_TIMEOUT = 5.0  # seconds, for the live server: long enough for the reads beside it
+BODY_TIMEOUT = 8.0  # seconds, for the live server: ample for the 50 reads beside the stalls
 BOUNDARY = "pdvault-stall"
 
 
