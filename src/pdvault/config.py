@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Document upload limit (413 above)"
     )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Time a request body has to arrive in full, from the end of its headers; "
+        "408 and the connection closed after it",
+    )
     batch_max_items: int = Field(
         default=1000, ge=1, le=10000, description="Customers per batch import"
     )

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import DENIED, EventDraft
-from pdvault.auth.principal import Actor, resolve_token
+from pdvault.auth.principal import Actor, Resolution, resolve_token
 from pdvault.auth.throttle import scope_client_address
 from pdvault.auth.tokens import looks_like_token
 from pdvault.errors import Forbidden, TooManyRequests, Unauthorized
@@ -40,9 +40,15 @@ READ_ROUTES = frozenset(
 )
 
 
-async def get_session(request: Request, vault: VaultDep) -> AsyncIterator[AsyncSession]:
+def _is_read_route(request: Request) -> bool:
     route = getattr(request.scope.get("route"), "path", None)
-    async with vault.sessions_for((request.method, route) in READ_ROUTES)() as session:
+    return (request.method, route) in READ_ROUTES
+
+
+async def get_session(request: Request, vault: VaultDep) -> AsyncIterator[AsyncSession]:
+    # Opening the session takes no connection: its transaction begins (on SQLite, a write
+    # route's BEGIN IMMEDIATE) at the handler's first statement, never at authentication.
+    async with vault.sessions_for(_is_read_route(request))() as session:
         yield session
 
 
@@ -59,7 +65,7 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
     if scheme.lower() != "bearer" or not token.strip():
         _failed(request, vault, "malformed")
         raise Unauthorized()
-    resolved = await resolve_token(session, vault.principals, token.strip())
+    resolved = await _look_up(request, vault, session, token.strip())
     if resolved is None:
         _failed(request, vault, "unknown" if looks_like_token(token.strip()) else "malformed")
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
@@ -82,6 +88,18 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+async def _look_up(
+    request: Request, vault: Vault, session: AsyncSession, token: str
+) -> Resolution | None:
+    """The token's holder, read outside the request's own transaction: authentication never
+    takes SQLite's write lock (a write route's session would begin with BEGIN IMMEDIATE and
+    hold it until the handler commits). A read route's session already takes none."""
+    if _is_read_route(request):
+        return await resolve_token(session, vault.principals, token)
+    async with vault.sessions_for(True)() as lookup:
+        return await resolve_token(lookup, vault.principals, token)
 
 
 def _failed(request: Request, vault: Vault, kind: str) -> None:

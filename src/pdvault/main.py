@@ -31,7 +31,7 @@ from pdvault.keys.router import router as keys_router
 from pdvault.middleware import DOCS_PAGES, EdgeMiddleware, NulGuard
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
-from pdvault.openapi_docs import annotate_roles, declare_bearer_auth
+from pdvault.openapi_docs import annotate_bodies, annotate_roles, declare_bearer_auth
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
@@ -182,6 +182,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         max_document_body=settings.max_document_bytes,
         hsts_max_age=settings.hsts_max_age,
         docs_pages=DOCS_PAGES if settings.docs_enabled else (),
+        body_timeout=settings.body_timeout_seconds,
     )
     for router in (
         public_router,
@@ -201,5 +202,6 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         keys_router,
     ):
         annotate_roles(router)
+        annotate_bodies(router)
         app.include_router(router)
     return app

@@ -1,18 +1,21 @@
-"""The outermost layer: request id, security headers, body limits, metrics, access logging,
-last-resort errors. (The token-guessing counter answers in ``deps.get_actor``: only a token
-that does not resolve can be refused for it.)
+"""The outermost layer: request id, security headers, request bodies (read whole before
+the app runs: size limit, time limit, JSON media type and encoding), metrics, access
+logging, last-resort errors. (The token-guessing counter answers in ``deps.get_actor``:
+only a token that does not resolve can be refused for it.)
 
 A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path stay cheap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 from typing import Any
 
+from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,6 +70,51 @@ class _BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"Request body over {limit} bytes.")
 
 
+class _BodyTimedOut(Exception):
+    """The request body did not arrive in full within the body timeout."""
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete."""
+
+
+def _has_body(headers: dict[bytes, bytes]) -> bool:
+    """HTTP/1.1 (RFC 9112 §6.3): a request has a body only when it says how it is framed."""
+    declared = headers.get(b"content-length")
+    return b"transfer-encoding" in headers or (declared is not None and declared.strip() != b"0")
+
+
+def is_json_media(media: bytes) -> bool:
+    """``application/json`` or any ``application/*+json`` (already lower-cased)."""
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+_NOT_JSON = "The body must be JSON, sent with Content-Type: application/json."
+_NOT_UTF8 = "A JSON body must be encoded in UTF-8 (RFC 8259), and say no other charset."
+
+
+def body_refusal(method: str, path: str, content_type: bytes | None, body: bytes) -> str | None:
+    """Why a request body is refused as 415, or None. Every body a route reads is JSON in
+    UTF-8 (RFC 8259 §8.1), except the document upload's multipart form, which its own parser
+    checks (documents/form.py). Checked on the bytes FastAPI would otherwise decode as
+    UTF-16 or UTF-32 from their pattern of zero bytes, out of the NUL guard's sight."""
+    if method not in _BODY_METHODS or not body:
+        return None
+    if method == "POST" and _DOCUMENT_UPLOAD.fullmatch(path):
+        return None
+    media, params = parse_options_header(content_type)
+    if not is_json_media(media):
+        return _NOT_JSON
+    charset = params.get(b"charset")
+    if charset is not None and charset.lower() not in (b"utf-8", b"utf8"):
+        return _NOT_UTF8
+    if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
+        return _NOT_UTF8
+    return None
+
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -77,6 +125,7 @@ class EdgeMiddleware:
         max_document_body: int,
         hsts_max_age: int = 0,
         docs_pages: tuple[str, ...] = DOCS_PAGES,
+        body_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -84,6 +133,7 @@ class EdgeMiddleware:
         self.max_document_body = max_document_body
         self.hsts_max_age = hsts_max_age
         self.docs_pages = docs_pages
+        self.body_timeout = body_timeout
         # Built once: (headers to add, their names) for API paths and for the docs pages.
         self._api_headers = security_headers("", hsts_max_age, ())
         self._docs_headers = security_headers(DOCS_PAGES[0], hsts_max_age, DOCS_PAGES[:1])
@@ -134,11 +184,30 @@ class EdgeMiddleware:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
-            else:
+            elif not _has_body(headers):
                 await self.app(scope, receive_wrapper, send_wrapper)
+            else:
+                # The whole body before the app runs: no session, no transaction and no lock
+                # is ever held while a client takes its time sending it.
+                body = await self._read_body(receive_wrapper)
+                refusal = body_refusal(
+                    scope.get("method", ""), path, headers.get(b"content-type"), body
+                )
+                if refusal is not None:
+                    await self._send_problem(send_wrapper, 415, refusal, close=False)
+                else:
+                    await self.app(scope, _replay(body, receive), send_wrapper)
         except _BodyTooLarge:
             if not response_started[0]:
                 await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
+        except _BodyTimedOut:
+            await self._send_problem(
+                send_wrapper,
+                408,
+                f"The request body did not arrive within {self.body_timeout:g} seconds.",
+            )
+        except _ClientGone:
+            status_holder[0] = 499  # as nginx logs it: the client closed the request, no answer
         except Exception as exc:
             storage = is_storage_fault(exc)
             log.error(
@@ -169,13 +238,33 @@ class EdgeMiddleware:
             )
             request_id_var.reset(token)
 
+    async def _read_body(self, receive: Receive) -> bytes:
+        """The request body, whole: ``_BodyTooLarge`` over the limit (raised by ``receive``),
+        ``_BodyTimedOut`` when it is not complete within the body timeout."""
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _ClientGone
+                    chunks.append(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise _BodyTimedOut from None
+
     @staticmethod
     async def _send_problem(
-        send: Send, status: int, detail: str, headers: dict[str, str] | None = None
+        send: Send,
+        status: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        *,
+        close: bool = True,
     ) -> None:
-        response = problem_response(
-            status, detail, headers={**(headers or {}), "Connection": "close"}
-        )
+        extra = {"Connection": "close"} if close else {}
+        response = problem_response(status, detail, headers={**(headers or {}), **extra})
         await response({"type": "http"}, _empty_receive, send)
 
 
@@ -184,24 +273,35 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _PER_ITEM = {"/v1/customers/batch"}
 
 
+_Link = tuple[str, Any] | None  # a location: (its last step, its parent's link)
+
+
 def nul_at(value: Any, loc: list[str]) -> list[str] | None:
     """Where in parsed JSON a string (or key) holds U+0000, as a ``loc``; None if nowhere.
-    A key holding one is named with U+FFFD in its place."""
-    if isinstance(value, str):
-        return loc if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = [*loc, key.replace("\x00", "\ufffd")]
-            if "\x00" in key:
-                return here
-            found = nul_at(item, here)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = nul_at(item, [*loc, str(index)])
-            if found is not None:
-                return found
+    A key holding one is named with U+FFFD in its place. Depth first, in document order, on a
+    stack of its own (each location a link to its parent's): however deep the parser went,
+    this never meets the recursion limit."""
+    stack: list[tuple[Any, _Link]] = [(value, None)]
+    while stack:
+        item, link = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                steps: list[str] = []
+                while link is not None:
+                    step, link = link
+                    steps.append(step)
+                return [*loc, *reversed(steps)]
+        elif isinstance(item, dict):
+            children: list[tuple[Any, _Link]] = []
+            for key, child in item.items():
+                here = (key.replace("\x00", "\ufffd"), link)
+                if "\x00" in key:
+                    children.append(("\x00", here))  # met after the values before it
+                    break
+                children.append((child, here))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend((child, (str(i), link)) for i, child in reversed(list(enumerate(item))))
     return None
 
 
@@ -237,7 +337,19 @@ class NulGuard:
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        where = _nul_in(body) if b"\\u0000" in body else None
+        try:
+            where = _nul_in(body) if b"\\u0000" in body else None
+        except RecursionError:
+            # Nested past the parser's depth: FastAPI's own parse would fail the same way;
+            # answered as it would be (errors.py), and never let through unchecked.
+            response = problem_response(
+                422,
+                "The request is not valid.",
+                slug="validation_error",
+                errors=[{"loc": ["body"], "msg": "the body could not be parsed"}],
+            )
+            await response(scope, receive, send)
+            return
         if where is not None:
             response = problem_response(
                 422,
@@ -260,6 +372,17 @@ def _nul_in(body: bytes) -> list[str] | None:
     except ValueError:
         return None  # not JSON: the route's own parsing answers 422
     return nul_at(parsed, ["body"])
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the app once the edge holds the whole body: the body in one message,
+    then the client's own messages (a disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 async def _empty_receive() -> Message:

@@ -15,11 +15,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# A caller's X-Request-ID is kept only as a UUID, hyphenated or as the 32 hex digits pdvault
+# generates: it lands in the permanent access log, and free text there could carry a name.
+_UUID_REQUEST_ID = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|[0-9A-Fa-f]{32}"
+)
 
 
 def sane_request_id(candidate: str | None) -> str:
-    if candidate and _SANE_REQUEST_ID.match(candidate):
+    """The caller's request id when it is a UUID, else a fresh one."""
+    if candidate and _UUID_REQUEST_ID.fullmatch(candidate):
         return candidate
     return uuid.uuid4().hex
 

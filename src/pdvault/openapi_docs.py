@@ -15,10 +15,12 @@ _DESCRIPTIONS = {
     403: "Known caller, not allowed: `reason` names the rule (docs/policy.md)",
     404: "No such resource",
     405: "Method not allowed",
+    408: "The request body did not arrive within the body timeout; the connection is closed",
     409: "Conflict (`reason` says which)",
     410: "The customer was erased",
     412: "If-Match does not match the current ETag",
     413: "Request body over the configured limit",
+    415: "The body is not JSON (`Content-Type: application/json`) or not in UTF-8",
     422: "Invalid input: `errors` lists each location and message",
     428: "If-Match is required",
     429: "Token not valid, and this address failed too often; wait `Retry-After` seconds",
@@ -126,3 +128,19 @@ def annotate_roles(router: Any) -> None:
         }
         line = f"Roles: {', '.join(roles)}."
         route.description = f"{route.description}\n\n{line}" if route.description else line
+
+
+def annotate_bodies(router: Any) -> None:
+    """Every operation that takes a body documents what the edge answers about bodies
+    (middleware.py): 408 when it does not arrive in time, 415 when it is not UTF-8 JSON (the
+    upload keeps its own 415, for anything but multipart/form-data)."""
+    from fastapi.routing import APIRoute
+
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if route.body_field is None and "requestBody" not in (route.openapi_extra or {}):
+            continue
+        added = {k: v for k, v in problems(408, 415).items() if k not in route.responses}
+        if added:
+            route.responses = {**route.responses, **added}

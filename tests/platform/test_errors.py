@@ -277,7 +277,12 @@ async def test_every_response_has_request_id(
         404: await client.get("/nope"),
         405: await client.delete("/v1/customers"),
         413: await client.post("/v1/customers", content=b"x" * (MIB + 1), headers=shop.headers),
-        422: await client.post("/v1/customers", content=b"{", headers=shop.headers),
+        415: await client.post("/v1/customers", content=b"{", headers=shop.headers),
+        422: await client.post(
+            "/v1/customers",
+            content=b"{",
+            headers={**shop.headers, "Content-Type": "application/json"},
+        ),
         500: await boom_client.get("/boom"),
     }
     ids = set()
@@ -291,8 +296,15 @@ async def test_every_response_has_request_id(
     assert len(ids) == len(responses)  # a fresh id per request
 
 
-@pytest.mark.parametrize("rid", ["req-123.abc", "a", "A" * 128, "trace:1:2", "0f0f-aa_bb"])
-async def test_sane_request_id_is_echoed(
+@pytest.mark.parametrize(
+    "rid",
+    [
+        "0f0a9e2c-5b7d-4c1e-9a3f-2d8e6b4c1a7f",
+        "0F0A9E2C-5B7D-4C1E-9A3F-2D8E6B4C1A7F",
+        "0190a0a05b7d7c1e9a3f2d8e6b4c1a7f",  # the form pdvault generates
+    ],
+)
+async def test_a_uuid_request_id_is_echoed(
     client: httpx.AsyncClient, shop: Issued, boom_client: httpx.AsyncClient, rid: str
 ) -> None:
     headers = {"X-Request-ID": rid}
@@ -316,9 +328,18 @@ async def test_sane_request_id_is_echoed(
         "<script>",
         "a/b",
         "khach@example.com",
+        # Printable, short, and still personal data in the permanent log: only UUIDs are kept.
+        "Nguyen-Van-Mau.0912853984",
+        "req-123.abc",
+        "A" * 128,
+        "trace:1:2",
+        "{0f0a9e2c-5b7d-4c1e-9a3f-2d8e6b4c1a7f}",
+        "urn:uuid:0f0a9e2c-5b7d-4c1e-9a3f-2d8e6b4c1a7f",
+        "0f0a9e2c5b7d-4c1e-9a3f-2d8e6b4c1a7f",
+        "0f0a9e2c-5b7d-4c1e-9a3f-2d8e6b4c1a7f0",
     ],
 )
-async def test_insane_request_id_is_replaced(
+async def test_a_request_id_other_than_a_uuid_is_replaced(
     client: httpx.AsyncClient, boom_client: httpx.AsyncClient, rid: str
 ) -> None:
     headers = {"X-Request-ID": rid.encode("utf-8")}
@@ -332,6 +353,9 @@ async def test_insane_request_id_is_replaced(
         assert SANE_ID.match(got)
 
 
+CALLER_ID = "5d1c7a3e-8b2f-4e6a-9c0d-1f2e3a4b5c6d"
+
+
 async def test_request_id_links_access_events(
     client: httpx.AsyncClient,
     issue: TokenFactory,
@@ -343,22 +367,24 @@ async def test_request_id_links_access_events(
     r = await client.get(
         f"/v1/customers/{cid}",
         params={"purpose": "order_confirmation"},
-        headers={**employee.headers, "X-Request-ID": "req-123.abc"},
+        headers={**employee.headers, "X-Request-ID": CALLER_ID},
     )
     assert r.status_code == 200, r.text
-    assert r.headers["x-request-id"] == "req-123.abc"
+    assert r.headers["x-request-id"] == CALLER_ID
     events = await access_events(app, principal_id=employee.principal_id)
-    assert [e["request_id"] for e in events] == ["req-123.abc"]
+    assert [e["request_id"] for e in events] == [CALLER_ID]
 
-    r = await client.get(
-        f"/v1/customers/{uuid.uuid4()}",
-        params={"purpose": "order_confirmation"},
-        headers={**employee.headers, "X-Request-ID": "bad id"},
-    )
-    generated = r.headers["x-request-id"]
-    events = await access_events(app, principal_id=employee.principal_id)
-    assert events[-1]["request_id"] == generated
-    assert generated != "bad id"
+    for smuggled in ("bad id", "Nguyen-Van-Mau.0912853984"):
+        r = await client.get(
+            f"/v1/customers/{uuid.uuid4()}",
+            params={"purpose": "order_confirmation"},
+            headers={**employee.headers, "X-Request-ID": smuggled},
+        )
+        generated = r.headers["x-request-id"]
+        events = await access_events(app, principal_id=employee.principal_id)
+        assert events[-1]["request_id"] == generated
+        assert generated != smuggled
+        assert uuid.UUID(generated)
 
 
 # Out-of-range input reaching the database was a 503 ("storage unavailable") or, for a huge
