@@ -17,7 +17,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import String, cast, delete, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -69,12 +69,15 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
     # A replay of the create (or a batch holding it) must not answer for an erased person:
     # the stored response names them, and the keyed fingerprint tells whether a guessed body
     # was theirs. The responses hold the id as JSON text; this runs once per erasure.
+    pattern = f'%"{customer_id}"%'
+    body = IdempotencyRecord.body
+    names_them = (
+        body.op("LIKE", is_comparison=True)(pattern.encode())  # bytea LIKE bytea
+        if session.get_bind().dialect.name == "postgresql"
+        else cast(body, String).like(pattern)  # SQLite: a blob's LIKE compares it as text
+    )
     await session.execute(
-        delete(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.body.op("LIKE", is_comparison=True)(f'%"{customer_id}"%'.encode())
-        )
-        .execution_options(synchronize_session=False)
+        delete(IdempotencyRecord).where(names_them).execution_options(synchronize_session=False)
     )
 
 
