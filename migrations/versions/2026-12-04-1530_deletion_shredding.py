@@ -21,9 +21,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("shredding", sa.String(length=16), nullable=True))
     # Erasures executed before this revision were settled (or not) without a record: the next
     # `pdvault retention sweep` settles storage once more and marks them.
-    op.execute(
-        "UPDATE deletion_requests SET shredding = 'pending' WHERE status = 'executed'"
-    )
+    op.execute("UPDATE deletion_requests SET shredding = 'pending' WHERE status = 'executed'")
 
 
 def downgrade() -> None:

@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 
 from pdvault.customers.models import Customer
 from pdvault.erasure.models import DeletionRequest
-from pdvault.erasure.ops import settle_pending
 from tests.conftest import Issued, access_events
 from tests.erasure.test_shredding import present, stored_bytes
 from tests.rights_fixtures import DELETIONS, SubjectFactory, approve_deletion, file_deletion
@@ -29,7 +28,8 @@ from tests.rights_fixtures import DELETIONS, SubjectFactory, approve_deletion, f
 async def wrapped_key_of(app: Any, customer_id: str) -> bytes:
     async with app.state.vault.sessions() as session:
         row = await session.scalar(select(Customer).where(Customer.id == uuid.UUID(customer_id)))
-        assert row is not None and row.wrapped_dek
+        assert row is not None
+        assert row.wrapped_dek
         return bytes(row.wrapped_dek)
 
 
@@ -81,8 +81,8 @@ async def test_a_reader_holding_a_snapshot_keeps_the_erasure_pending_until_the_s
             assert r.json()["shredding"] == "pending"
             assert shred_reasons(events) == ["shred_pending"]
             assert present(after, key, engine_name) == ["wrapped_dek"]
-            wal = Path(f"{path}-wal")
-            assert wal.exists() and key["wrapped_dek"] in wal.read_bytes()
+            wal = await asyncio.to_thread(Path(f"{path}-wal").read_bytes)
+            assert key["wrapped_dek"] in wal
         else:
             # No live row holds the key: a dump (a new snapshot) has none of it.
             assert r.json()["shredding"] == "complete"
@@ -99,6 +99,8 @@ async def test_a_reader_holding_a_snapshot_keeps_the_erasure_pending_until_the_s
             await holder.close()
 
     # The sweep (pdvault retention sweep) settles what is pending, and says so.
+    from pdvault.erasure.ops import settle_pending
+
     vault = app.state.vault
     async with vault.sessions() as session:
         done = await settle_pending(vault.engine, session, vault.audit)
