@@ -16,6 +16,7 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, cast, delete, update
 from sqlalchemy.engine import Connection
@@ -109,7 +110,7 @@ async def settle_storage(
     def checkpoint(sync_conn: Connection) -> bool:
         # On the driver connection, outside any transaction: a checkpoint cannot run in one.
         # A short busy wait: the caller retries rather than hold a request for 10 s.
-        cursor = sync_conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor: Any = sync_conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute("PRAGMA busy_timeout")
             (usual,) = cursor.fetchone()
