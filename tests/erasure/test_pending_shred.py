@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
+from pdvault.crypto.keyring import Keyring
 from pdvault.customers.models import Customer
 from pdvault.erasure.models import DeletionRequest
+from tests.audit.test_cli import Cli
 from tests.conftest import Issued, access_events
 from tests.erasure.test_shredding import present, stored_bytes
 from tests.rights_fixtures import DELETIONS, SubjectFactory, approve_deletion, file_deletion
@@ -174,3 +176,59 @@ async def test_a_busy_checkpoint_is_retried_before_the_erasure_is_called_pending
     assert r.status_code == 200, r.text
     assert r.json()["shredding"] == "complete"
     assert shred_reasons(await access_events(app, customer_id=s.id)) == ["shred_complete"]
+
+
+async def test_the_retention_sweep_command_settles_pending_erasures(
+    client: httpx.AsyncClient,
+    app: Any,
+    database_url: str,
+    engine_name: str,
+    keyring: Keyring,
+    tmp_path: Path,
+    subject: SubjectFactory,
+    shop: Issued,
+    dpo: Issued,
+) -> None:
+    """``pdvault retention sweep`` for real: still pending while a reader holds its snapshot
+    (SQLite: exit 1, saying so), then settled and logged once it has gone."""
+    s = await subject()
+    request = await file_deletion(client, shop, s.id)
+    assert (await approve_deletion(client, dpo, request["id"])).status_code == 200
+    # As an erasure that met a reader (or one executed before migration 0010) leaves it.
+    async with app.state.vault.sessions() as session:
+        await session.execute(
+            update(DeletionRequest)
+            .where(DeletionRequest.id == uuid.UUID(request["id"]))
+            .values(shredding="pending")
+        )
+        await session.commit()
+    cli = Cli(database_url, keyring, tmp_path)
+
+    if engine_name == "sqlite":
+        reader = sqlite3.connect(str(make_url(database_url).database), isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM customers").fetchone()
+        async with app.state.vault.sessions() as session:  # a write the reader has not seen
+            await session.execute(text("UPDATE customers SET version = version"))
+            await session.commit()
+        try:
+            busy = await cli.run("retention", "sweep")
+        finally:
+            reader.execute("COMMIT")
+            reader.close()
+        assert busy.code == 1, busy
+        assert "1 still pending" in busy.out
+        assert len(busy.err_lines) == 1
+        assert "still pending" in busy.err
+        assert await shredding_of(app, request["id"]) == "pending"
+
+    done = await cli.run("retention", "sweep")
+    assert done.code == 0, done
+    assert "erasures: 1 settled, 0 still pending" in done.out
+    assert await shredding_of(app, request["id"]) == "complete"
+    events = await access_events(app, customer_id=s.id, action="deletion.shred")
+    assert events[-1]["reason"] == "shred_complete"
+    assert events[-1]["principal_id"] is None
+    again = await cli.run("retention", "sweep")
+    assert again.code == 0, again
+    assert "erasures: 0 settled, 0 still pending" in again.out

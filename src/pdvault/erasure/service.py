@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from pdvault.crypto.envelope import DecryptionError, decrypt_field, encrypt_field
@@ -19,6 +20,7 @@ from pdvault.policy import ALL_FIELDS
 from pdvault.subjects.workflow import RequestWorkflow, request_fields
 
 EXECUTED = DeletionStatus.EXECUTED.value
+log = logging.getLogger("pdvault.erasure")
 
 
 def note_field(request_id: uuid.UUID) -> str:
@@ -109,6 +111,8 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
 
     async def settle(self, out: DeletionRequestOut, settled: bool) -> DeletionRequestOut:
         """After the erasure's commit: record whether it has left the database files."""
+        if not settled:
+            log.warning("erasure pending: a reader holds an older snapshot; the sweep settles it")
         await record_settlement(
             self.session, self.vault.audit, self.actor, [(out.id, out.customer_id)], settled
         )

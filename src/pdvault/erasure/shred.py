@@ -133,5 +133,4 @@ async def settle_storage(
                     return True
         except Exception as exc:  # the erasure is committed; it stays pending
             log.warning("wal checkpoint after erasure failed: %s", type(exc).__name__)
-    log.warning("wal checkpoint after erasure busy: erasure pending until the next sweep")
     return False
