@@ -22,9 +22,9 @@ async def _signer(settings: Settings) -> LogSigner:
 
 
 async def run_verify(settings: Settings) -> dict[str, Any]:
-    signer = await _signer(settings)
     from pdvault.erasure.ledger import erased_holding_keys
 
+    signer = await _signer(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         result = await verify_log(engine, signer.public_raw)
