@@ -440,7 +440,8 @@ def retention_sweep(
     shredded = _run(run_sweep(settings, batch))
     typer.echo(f"shredded {shredded} document(s) whose retention period had ended")
     settled = _run(run_settle(settings))
-    typer.echo(f"erasures: {settled.settled} settled, {settled.pending} still pending")
+    if settled.settled or settled.pending:  # erasures whose storage was not settled yet
+        typer.echo(f"erasures: {settled.settled} settled, {settled.pending} still pending")
     if settled.pending:
         fail(
             f"{settled.pending} erasure(s) still pending: a reader holds an older snapshot of "
