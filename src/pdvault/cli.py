@@ -38,6 +38,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 retention_app = _group("Legal retention of transaction documents.")
 app.add_typer(retention_app, name="retention")
+erasure_app = typer.Typer(help="Erased customers (docs/erasure.md).", no_args_is_help=True)
+app.add_typer(erasure_app, name="erasure")
 
 
 def _version(value: bool) -> None:
@@ -543,6 +545,13 @@ def audit_verify(
             f"INVALID at seq {result['first_invalid_seq']}: {result['problem']} "
             f"({result['checked']} events verified before it)"
         )
+    erased = result["erased_with_keys"]
+    if erased and not as_json:
+        typer.echo(
+            f"warning: {len(erased)} customer(s) the log says were erased hold key material "
+            f"again (a restore?); run 'pdvault erasure reapply --since {erased[0]['erased_at']}'",
+            err=True,
+        )
     if not result["ok"]:
         raise typer.Exit(1)
 
@@ -577,10 +586,56 @@ def retention_sweep(
     Documents of a customer on legal hold wait until the hold ends. Safe to re-run.
     """
     from pdvault.documents.ops import run_sweep
+    from pdvault.erasure.ops import run_settle
 
     settings = get_settings()
     shredded = _run(run_sweep(settings, batch))
     typer.echo(f"shredded {shredded} document(s) whose retention period had ended")
+    settled = _run(run_settle(settings))
+    if settled.settled or settled.pending:  # erasures whose storage was not settled yet
+        typer.echo(f"erasures: {settled.settled} settled, {settled.pending} still pending")
+    if settled.pending:
+        fail(
+            f"{settled.pending} erasure(s) still pending: a reader holds an older snapshot of "
+            "the database; run the sweep again once it has finished"
+        )
+
+
+def _since(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO 8601 time, e.g. 2026-12-01T00:00:00Z") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@erasure_app.command("reapply")
+def erasure_reapply(
+    since: Annotated[
+        datetime,
+        typer.Option(
+            parser=_since,
+            metavar="ISO-TIME",
+            help="Re-shred customers erased at or after this time (the backup's time)",
+        ),
+    ],
+    customer: Annotated[
+        list[uuid.UUID] | None,
+        typer.Option(help="Also this customer id (from a ledger kept outside the database)"),
+    ] = None,
+) -> None:
+    """Re-shred every customer the erasure ledger says is erased but who holds key material
+    again (after a restore). Customers already shredded are left alone: safe to re-run."""
+    from pdvault.erasure.ops import run_reapply
+
+    settings = get_settings()
+    report = _run(run_reapply(settings, since, customer or ()))
+    typer.echo(
+        f"checked {report.checked} erased customer(s); re-shredded {report.reshredded}; "
+        f"storage {'settled' if report.settled else 'pending'}"
+    )
+    if not report.settled:
+        fail("storage not settled: a reader holds an older snapshot; run 'pdvault retention sweep'")
 
 
 @app.command()

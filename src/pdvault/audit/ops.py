@@ -22,10 +22,16 @@ async def _signer(settings: Settings) -> LogSigner:
 
 
 async def run_verify(settings: Settings) -> dict[str, Any]:
+    from pdvault.erasure.ledger import erased_holding_keys
+
     signer = await _signer(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         result = await verify_log(engine, signer.public_raw)
+        # Not a break in the log, a warning: a restore brought erased customers back.
+        async with engine.connect() as conn:
+            erased = await erased_holding_keys(conn)
+            await conn.rollback()
     finally:
         await engine.dispose()
     return {
@@ -34,6 +40,9 @@ async def run_verify(settings: Settings) -> dict[str, Any]:
         "first_invalid_seq": result.first_invalid_seq,
         "problem": result.problem,
         "checkpoint": result.checkpoint,
+        "erased_with_keys": [
+            {"customer_id": str(cid), "erased_at": at.isoformat()} for cid, at in erased
+        ],
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Index, LargeBinary
+from sqlalchemy import Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdvault.db import Base
@@ -17,6 +17,13 @@ class DeletionStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class Shredding(StrEnum):
+    """Whether an executed erasure has left the database files (docs/erasure.md)."""
+
+    PENDING = "pending"  # committed; an earlier page image may still be on disk (SQLite WAL)
+    COMPLETE = "complete"  # no copy of the wrapped data key left in the database files
+
+
 class DeletionRequest(RequestColumns, Base):
     """A data subject's (or the DPO's) request to erase a customer.
 
@@ -27,6 +34,7 @@ class DeletionRequest(RequestColumns, Base):
     __tablename__ = "deletion_requests"
 
     note_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    shredding: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
         Index("ix_deletion_requests_customer", "customer_id", "status"),

@@ -86,14 +86,23 @@ async def get_request(
     "/{request_id}/approve",
     response_model=DeletionRequestOut,
     summary="Erase the customer now (crypto-shredding); 409 legal_hold when held (dpo)",
+    description=(
+        "`shredding` is `complete` once no copy of the wrapped data key is left in the "
+        "database files, `pending` while a reader's older snapshot still holds one (SQLite); "
+        "`pdvault retention sweep` completes it."
+    ),
     responses=problems(401, 403, 404, 409, 422, 503),
 )
 async def approve(
     request_id: uuid.UUID, vault: VaultDep, session: SessionDep, actor: Dpo
 ) -> DeletionRequestOut:
-    out = await DeletionService(vault, session, actor).approve(request_id)
+    service = DeletionService(vault, session, actor)
+    out = await service.approve(request_id)
     await session.commit()
-    await settle_storage(vault.engine)
+    # Done only once no copy of the wrapped key is left in the files; else pending, and
+    # `pdvault retention sweep` retries (docs/erasure.md).
+    out = await service.settle(out, await settle_storage(vault.engine))
+    await session.commit()
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,7 @@ FAKE_REQUEST: dict[str, Any] = {
     "decided_at": None,
     "overdue": False,
     "rejection_reason": None,
+    "shredding": None,
 }
 
 
@@ -59,6 +60,11 @@ class DeletionRequestOut(BaseModel):
     overdue: bool
     rejection_reason: str | None = None
     note: str | None = Field(default=None, description="Only for the dpo, while not erased")
+    shredding: Literal["pending", "complete"] | None = Field(
+        default=None,
+        description="Executed requests: complete once no copy of the wrapped data key is left "
+        "in the database files; pending until then (docs/erasure.md)",
+    )
 
 
 class DeletionRequestPage(BaseModel):

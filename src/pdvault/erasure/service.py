@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from pdvault.crypto.envelope import DecryptionError, decrypt_field, encrypt_field
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
-from pdvault.erasure.models import DeletionRequest, DeletionStatus
+from pdvault.erasure.ledger import record_settlement
+from pdvault.erasure.models import DeletionRequest, DeletionStatus, Shredding
 from pdvault.erasure.schemas import DeletionRequestIn, DeletionRequestOut, DeletionRequestPage
 from pdvault.erasure.shred import shred_customer
 from pdvault.errors import Conflict
@@ -18,6 +20,7 @@ from pdvault.policy import ALL_FIELDS
 from pdvault.subjects.workflow import RequestWorkflow, request_fields
 
 EXECUTED = DeletionStatus.EXECUTED.value
+log = logging.getLogger("pdvault.erasure")
 
 
 def note_field(request_id: uuid.UUID) -> str:
@@ -26,7 +29,7 @@ def note_field(request_id: uuid.UUID) -> str:
 
 
 def request_out(req: DeletionRequest, note: str | None = None) -> DeletionRequestOut:
-    return DeletionRequestOut(**request_fields(req), note=note)
+    return DeletionRequestOut(**request_fields(req), note=note, shredding=req.shredding)
 
 
 class DeletionService(RequestWorkflow[DeletionRequest]):
@@ -87,6 +90,9 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
                 req.customer_id,
             )
         now = self.close(req, EXECUTED)
+        # Pending until storage is settled after the commit (``settle``); a crash in between
+        # leaves it pending for ``pdvault retention sweep``.
+        req.shredding = Shredding.PENDING.value
         await shred_customer(self.session, req.customer_id, now)
         await self.session.flush()
         await enqueue(
@@ -102,6 +108,16 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
         )
         await self.log(action, req, ALL_FIELDS)
         return request_out(req)
+
+    async def settle(self, out: DeletionRequestOut, settled: bool) -> DeletionRequestOut:
+        """After the erasure's commit: record whether it has left the database files."""
+        if not settled:
+            log.warning("erasure pending: a reader holds an older snapshot; the sweep settles it")
+        await record_settlement(
+            self.session, self.vault.audit, self.actor, [(out.id, out.customer_id)], settled
+        )
+        state = Shredding.COMPLETE if settled else Shredding.PENDING
+        return out.model_copy(update={"shredding": state.value})
 
     async def reject(self, request_id: uuid.UUID, reason: str) -> DeletionRequestOut:
         return request_out(await self.reject_request(request_id, reason))

@@ -2,17 +2,23 @@
 
 The customer's wrapped data key, the four ciphertexts and both blind indexes become NULL; what
 stays is a tombstone (id, times, policy version) with no personal data. Everything sealed under
-that data key (deletion-request notes) is unreadable from then on and is nulled too. Access
-events, consent history and retained transaction documents (their own keys) stay.
+that data key (deletion-request notes) is unreadable from then on and is nulled too. The
+customer's stored idempotent responses are dropped (a replay would otherwise still answer).
+Access events, consent history and retained transaction documents (their own keys) stay.
+
+After the commit, ``settle_storage`` makes sure no earlier page image is left in the database
+files; until it has, the erasure is ``pending`` (docs/erasure.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import String, cast, delete, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -20,6 +26,7 @@ from pdvault.customers.models import Customer
 from pdvault.documents.service import shred_unretained_documents
 from pdvault.erasure.models import DeletionRequest
 from pdvault.governance.cases import shred_customer_complaints
+from pdvault.idempotency import IdempotencyRecord
 from pdvault.partners.models import Assignment
 
 log = logging.getLogger("pdvault.erasure")
@@ -60,26 +67,70 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
         .where(Assignment.customer_id == customer_id, Assignment.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    # A replay of the create (or a batch holding it) must not answer for an erased person:
+    # the stored response names them, and the keyed fingerprint tells whether a guessed body
+    # was theirs. The responses hold the id as JSON text; this runs once per erasure.
+    pattern = f'%"{customer_id}"%'
+    body = IdempotencyRecord.body
+    names_them = (
+        body.op("LIKE", is_comparison=True)(pattern.encode())  # bytea LIKE bytea
+        if session.get_bind().dialect.name == "postgresql"
+        else cast(body, String).like(pattern)  # SQLite: a blob's LIKE compares it as text
+    )
+    await session.execute(
+        delete(IdempotencyRecord).where(names_them).execution_options(synchronize_session=False)
+    )
 
 
-async def settle_storage(engine: AsyncEngine) -> None:
-    """After an erasure commits: SQLite folds the write-ahead log back and truncates it, so
-    the previous page images (wrapped key, ciphertexts, indexes) leave the disk; deleted
-    content itself is zeroed by ``secure_delete``. PostgreSQL: see docs/erasure.md."""
+# How long one checkpoint attempt waits for readers, and how many attempts an erasure makes
+# before it reports ``pending`` (a backup or a verify can hold its snapshot for minutes).
+CHECKPOINT_WAIT_MS = 250
+CHECKPOINT_ATTEMPTS = 3
+CHECKPOINT_PAUSE_SECONDS = 0.2
+
+
+async def settle_storage(
+    engine: AsyncEngine,
+    *,
+    attempts: int = CHECKPOINT_ATTEMPTS,
+    pause: float = CHECKPOINT_PAUSE_SECONDS,
+) -> bool:
+    """After an erasure commits: True once no earlier page image is left in the files.
+
+    SQLite keeps the previous page images (wrapped key, ciphertexts, indexes) in the
+    write-ahead log until a checkpoint folds it back and truncates it; ``secure_delete`` zeroes
+    the deleted content in the main file. A reader holding an older snapshot (a backup, a
+    verify) makes the checkpoint busy: it is retried, and False means the erasure stays
+    ``pending`` until ``pdvault retention sweep`` settles it. PostgreSQL: no live row holds the
+    key once committed (dead tuples until vacuum: docs/erasure.md), so True at once.
+    """
     if engine.dialect.name != "sqlite":
-        return
+        return True
 
-    def checkpoint(sync_conn: Connection) -> None:
+    def checkpoint(sync_conn: Connection) -> bool:
         # On the driver connection, outside any transaction: a checkpoint cannot run in one.
-        cursor = sync_conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # A short busy wait: the caller retries rather than hold a request for 10 s.
+        cursor: Any = sync_conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            cursor.fetchall()
+            cursor.execute("PRAGMA busy_timeout")
+            (usual,) = cursor.fetchone()
+            cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _log, _done = cursor.fetchone()
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={int(usual)}")
+            return int(busy) == 0
         finally:
             cursor.close()
 
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(checkpoint)
-    except Exception as exc:  # the erasure is committed; a later checkpoint folds the log
-        log.warning("wal checkpoint after erasure failed: %s", type(exc).__name__)
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(pause)
+        try:
+            async with engine.connect() as conn:
+                if await conn.run_sync(checkpoint):
+                    return True
+        except Exception as exc:  # the erasure is committed; it stays pending
+            log.warning("wal checkpoint after erasure failed: %s", type(exc).__name__)
+    return False
