@@ -76,7 +76,11 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
         """Erase now, in this transaction: shredding, the request's outcome, the notice."""
         action = self.action("execute")
         req = await self.pending(action, request_id)
-        if await is_on_legal_hold(self.session, req.customer_id):
+        if await is_on_legal_hold(
+            self.session,
+            req.customer_id,
+            unapproved_hold_days=self.vault.settings.judicial_unapproved_hold_days,
+        ):
             await self.refuse(
                 action,
                 "legal_hold",
