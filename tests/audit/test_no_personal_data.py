@@ -546,7 +546,9 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
     await call("GET", export, shop, 200, customer_id=a)
     await call("GET", export, dpo, 403, customer_id=b)  # no open request
     areq = "/v1/access-requests"
-    r = await call("POST", areq, dpo, 201, json={"customer_id": b, "channel": "letter"})
+    r = await call(
+        "POST", areq, dpo, 201, json={"customer_id": b, "channel": "letter", "reference": "CV-1"}
+    )
     arid = r.json()["id"]
     await call("GET", export, dpo, 200, customer_id=b)
     await call("GET", areq, auditor, 200)

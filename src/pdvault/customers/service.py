@@ -161,9 +161,15 @@ class CustomerService:
         permit: Permit,
         justification: str | None,
         consents: dict[str, bool] | None = None,
+        export: bool = False,
     ) -> AccessDecision:
         facts = await load_facts(
-            self.session, customer.id, permit, justification=justification, consents=consents
+            self.session,
+            customer.id,
+            permit,
+            justification=justification,
+            consents=consents,
+            export=export,
         )
         decision = decide(permit, facts)
         if not decision.allowed:
@@ -429,11 +435,14 @@ class CustomerService:
         purpose: str | None,
         fields: Sequence[str] | None = None,
         justification: str | None = None,
+        *,
+        export: bool = False,
     ) -> tuple[Customer, AccessDecision, dict[str, str]]:
-        """The whole read path: table, live customer, condition, decryption, access event."""
+        """The whole read path: table, live customer, condition, decryption, access event.
+        ``export``: the read produces the customer's export (``subjects/export.py``)."""
         permit = await self._permit(action, purpose, fields, Access.READ, customer_id)
         customer, consents = await self.live_subject(action, customer_id, purpose)
-        decision = await self._decide(action, customer, permit, justification, consents)
+        decision = await self._decide(action, customer, permit, justification, consents, export)
         values = await self._open(action, customer, decision.fields)
         await self.vault.audit.write_read(
             self.session, self.actor, [EventDraft.allowed(action, customer.id, decision)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pdvault.crypto.envelope import DecryptionError, decrypt_field, encrypt_field
 from pdvault.customers import sealing
@@ -15,7 +16,7 @@ from pdvault.judicial.service import is_on_legal_hold
 from pdvault.notifications.models import NoticeKind
 from pdvault.notifications.service import enqueue, notice_row
 from pdvault.policy import ALL_FIELDS
-from pdvault.subjects.workflow import RequestWorkflow, request_fields
+from pdvault.subjects.workflow import RequestWorkflow
 
 EXECUTED = DeletionStatus.EXECUTED.value
 
@@ -25,8 +26,9 @@ def note_field(request_id: uuid.UUID) -> str:
     return f"deletion_note:{request_id.hex}"
 
 
-def request_out(req: DeletionRequest, note: str | None = None) -> DeletionRequestOut:
-    return DeletionRequestOut(**request_fields(req), note=note)
+def request_out(fields: dict[str, Any], note: str | None = None) -> DeletionRequestOut:
+    """``fields``: ``RequestWorkflow.fields_of(req)``."""
+    return DeletionRequestOut(**fields, note=note)
 
 
 class DeletionService(RequestWorkflow[DeletionRequest]):
@@ -44,20 +46,22 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
             data_key = await sealing.data_key_of(self.vault.keys, customer)
             req.note_ct = encrypt_field(data_key, customer.id, note_field(req.id), data.note)
         await self.add(req)
-        return request_out(req)
+        return request_out(await self.fields_of(req))
 
     async def list(
         self, status: str | None, overdue: bool | None, limit: int, cursor: str | None
     ) -> DeletionRequestPage:
         rows, next_cursor = await self.page(status, overdue, limit, cursor)
-        return DeletionRequestPage(items=[request_out(r) for r in rows], next_cursor=next_cursor)
+        return DeletionRequestPage(
+            items=[request_out(await self.fields_of(r)) for r in rows], next_cursor=next_cursor
+        )
 
     async def get(self, request_id: uuid.UUID, with_note: bool) -> DeletionRequestOut:
         action = self.action("read")
         req = await self.locked(action, request_id)
         note = await self.note_of(req) if with_note else None
         await self.log(action, req)
-        return request_out(req, note)
+        return request_out(await self.fields_of(req), note)
 
     async def note_of(self, req: DeletionRequest) -> str | None:
         """The customer's own words, while their data key exists (erasure shreds them)."""
@@ -105,7 +109,7 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
             ],
         )
         await self.log(action, req, ALL_FIELDS)
-        return request_out(req)
+        return request_out(await self.fields_of(req))
 
     async def reject(self, request_id: uuid.UUID, reason: str) -> DeletionRequestOut:
-        return request_out(await self.reject_request(request_id, reason))
+        return request_out(await self.fields_of(await self.reject_request(request_id, reason)))

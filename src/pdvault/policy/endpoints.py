@@ -146,6 +146,16 @@ def may_read_free_text(role: Role | str) -> bool:
     return role in FREE_TEXT_READERS
 
 
+# Issue 14.6: an access request opens a read of the customer, so staff who file one for a
+# person (the dpo, from a letter or a call) must cite that person's own request: the channel
+# and its reference. The storefront files for the signed-in customer, who is the asker.
+REFERENCE_REQUIRED: frozenset[Role] = frozenset({D})
+
+
+def access_request_needs_reference(role: Role | str) -> bool:
+    return role in REFERENCE_REQUIRED
+
+
 # Operations that read the whole record without a ``purpose`` parameter in API.md: the
 # purpose each role acts under (R6.1 self-service for the storefront; the dpo serves a request).
 DEFAULT_PURPOSE: dict[Operation, dict[Role, Purpose]] = {
