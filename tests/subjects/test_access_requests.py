@@ -165,3 +165,89 @@ async def test_an_access_request_opens_only_the_export(
     assert r.status_code == 201, r.text
     read = await client.get(f"/v1/customers/{s.id}", params=purpose, headers=dpo.headers)
     assert read.status_code == 200, read.text
+
+
+async def test_rejection_reasons_are_sealed_and_shredded_with_the_customer(
+    client: httpx.AsyncClient, app: Any, subject: SubjectFactory, dpo: Issued, auditor: Issued
+) -> None:
+    """14.10: a rejection reason (staff's free text about one customer) is stored only as
+    ciphertext under that customer's data key, is shown while the key exists, and reads
+    as null once the customer is erased; on both request registers."""
+    from sqlalchemy import select
+
+    from pdvault.erasure.models import DeletionRequest
+    from pdvault.subjects.models import AccessRequest
+
+    s = await subject()
+    reason = f"Trùng với yêu cầu trước của {s.body['full_name']}"
+    areq = await file(client, dpo, s.id)
+    r = await client.post(
+        f"{REQUESTS}/{areq['id']}/reject", json={"reason": reason}, headers=dpo.headers
+    )
+    assert r.json()["rejection_reason"] == reason
+    dreqs = "/v1/deletion-requests"
+    r = await client.post(
+        dreqs, json={"customer_id": s.id, "channel": "letter"}, headers=dpo.headers
+    )
+    first = r.json()["id"]
+    r = await client.post(f"{dreqs}/{first}/reject", json={"reason": reason}, headers=dpo.headers)
+    assert r.json()["rejection_reason"] == reason
+    for who in (dpo, auditor):
+        assert (await client.get(f"{REQUESTS}/{areq['id']}", headers=who.headers)).json()[
+            "rejection_reason"
+        ] == reason
+        assert (await client.get(f"{dreqs}/{first}", headers=who.headers)).json()[
+            "rejection_reason"
+        ] == reason
+    async with app.state.vault.sessions() as session:
+        for model in (AccessRequest, DeletionRequest):
+            rows = (
+                await session.execute(select(model.rejection_reason, model.rejection_reason_ct))
+            ).all()
+            assert [clear for clear, _ in rows] == [None]
+            [(_, sealed)] = rows
+            assert sealed is not None
+            assert reason.encode() not in sealed
+            assert s.body["full_name"].encode() not in sealed
+    # Erase the customer: both reasons go with the data key.
+    r = await client.post(
+        dreqs, json={"customer_id": s.id, "channel": "letter"}, headers=dpo.headers
+    )
+    second = r.json()["id"]
+    r = await client.post(f"{dreqs}/{second}/approve", headers=dpo.headers)
+    assert r.status_code == 200, r.text
+    for who in (dpo, auditor):
+        listed = (await client.get(REQUESTS, headers=who.headers)).json()["items"]
+        assert [i["rejection_reason"] for i in listed] == [None]
+        one = await client.get(f"{dreqs}/{first}", headers=who.headers)
+        assert one.json()["rejection_reason"] is None
+        assert reason not in (await client.get(dreqs, headers=who.headers)).text
+
+
+async def test_a_reason_written_before_sealing_is_hidden_after_erasure(
+    client: httpx.AsyncClient, app: Any, subject: SubjectFactory, dpo: Issued
+) -> None:
+    """A row from before revision 0011 keeps its clear reason until ``pdvault
+    seal-free-text`` moves it; an erased customer's is never shown."""
+    from sqlalchemy import update
+
+    from pdvault.subjects.models import AccessRequest
+
+    s = await subject()
+    areq = await file(client, dpo, s.id)
+    async with app.state.vault.sessions() as session:
+        await session.execute(
+            update(AccessRequest).values(status="rejected", rejection_reason="Cũ (mẫu)")
+        )
+        await session.commit()
+    one = await client.get(f"{REQUESTS}/{areq['id']}", headers=dpo.headers)
+    assert one.json()["rejection_reason"] == "Cũ (mẫu)"
+    dreqs = "/v1/deletion-requests"
+    r = await client.post(
+        dreqs, json={"customer_id": s.id, "channel": "letter"}, headers=dpo.headers
+    )
+    assert (
+        await client.post(f"{dreqs}/{r.json()['id']}/approve", headers=dpo.headers)
+    ).status_code == 200
+    one = await client.get(f"{REQUESTS}/{areq['id']}", headers=dpo.headers)
+    assert one.json()["rejection_reason"] is None
