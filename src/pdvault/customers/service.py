@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
-from pdvault.customers import sealing
+from pdvault.customers import justifications, sealing
 from pdvault.customers.facts import SUBJECTS, load_facts, load_subject, subject_of
 from pdvault.customers.models import Consent, Customer
 from pdvault.customers.schemas import (
@@ -444,6 +444,10 @@ class CustomerService:
         customer, consents = await self.live_subject(action, customer_id, purpose)
         decision = await self._decide(action, customer, permit, justification, consents, export)
         values = await self._open(action, customer, decision.fields)
+        if justification is not None and justifications.justified(decision):
+            await justifications.keep(
+                self.vault, self.session, self.actor, action, [customer], justification
+            )
         await self.vault.audit.write_read(
             self.session, self.actor, [EventDraft.allowed(action, customer.id, decision)]
         )
@@ -471,6 +475,7 @@ class CustomerService:
             )
         ]
         hits: list[SearchHit] = []
+        justified: list[Customer] = []
         drafts: list[EventDraft] = []
         first_denial: str | None = None
         for customer, consents in matches:
@@ -494,6 +499,8 @@ class CustomerService:
             values = await self._open(action, customer, decision.fields)
             hits.append(SearchHit(id=customer.id, fields=values))
             drafts.append(EventDraft.allowed(action, customer.id, decision))
+            if justification is not None and justifications.justified(decision):
+                justified.append(customer)
         if not matches:
             drafts.append(
                 EventDraft(
@@ -510,6 +517,10 @@ class CustomerService:
             await self.vault.audit.write(self.session, self.actor, drafts)
             await self.session.commit()
             raise Forbidden(f"Access denied: {first_denial}.", reason=first_denial)
+        if justification is not None:
+            await justifications.keep(
+                self.vault, self.session, self.actor, action, justified, justification
+            )
         await self.vault.audit.write_read(self.session, self.actor, drafts)
         return hits
 

@@ -34,6 +34,7 @@ class Operation(StrEnum):
     JUDICIAL_DECIDE = "judicial.decide"
     JUDICIAL_DISCLOSE = "judicial.disclose"
     AUDIT_EVENTS = "audit.events"
+    AUDIT_JUSTIFICATIONS = "audit.justifications"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
     AUDIT_CHECKPOINTS = "audit.checkpoints"
@@ -97,6 +98,8 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.JUDICIAL_DECIDE: frozenset({D}),
     Operation.JUDICIAL_DISCLOSE: frozenset({L, D}),
     Operation.AUDIT_EVENTS: frozenset({U, D}),
+    # Issue 14.8: why special_case_support reads happened (each showing logged).
+    Operation.AUDIT_JUSTIFICATIONS: frozenset({U, D}),
     Operation.AUDIT_EXPORT: frozenset({U}),
     Operation.AUDIT_VERIFY: frozenset({U}),
     Operation.AUDIT_CHECKPOINTS: frozenset({U}),
