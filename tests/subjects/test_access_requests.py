@@ -251,3 +251,51 @@ async def test_a_reason_written_before_sealing_is_hidden_after_erasure(
     ).status_code == 200
     one = await client.get(f"{REQUESTS}/{areq['id']}", headers=dpo.headers)
     assert one.json()["rejection_reason"] is None
+
+
+async def test_seal_free_text_moves_clear_reasons_under_the_customers_key(
+    client: httpx.AsyncClient, app: Any, subject: SubjectFactory, dpo: Issued
+) -> None:
+    """``pdvault seal-free-text``: rows from before revision 0011 get their reason sealed
+    (or dropped, for a customer already erased); the clear column is emptied; re-runs are
+    no-ops."""
+    from sqlalchemy import select, update
+
+    from pdvault.subjects.models import AccessRequest
+    from pdvault.subjects.ops import seal_clear_reasons
+
+    live, gone = await subject(), await subject()
+    kept, lost = await file(client, dpo, live.id), await file(client, dpo, gone.id)
+    async with app.state.vault.sessions() as session:
+        await session.execute(
+            update(AccessRequest).values(status="rejected", rejection_reason="Cũ (mẫu)")
+        )
+        await session.commit()
+    dreqs = "/v1/deletion-requests"
+    r = await client.post(
+        dreqs, json={"customer_id": gone.id, "channel": "letter"}, headers=dpo.headers
+    )
+    assert (
+        await client.post(f"{dreqs}/{r.json()['id']}/approve", headers=dpo.headers)
+    ).status_code == 200
+    async with app.state.vault.sessions() as session:
+        assert await seal_clear_reasons(session, app.state.vault.keys, batch=1) == 2
+        await session.commit()
+        assert await seal_clear_reasons(session, app.state.vault.keys) == 0
+        rows = {
+            str(i): (clear, sealed)
+            for i, clear, sealed in await session.execute(
+                select(
+                    AccessRequest.id,
+                    AccessRequest.rejection_reason,
+                    AccessRequest.rejection_reason_ct,
+                )
+            )
+        }
+    assert rows[lost["id"]] == (None, None)
+    clear, sealed = rows[kept["id"]]
+    assert clear is None
+    assert sealed is not None
+    assert "Cũ".encode() not in sealed
+    one = await client.get(f"{REQUESTS}/{kept['id']}", headers=dpo.headers)
+    assert one.json()["rejection_reason"] == "Cũ (mẫu)"
