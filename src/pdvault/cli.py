@@ -638,6 +638,21 @@ def erasure_reapply(
         fail("storage not settled: a reader holds an older snapshot; run 'pdvault retention sweep'")
 
 
+@app.command("seal-free-text")
+def seal_free_text(
+    batch: Annotated[int, typer.Option(help="Requests per transaction", min=1, max=10_000)] = 500,
+) -> None:
+    """Seal rejection reasons written before revision 0011 under their customer's data key.
+
+    A reason about an already erased customer is dropped. Safe to re-run.
+    """
+    from pdvault.subjects.ops import run_seal_free_text
+
+    settings = get_settings()
+    moved = _run(run_seal_free_text(settings, batch))
+    typer.echo(f"sealed or dropped {moved} clear rejection reason(s)")
+
+
 @app.command()
 def openapi() -> None:
     """Print the OpenAPI document."""

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         ge=1,
         description="The authority must hear of a breach this long after detection",
     )
+    judicial_unapproved_hold_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="An unapproved judicial request stops holding its customers this long "
+        "after filing",
+    )
     complaint_deadline_days: int = Field(
         default=30, ge=1, description="A complaint is due an answer this many days after receipt"
     )

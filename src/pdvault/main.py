@@ -19,6 +19,7 @@ from pdvault.config import Settings, get_settings
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.crypto.keyring import KeyringError
 from pdvault.crypto.provider import KeyProvider, KeyUnavailableError, LocalKeyProvider
+from pdvault.customers.justification_router import router as justifications_router
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
 from pdvault.docs_pages import install_docs
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         breaches_router,
         reports_router,
         audit_router,
+        justifications_router,
         principals_router,
         keys_router,
     ):

@@ -546,7 +546,9 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
     await call("GET", export, shop, 200, customer_id=a)
     await call("GET", export, dpo, 403, customer_id=b)  # no open request
     areq = "/v1/access-requests"
-    r = await call("POST", areq, dpo, 201, json={"customer_id": b, "channel": "letter"})
+    r = await call(
+        "POST", areq, dpo, 201, json={"customer_id": b, "channel": "letter", "reference": "CV-1"}
+    )
     arid = r.json()["id"]
     await call("GET", export, dpo, 200, customer_id=b)
     await call("GET", areq, auditor, 200)
@@ -612,6 +614,10 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
     await call("GET", events, auditor, 200)
     await call("GET", events, dpo, 200, params={"customer_id": a})
     await call("GET", events, shop, 403)
+    justifications = "/v1/audit/justifications"  # issue 14.8: the text, but never in a log
+    await call("GET", justifications, auditor, 200, params={"customer_id": a})
+    await call("GET", justifications, dpo, 200)
+    await call("GET", justifications, shop, 403)
     r = await call("GET", events + "/export", auditor, 200)
     assert r.text.count("\n") > 100
     await call("GET", "/v1/audit/checkpoints", auditor, 200)

@@ -84,6 +84,7 @@ API_ROLES: dict[tuple[str, str], frozenset[str]] = {
         ("POST", "/v1/notifications/{}/ack", {S}),
         ("GET", "/v1/reports/compliance", {D, U}),
         ("GET", "/v1/audit/events", {U, D}),
+        ("GET", "/v1/audit/justifications", {U, D}),
         ("GET", "/v1/audit/events/export", {U}),
         ("GET", "/v1/audit/verify", {U}),
         ("GET", "/v1/audit/checkpoints", {U}),

@@ -318,7 +318,8 @@ class Target:
 
 
 # A purpose under which each role's reads succeed on the seeded customers (the dpo's holds:
-# the first customer has an open access request), for the operations that take one.
+# the first customer has an open access request, which opens its export, and the second a
+# pending deletion request, which opens plain reads), for the operations that take one.
 READ_PURPOSE: dict[tuple[str, str], str] = {
     ("/v1/customers/{customer_id}", "employee"): "order_confirmation",
     ("/v1/customers/{customer_id}", "storefront"): "customer_self_service",

@@ -280,3 +280,30 @@ async def test_the_register_lists_and_pages_for_auditors(
     assert [i["id"] for i in rest["items"]] == made[2:]
     assert rest["next_cursor"] is None
     assert len(await governance_events(app, "breach.list")) == 2
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "Lộ dữ liệu, ví dụ khach.mau@example.com trong tệp sao lưu",
+        "Khách 0912 345 678 bị lộ số điện thoại",
+        "Khách +84912345678 bị lộ",
+    ],
+)
+async def test_a_summary_holding_a_contact_value_is_422_naming_only_the_field(
+    client: httpx.AsyncClient, dpo: Issued, make_customer: Any, summary: str
+) -> None:
+    """14.10: the summary, about many people, stays clear text; so it may not hold an email
+    address or a phone number. The error names the field, never the value."""
+    a = await make_customer()
+    r = await client.post(
+        BREACHES, json=breach_body(summary=summary, customer_ids=[a]), headers=dpo.headers
+    )
+    body = assert_problem(r, 422)
+    assert any("summary" in e["loc"] for e in body["errors"]), body
+    for part in ("khach.mau", "345 678", "912345678"):
+        assert part not in r.text
+    ok = breach_body(
+        summary="Sao lưu của 1,250,000 đơn hàng bị lộ ngày 2026-11-20", customer_ids=[a]
+    )
+    assert (await client.post(BREACHES, json=ok, headers=dpo.headers)).status_code == 201

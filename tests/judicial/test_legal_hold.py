@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
+from pdvault.judicial.models import JudicialRequest
 from pdvault.judicial.service import customers_on_legal_hold, is_on_legal_hold
 from tests.conftest import Issued
 from tests.judicial.conftest import (
@@ -203,3 +205,83 @@ async def test_many_customers_across_requests(
     await file_request(dpo_a, people[3:8])
     assert await _held(app, people) == set(people[:8])
     assert await _held(app, people[8:]) == set()
+
+
+async def _backdate_filing(app: Any, request_id: str, moment: datetime) -> None:
+    async with app.state.vault.sessions() as session:
+        await session.execute(
+            update(JudicialRequest)
+            .where(JudicialRequest.id == uuid.UUID(request_id))
+            .values(filed_at=moment)
+        )
+        await session.commit()
+
+
+async def test_an_unapproved_request_lapses_after_the_set_time(
+    app: Any, legal: Issued, person: PersonFactory, file_request: FileFactory
+) -> None:
+    """14.16: a request nobody approves holds for PDVAULT_JUDICIAL_UNAPPROVED_HOLD_DAYS
+    after filing (default 14), then no longer, though its valid_until lies far ahead."""
+    a = await person()
+    filed = await file_request(
+        legal, [a.id], valid_until=iso(datetime.now(UTC) + timedelta(days=90))
+    )
+    filed_at = datetime.fromisoformat(filed["filed_at"].replace("Z", "+00:00"))
+    days = app.state.vault.settings.judicial_unapproved_hold_days
+    assert days == 14
+    assert await _held(app, [a.id], now=filed_at + timedelta(days=days, seconds=-1)) == {a.id}
+    assert await _held(app, [a.id], now=filed_at + timedelta(days=days)) == set()
+    assert await _held(app, [a.id], now=filed_at + timedelta(days=60)) == set()
+    async with app.state.vault.sessions() as session:
+        moment = filed_at + timedelta(days=3)
+        assert await is_on_legal_hold(session, uuid.UUID(a.id), moment, unapproved_hold_days=2) is (
+            False
+        )
+        assert await is_on_legal_hold(session, uuid.UUID(a.id), moment, unapproved_hold_days=4)
+
+
+async def test_an_approved_request_holds_past_the_lapse_time_until_it_expires(
+    client: httpx.AsyncClient,
+    app: Any,
+    legal: Issued,
+    dpo_a: Issued,
+    person: PersonFactory,
+    file_request: FileFactory,
+) -> None:
+    a = await person()
+    until = (datetime.now(UTC) + timedelta(days=90)).replace(microsecond=0)
+    filed = await file_request(legal, [a.id], valid_until=iso(until))
+    await approved(client, dpo_a, filed["id"])
+    filed_at = datetime.fromisoformat(filed["filed_at"].replace("Z", "+00:00"))
+    assert await _held(app, [a.id], now=filed_at + timedelta(days=60)) == {a.id}
+    assert await _held(app, [a.id], now=until) == set()
+
+
+async def test_a_lapsed_unapproved_request_no_longer_blocks_erasure(
+    client: httpx.AsyncClient,
+    app: Any,
+    legal: Issued,
+    dpo_a: Issued,
+    person: PersonFactory,
+    file_request: FileFactory,
+) -> None:
+    """End to end: the deletion workflow reads the setting; a request filed (and never
+    approved) longer ago than it no longer answers 409 legal_hold."""
+    a = await person()
+    filed = await file_request(
+        legal, [a.id], valid_until=iso(datetime.now(UTC) + timedelta(days=90))
+    )
+    r = await client.post(
+        "/v1/deletion-requests",
+        json={"customer_id": a.id, "channel": "letter"},
+        headers=dpo_a.headers,
+    )
+    assert r.status_code == 201, r.text
+    deletion = r.json()["id"]
+    r = await client.post(f"/v1/deletion-requests/{deletion}/approve", headers=dpo_a.headers)
+    assert r.status_code == 409, r.text
+    assert r.json()["reason"] == "legal_hold"
+    await _backdate_filing(app, filed["id"], datetime.now(UTC) - timedelta(days=15))
+    r = await client.post(f"/v1/deletion-requests/{deletion}/approve", headers=dpo_a.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "executed"

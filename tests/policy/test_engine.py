@@ -18,6 +18,7 @@ from pdvault.policy import (
     PartnerFacts,
     Permit,
     Reason,
+    access_request_needs_reference,
     authorize,
     decide,
 )
@@ -129,6 +130,32 @@ def test_data_subject_request_needs_an_open_request(access: Access) -> None:
     assert_denied(decide(p, Facts()), Reason.NO_OPEN_CASE)
     wrong_case = Facts(open_complaint_basis=COMPLAINT_BASIS)
     assert_denied(decide(p, wrong_case), Reason.NO_OPEN_CASE)
+
+
+ACCESS_REQUEST_BASIS = "access_request:7d1c0c8e-0000-4000-8000-000000000003"
+
+
+def test_an_access_request_opens_the_export_and_nothing_else() -> None:
+    """Issue 14.6: an open access request is a basis for the export only."""
+    read = permit("dpo", "data_subject_request", access=Access.READ)
+    export = Facts(open_access_request_basis=ACCESS_REQUEST_BASIS, export=True)
+    decision = decide(read, export)
+    assert_allowed(decision, ALL)
+    assert decision.basis == ACCESS_REQUEST_BASIS
+    plain = Facts(open_access_request_basis=ACCESS_REQUEST_BASIS)
+    assert_denied(decide(read, plain), Reason.NO_OPEN_CASE)
+    write = permit("dpo", "data_subject_request", access=Access.WRITE)
+    assert_denied(decide(write, export), Reason.NO_OPEN_CASE)
+    both = Facts(
+        open_subject_request_basis=SUBJECT_REQUEST_BASIS,
+        open_access_request_basis=ACCESS_REQUEST_BASIS,
+    )
+    assert decide(read, both).basis == SUBJECT_REQUEST_BASIS
+
+
+def test_only_the_dpo_must_cite_a_persons_request() -> None:
+    assert access_request_needs_reference("dpo")
+    assert not access_request_needs_reference("storefront")
 
 
 def _partner(**overrides: object) -> PartnerFacts:

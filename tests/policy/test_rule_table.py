@@ -205,6 +205,7 @@ API_ROLES: dict[str, frozenset[str]] = {
     "judicial.decide": frozenset({"dpo"}),
     "judicial.disclose": frozenset({"legal", "dpo"}),
     "audit.events": frozenset({"auditor", "dpo"}),
+    "audit.justifications": frozenset({"auditor", "dpo"}),  # issue 14.8
     "audit.export": frozenset({"auditor"}),
     "audit.verify": frozenset({"auditor"}),
     "audit.checkpoints": frozenset({"auditor"}),

@@ -17,7 +17,7 @@ from pdvault.customers.models import Consent, Customer
 from pdvault.governance.cases import open_complaint_basis
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
-from pdvault.subjects.cases import open_subject_request
+from pdvault.subjects.cases import open_subject_requests
 
 
 async def current_consents(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, bool]:
@@ -76,9 +76,16 @@ async def load_facts(
     *,
     justification: str | None = None,
     consents: dict[str, bool] | None = None,
+    export: bool = False,
 ) -> Facts:
-    """``consents``: the state already loaded with the customer (``load_subject``), if so."""
+    """``consents``: the state already loaded with the customer (``load_subject``), if so.
+    ``export``: the read produces the customer's export (an access request opens only that)."""
     needed = conditions_needed(permit)
+    deletion_basis, access_basis = (
+        await open_subject_requests(session, customer_id)
+        if Condition.OPEN_SUBJECT_REQUEST in needed
+        else (None, None)
+    )
     if consents is None:
         consents = await current_consents(session, customer_id)
     return Facts(
@@ -92,11 +99,9 @@ async def load_facts(
             if Condition.PENDING_NOTICE in needed
             else False
         ),
-        open_subject_request_basis=(
-            await open_subject_request(session, customer_id)
-            if Condition.OPEN_SUBJECT_REQUEST in needed
-            else None
-        ),
+        open_subject_request_basis=deletion_basis,
+        open_access_request_basis=access_basis,
+        export=export,
         open_complaint_basis=(
             await open_complaint_basis(session, customer_id)
             if Condition.OPEN_COMPLAINT in needed

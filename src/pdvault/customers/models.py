@@ -55,3 +55,27 @@ class Consent(Base):
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
     __table_args__ = (Index("ix_consents_customer_kind", "customer_id", "kind", "recorded_at"),)
+
+
+class AccessJustification(Base):
+    """Issue 14.8: the ``X-Justification`` of an allowed ``special_case_support`` read.
+
+    Linked to its access event by the request id, customer and action (events are
+    append-only and carry no free text). The text is sealed under the customer's data key,
+    bound to this row's id: erasure shreds it with the customer's fields.
+    """
+
+    __tablename__ = "access_justifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    principal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text_ct: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_access_justifications_customer", "customer_id", "at"),
+        Index("ix_access_justifications_request", "request_id"),
+    )

@@ -167,3 +167,38 @@ class CustomerPatch(Strict):
 
     def changes(self) -> dict[str, str]:
         return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+
+
+class JustificationOut(BaseModel):
+    """Issue 14.8: why a ``special_case_support`` read happened, as its reader wrote it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0193a5b0-7e2c-7d11-8c4a-5f0e00000071",
+                    "request_id": "5f0e2b7c9a1d4e3f8a6b0c1d2e3f4a5b",
+                    "customer_id": "0193a5b0-7e2c-7d11-8c4a-5f0e00000001",
+                    "principal_id": "0193a5b0-7e2c-7d11-8c4a-5f0e00000011",
+                    "action": "customer.read",
+                    "at": "2026-11-25T10:00:00Z",
+                    "justification": "Khiếu nại giao hàng trễ, phiếu HT-0000 (ví dụ)",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    request_id: str = Field(description="The request id of the read's access event")
+    customer_id: uuid.UUID
+    principal_id: uuid.UUID | None
+    action: str
+    at: datetime
+    justification: str | None = Field(
+        description="The X-Justification sent; null once the customer is erased"
+    )
+
+
+class JustificationPage(BaseModel):
+    items: list[JustificationOut]
+    next_cursor: str | None

@@ -70,3 +70,23 @@ async def open_fields(
         blob = getattr(customer, CIPHERTEXT_COLUMN[field])
         out[field] = decrypt_field(data_key, customer.id, field, blob)
     return out
+
+
+# Free text about one customer (issue 14.10: a rejection reason, a read's justification) is
+# sealed under that customer's data key, its associated data naming what the text is and the
+# row it belongs to, so erasing the customer (its key destroyed) makes it unreadable.
+
+
+async def seal_text(keys: KeyProvider, customer: Customer, context: str, text: str) -> bytes:
+    data_key = await data_key_of(keys, customer)
+    return encrypt_field(data_key, customer.id, context, text)
+
+
+async def open_text(
+    keys: KeyProvider, customer: Customer | None, context: str, blob: bytes | None
+) -> str | None:
+    """The text, or None: none was written, or the customer is erased (its key is gone)."""
+    if blob is None or customer is None or customer.wrapped_dek is None:
+        return None
+    data_key = await data_key_of(keys, customer)
+    return decrypt_field(data_key, customer.id, context, blob)

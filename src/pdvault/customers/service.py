@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
-from pdvault.customers import sealing
+from pdvault.customers import justifications, sealing
 from pdvault.customers.facts import SUBJECTS, load_facts, load_subject, subject_of
 from pdvault.customers.models import Consent, Customer
 from pdvault.customers.schemas import (
@@ -166,9 +166,15 @@ class CustomerService:
         permit: Permit,
         justification: str | None,
         consents: dict[str, bool] | None = None,
+        export: bool = False,
     ) -> AccessDecision:
         facts = await load_facts(
-            self.session, customer.id, permit, justification=justification, consents=consents
+            self.session,
+            customer.id,
+            permit,
+            justification=justification,
+            consents=consents,
+            export=export,
         )
         decision = decide(permit, facts)
         if not decision.allowed:
@@ -434,12 +440,19 @@ class CustomerService:
         purpose: str | None,
         fields: Sequence[str] | None = None,
         justification: str | None = None,
+        *,
+        export: bool = False,
     ) -> tuple[Customer, AccessDecision, dict[str, str]]:
-        """The whole read path: table, live customer, condition, decryption, access event."""
+        """The whole read path: table, live customer, condition, decryption, access event.
+        ``export``: the read produces the customer's export (``subjects/export.py``)."""
         permit = await self._permit(action, purpose, fields, Access.READ, customer_id)
         customer, consents = await self.live_subject(action, customer_id, purpose)
-        decision = await self._decide(action, customer, permit, justification, consents)
+        decision = await self._decide(action, customer, permit, justification, consents, export)
         values = await self._open(action, customer, decision.fields)
+        if justification is not None and justifications.justified(decision):
+            await justifications.keep(
+                self.vault, self.session, self.actor, action, [customer], justification
+            )
         await self.vault.audit.write_read(
             self.session, self.actor, [EventDraft.allowed(action, customer.id, decision)]
         )
@@ -467,6 +480,7 @@ class CustomerService:
             )
         ]
         hits: list[SearchHit] = []
+        justified: list[Customer] = []
         drafts: list[EventDraft] = []
         first_denial: str | None = None
         for customer, consents in matches:
@@ -490,6 +504,8 @@ class CustomerService:
             values = await self._open(action, customer, decision.fields)
             hits.append(SearchHit(id=customer.id, fields=values))
             drafts.append(EventDraft.allowed(action, customer.id, decision))
+            if justification is not None and justifications.justified(decision):
+                justified.append(customer)
         if not matches:
             drafts.append(
                 EventDraft(
@@ -506,6 +522,10 @@ class CustomerService:
             await self.vault.audit.write(self.session, self.actor, drafts)
             await self.session.commit()
             raise Forbidden(f"Access denied: {first_denial}.", reason=first_denial)
+        if justification is not None:
+            await justifications.keep(
+                self.vault, self.session, self.actor, action, justified, justification
+            )
         await self.vault.audit.write_read(self.session, self.actor, drafts)
         return hits
 

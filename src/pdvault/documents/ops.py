@@ -22,7 +22,12 @@ async def run_sweep(settings: Settings, batch: int = 500, now: datetime | None =
     try:
         async with make_sessionmaker(engine)() as session:
             shredded = await sweep_expired(
-                session, now or utcnow(), batch, audit=audit, after_batch=session.commit
+                session,
+                now or utcnow(),
+                batch,
+                audit=audit,
+                after_batch=session.commit,
+                unapproved_hold_days=settings.judicial_unapproved_hold_days,
             )
             await session.commit()
             return shredded

@@ -32,7 +32,7 @@ from pdvault.documents.schemas import (
 from pdvault.documents.sealing import read_plaintext, seal_document
 from pdvault.documents.sniff import sniff
 from pdvault.errors import Gone, NotFound, Problem, ServiceUnavailable, Unprocessable
-from pdvault.judicial.service import customers_on_legal_hold
+from pdvault.judicial.service import DEFAULT_UNAPPROVED_HOLD_DAYS, customers_on_legal_hold
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Access, Denial, Operation, Reason, authorize, decide
 from pdvault.policy.explain import purpose_refusal
@@ -335,6 +335,7 @@ async def sweep_expired(
     *,
     audit: AuditLog,
     after_batch: Callable[[], Awaitable[None]] | None = None,
+    unapproved_hold_days: int = DEFAULT_UNAPPROVED_HOLD_DAYS,
 ) -> int:
     """Shred every document whose retention ended by ``now``, ``batch`` at a time, each one
     logged (``document.shred``, no actor: the system). A customer on legal hold keeps them
@@ -356,7 +357,9 @@ async def sweep_expired(
         if not rows:
             break
         after = rows[-1][0]
-        held = await customers_on_legal_hold(session, {row[1] for row in rows}, now)
+        held = await customers_on_legal_hold(
+            session, {row[1] for row in rows}, now, unapproved_hold_days=unapproved_hold_days
+        )
         ids = [row[0] for row in rows if row[1] not in held]
         if ids:
             shredded = await _shred(session, now, Document.id.in_(ids))

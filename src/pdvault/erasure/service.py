@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from pdvault.crypto.envelope import DecryptionError, decrypt_field, encrypt_field
 from pdvault.customers import sealing
@@ -17,7 +18,7 @@ from pdvault.judicial.service import is_on_legal_hold
 from pdvault.notifications.models import NoticeKind
 from pdvault.notifications.service import enqueue, notice_row
 from pdvault.policy import ALL_FIELDS
-from pdvault.subjects.workflow import RequestWorkflow, request_fields
+from pdvault.subjects.workflow import RequestWorkflow
 
 EXECUTED = DeletionStatus.EXECUTED.value
 log = logging.getLogger("pdvault.erasure")
@@ -28,8 +29,11 @@ def note_field(request_id: uuid.UUID) -> str:
     return f"deletion_note:{request_id.hex}"
 
 
-def request_out(req: DeletionRequest, note: str | None = None) -> DeletionRequestOut:
-    return DeletionRequestOut(**request_fields(req), note=note, shredding=req.shredding)
+def request_out(
+    fields: dict[str, Any], note: str | None = None, shredding: str | None = None
+) -> DeletionRequestOut:
+    """``fields``: ``RequestWorkflow.fields_of(req)``."""
+    return DeletionRequestOut(**fields, note=note, shredding=shredding)
 
 
 class DeletionService(RequestWorkflow[DeletionRequest]):
@@ -47,20 +51,23 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
             data_key = await sealing.data_key_of(self.vault.keys, customer)
             req.note_ct = encrypt_field(data_key, customer.id, note_field(req.id), data.note)
         await self.add(req)
-        return request_out(req)
+        return request_out(await self.fields_of(req), shredding=req.shredding)
 
     async def list(
         self, status: str | None, overdue: bool | None, limit: int, cursor: str | None
     ) -> DeletionRequestPage:
         rows, next_cursor = await self.page(status, overdue, limit, cursor)
-        return DeletionRequestPage(items=[request_out(r) for r in rows], next_cursor=next_cursor)
+        return DeletionRequestPage(
+            items=[request_out(await self.fields_of(r), shredding=r.shredding) for r in rows],
+            next_cursor=next_cursor,
+        )
 
     async def get(self, request_id: uuid.UUID, with_note: bool) -> DeletionRequestOut:
         action = self.action("read")
         req = await self.locked(action, request_id)
         note = await self.note_of(req) if with_note else None
         await self.log(action, req)
-        return request_out(req, note)
+        return request_out(await self.fields_of(req), note, req.shredding)
 
     async def note_of(self, req: DeletionRequest) -> str | None:
         """The customer's own words, while their data key exists (erasure shreds them)."""
@@ -79,7 +86,11 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
         """Erase now, in this transaction: shredding, the request's outcome, the notice."""
         action = self.action("execute")
         req = await self.pending(action, request_id)
-        if await is_on_legal_hold(self.session, req.customer_id):
+        if await is_on_legal_hold(
+            self.session,
+            req.customer_id,
+            unapproved_hold_days=self.vault.settings.judicial_unapproved_hold_days,
+        ):
             await self.refuse(
                 action,
                 "legal_hold",
@@ -107,7 +118,7 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
             ],
         )
         await self.log(action, req, ALL_FIELDS)
-        return request_out(req)
+        return request_out(await self.fields_of(req), shredding=req.shredding)
 
     async def settle(self, out: DeletionRequestOut, settled: bool) -> DeletionRequestOut:
         """After the erasure's commit: record whether it has left the database files."""
@@ -120,4 +131,4 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
         return out.model_copy(update={"shredding": state.value})
 
     async def reject(self, request_id: uuid.UUID, reason: str) -> DeletionRequestOut:
-        return request_out(await self.reject_request(request_id, reason))
+        return request_out(await self.fields_of(await self.reject_request(request_id, reason)))

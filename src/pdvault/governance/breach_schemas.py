@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from pdvault.db import AwareUTC
 
 # What leaked: the four personal fields, or transaction documents.
 DataCategory = Literal["full_name", "phone", "email", "address", "documents"]
 MAX_NAMED_CUSTOMERS = 10_000
+_EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_PHONE_LIKE = re.compile(r"(?<![\d])\+?\d(?:[ .-]?\d){8,}")
 
 FAKE_BREACH = "0193a5b0-7e2c-7d11-8c4a-5f0e000000b1"
 FAKE_DPO = "0193a5b0-7e2c-7d11-8c4a-5f0e000000d1"
@@ -44,6 +54,16 @@ class BreachIn(BaseModel):
         default=None, min_length=1, max_length=MAX_NAMED_CUSTOMERS
     )
     all_customers: bool = False
+
+    @field_validator("summary")
+    @classmethod
+    def _no_contact_values(cls, text: str) -> str:
+        # Issue 14.10: the summary is about many people and stays clear text (it is what the
+        # authority is told), so what it may hold is narrowed instead: nothing shaped like an
+        # email address or a phone number (docs/decisions.md).
+        if _EMAIL_LIKE.search(text) or _PHONE_LIKE.search(text):
+            raise ValueError("may not contain an email address or a phone number")
+        return text
 
     @model_validator(mode="after")
     def _one_scope(self) -> BreachIn:

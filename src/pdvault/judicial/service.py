@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import ALLOWED, EventDraft
@@ -38,31 +38,54 @@ from pdvault.vault import Vault
 PURPOSE = Purpose.JUDICIAL_DISCLOSURE.value
 
 
-async def customers_on_legal_hold(
-    session: AsyncSession, customer_ids: Iterable[uuid.UUID], now: datetime | None = None
-) -> set[uuid.UUID]:
-    """The customers an open (submitted or approved, unexpired) request names.
+DEFAULT_UNAPPROVED_HOLD_DAYS = 14  # Settings.judicial_unapproved_hold_days
 
-    The deletion workflow calls this before erasing: a held customer → 409 ``legal_hold``.
+
+async def customers_on_legal_hold(
+    session: AsyncSession,
+    customer_ids: Iterable[uuid.UUID],
+    now: datetime | None = None,
+    *,
+    unapproved_hold_days: int = DEFAULT_UNAPPROVED_HOLD_DAYS,
+) -> set[uuid.UUID]:
+    """The customers an approved, unexpired request names, or a submitted one that is
+    unexpired and was filed less than ``unapproved_hold_days`` before ``now``.
+
+    A request nobody approves lapses: it cannot keep a customer from erasure for ever
+    (``PDVAULT_JUDICIAL_UNAPPROVED_HOLD_DAYS``). The deletion workflow and the retention
+    sweep call this before shredding: a held customer → 409 ``legal_hold``.
     """
     ids = list(customer_ids)
     if not ids:
         return set()
     moment = now or utcnow()
+    filed_since = moment - timedelta(days=unapproved_hold_days)
     rows = await session.scalars(
         select(JudicialRequestCustomer.customer_id)
         .join(JudicialRequest, JudicialRequest.id == JudicialRequestCustomer.request_id)
         .where(
             JudicialRequestCustomer.customer_id.in_(ids),
-            JudicialRequest.status.in_((SUBMITTED, APPROVED)),
             JudicialRequest.valid_until > moment,
+            or_(
+                JudicialRequest.status == APPROVED,
+                and_(JudicialRequest.status == SUBMITTED, JudicialRequest.filed_at > filed_since),
+            ),
         )
     )
     return set(rows.all())
 
 
-async def is_on_legal_hold(session: AsyncSession, customer_id: uuid.UUID) -> bool:
-    return customer_id in await customers_on_legal_hold(session, [customer_id])
+async def is_on_legal_hold(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    now: datetime | None = None,
+    *,
+    unapproved_hold_days: int = DEFAULT_UNAPPROVED_HOLD_DAYS,
+) -> bool:
+    held = await customers_on_legal_hold(
+        session, [customer_id], now, unapproved_hold_days=unapproved_hold_days
+    )
+    return customer_id in held
 
 
 class JudicialService:

@@ -3,6 +3,7 @@
 from pdvault.policy.endpoints import (
     ALLOWED_ROLES,
     Operation,
+    access_request_needs_reference,
     default_purpose,
     may_call,
     may_read_free_text,
@@ -39,6 +40,7 @@ __all__ = [
     "Reason",
     "Role",
     "Rule",
+    "access_request_needs_reference",
     "authorize",
     "conditions_needed",
     "decide",

@@ -35,6 +35,7 @@ class Operation(StrEnum):
     JUDICIAL_DECIDE = "judicial.decide"
     JUDICIAL_DISCLOSE = "judicial.disclose"
     AUDIT_EVENTS = "audit.events"
+    AUDIT_JUSTIFICATIONS = "audit.justifications"
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
     AUDIT_CHECKPOINTS = "audit.checkpoints"
@@ -99,6 +100,8 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.JUDICIAL_DECIDE: frozenset({D}),
     Operation.JUDICIAL_DISCLOSE: frozenset({L, D}),
     Operation.AUDIT_EVENTS: frozenset({U, D}),
+    # Issue 14.8: why special_case_support reads happened (each showing logged).
+    Operation.AUDIT_JUSTIFICATIONS: frozenset({U, D}),
     Operation.AUDIT_EXPORT: frozenset({U}),
     Operation.AUDIT_VERIFY: frozenset({U}),
     Operation.AUDIT_CHECKPOINTS: frozenset({U}),
@@ -146,6 +149,16 @@ FREE_TEXT_READERS: frozenset[Role] = frozenset({D})
 
 def may_read_free_text(role: Role | str) -> bool:
     return role in FREE_TEXT_READERS
+
+
+# Issue 14.6: an access request opens a read of the customer, so staff who file one for a
+# person (the dpo, from a letter or a call) must cite that person's own request: the channel
+# and its reference. The storefront files for the signed-in customer, who is the asker.
+REFERENCE_REQUIRED: frozenset[Role] = frozenset({D})
+
+
+def access_request_needs_reference(role: Role | str) -> bool:
+    return role in REFERENCE_REQUIRED
 
 
 # Operations that read the whole record without a ``purpose`` parameter in docs/api.md: the

@@ -88,7 +88,9 @@ class Facts:
     justification: str | None = None
     pending_notice: bool = False
     open_complaint_basis: str | None = None
-    open_subject_request_basis: str | None = None
+    open_subject_request_basis: str | None = None  # a deletion request: opens reads and writes
+    open_access_request_basis: str | None = None  # an access request: opens the export only
+    export: bool = False  # the read produces the customer's export (R6.1)
     partner: PartnerFacts | None = None
     judicial: JudicialFacts | None = None
 
@@ -192,6 +194,10 @@ def decide(permit: Permit, facts: Facts) -> AccessDecision:
         case Condition.OPEN_SUBJECT_REQUEST:
             if facts.open_subject_request_basis:
                 return _allow(permit, basis=facts.open_subject_request_basis)
+            # Issue 14.6: an access request is served by the export and nothing else; it
+            # opens no plain read, no search and no correction of the customer.
+            if facts.open_access_request_basis and facts.export and permit.access is Access.READ:
+                return _allow(permit, basis=facts.open_access_request_basis)
             return _deny(permit, Reason.NO_OPEN_CASE)
         case Condition.PARTNER_GRANT:
             return _decide_partner(permit, facts.partner)

@@ -21,6 +21,7 @@ from pdvault.notifications.models import Notification
 from pdvault.notifications.service import notification_out
 from pdvault.pagination import decode_cursor
 from pdvault.partners.models import Assignment, Partner
+from pdvault.subjects.access import AccessRequestService
 from pdvault.subjects.consents import consent_history
 from pdvault.subjects.models import AccessRequest
 from pdvault.subjects.schemas import (
@@ -88,20 +89,23 @@ async def _deletion_requests(
             due_at=r.due_at,
             decided_at=r.decided_at,
             note=await deletions.note_of(r),
-            rejection_reason=r.rejection_reason,
+            rejection_reason=await deletions.reason_of(r),
         )
         for r in requests
     ]
 
 
 async def _access_requests(
-    session: AsyncSession, customer_id: uuid.UUID
+    vault: Vault, session: AsyncSession, actor: Actor, customer_id: uuid.UUID
 ) -> list[AccessRequestHeld]:
-    requests = await session.scalars(
-        select(AccessRequest)
-        .where(AccessRequest.customer_id == customer_id)
-        .order_by(AccessRequest.id)
-    )
+    requests = (
+        await session.scalars(
+            select(AccessRequest)
+            .where(AccessRequest.customer_id == customer_id)
+            .order_by(AccessRequest.id)
+        )
+    ).all()
+    access = AccessRequestService(vault, session, actor)
     return [
         AccessRequestHeld(
             id=r.id,
@@ -110,7 +114,7 @@ async def _access_requests(
             requested_at=r.requested_at,
             due_at=r.due_at,
             decided_at=r.decided_at,
-            rejection_reason=r.rejection_reason,
+            rejection_reason=await access.reason_of(r),
         )
         for r in requests
     ]
@@ -131,7 +135,9 @@ async def export_customer(
 ) -> Export:
     """The read goes through the policy like any other (all four fields, one access event)."""
     customers = CustomerService(vault, session, actor)
-    customer, decision, values = await customers.disclose("customer.export", customer_id, purpose)
+    customer, decision, values = await customers.disclose(
+        "customer.export", customer_id, purpose, export=True
+    )
     notices = (
         await session.scalars(
             select(Notification)
@@ -148,7 +154,7 @@ async def export_customer(
         access_report=await _whole_access_report(session, customer_id),
         documents=await documents_metadata(session, customer_id),
         deletion_requests=await _deletion_requests(vault, session, actor, customer_id),
-        access_requests=await _access_requests(session, customer_id),
+        access_requests=await _access_requests(vault, session, actor, customer_id),
         complaints=await ComplaintService(vault, session, actor).for_subject(customer_id),
         partner_assignments=await _assignments(session, customer_id),
         notifications=[notification_out(n) for n in notices],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdvault.db import Base, UTCDateTime, new_id, utcnow
@@ -29,7 +29,10 @@ class RequestColumns:
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Written before revision 0011 only (clear text; ``pdvault seal-free-text`` moves it).
     rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Issue 14.10: the reason, sealed under the customer's data key (shredded with it).
+    rejection_reason_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class AccessRequest(RequestColumns, Base):
@@ -39,6 +42,10 @@ class AccessRequest(RequestColumns, Base):
     """
 
     __tablename__ = "access_requests"
+
+    # The person's own request this one records (letter number, ticket or message id): the
+    # dpo must cite it when filing (issue 14.6; ``policy.access_request_needs_reference``).
+    reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     __table_args__ = (
         Index("ix_access_requests_customer", "customer_id", "status"),

@@ -16,6 +16,8 @@ from pdvault.notifications.schemas import NotificationOut
 
 ConsentKind = Literal["processing", "marketing"]
 # How a data-subject request reached the shop.
+# A reference number: letters, digits and the separators such numbers use; no free text.
+REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]*$"
 Channel = Literal["storefront", "email", "hotline", "letter", "in_person", "other"]
 Source = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.\-:]+$")]
 
@@ -158,6 +160,7 @@ _AREQ: dict[str, Any] = {
     "id": "0193a5b0-7e2c-7d11-8c4a-5f0e00000041",
     "customer_id": _CID,
     "channel": "letter",
+    "reference": "CV-2026-0412",
     "status": "pending",
     "requested_at": "2026-11-25T10:00:00Z",
     "due_at": "2026-11-28T10:00:00Z",
@@ -170,11 +173,24 @@ _AREQ: dict[str, Any] = {
 class AccessRequestIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"customer_id": _CID, "channel": "letter"}]},
+        json_schema_extra={
+            "examples": [{"customer_id": _CID, "channel": "letter", "reference": "CV-2026-0412"}]
+        },
     )
 
     customer_id: uuid.UUID
     channel: Channel
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=REFERENCE_PATTERN,
+        description=(
+            "The person's own request this records: a letter number, ticket or message id "
+            "(no personal data). Required when the dpo files (the request must come from "
+            "the person, not from staff)."
+        ),
+    )
 
 
 class AccessRequestOut(BaseModel):
@@ -183,6 +199,7 @@ class AccessRequestOut(BaseModel):
     id: uuid.UUID
     customer_id: uuid.UUID
     channel: str
+    reference: str | None = None
     status: str
     requested_at: datetime
     due_at: datetime

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
+from pdvault.crypto.envelope import DecryptionError
+from pdvault.customers import sealing
 from pdvault.customers.models import Customer
 from pdvault.customers.service import CustomerService
 from pdvault.db import new_id, utcnow
@@ -33,8 +35,9 @@ def is_overdue(req: RequestColumns, now: datetime) -> bool:
     return req.status == PENDING and req.due_at < now
 
 
-def request_fields(req: RequestColumns) -> dict[str, Any]:
-    """What every register answers about a request (its out-schema adds its own)."""
+def request_fields(req: RequestColumns, rejection_reason: str | None) -> dict[str, Any]:
+    """What every register answers about a request (its out-schema adds its own);
+    ``rejection_reason`` as ``RequestWorkflow.reason_of`` opened it."""
     return {
         "id": req.id,
         "customer_id": req.customer_id,
@@ -44,8 +47,36 @@ def request_fields(req: RequestColumns) -> dict[str, Any]:
         "due_at": req.due_at,
         "decided_at": req.decided_at,
         "overdue": is_overdue(req, utcnow()),
-        "rejection_reason": req.rejection_reason,
+        "rejection_reason": rejection_reason,
     }
+
+
+def reason_context(register: str, request_id: uuid.UUID) -> str:
+    """The associated data of a sealed rejection reason: bound to its register and request."""
+    return f"{register}_rejection:{request_id.hex}"
+
+
+async def open_reason(
+    vault: Vault, session: AsyncSession, register: str, req: RequestColumns
+) -> str | None:
+    """A request's rejection reason, while its customer's data key exists (issue 14.10).
+
+    Sealed under that key since revision 0011; a reason written before it is clear text
+    until ``pdvault seal-free-text`` moves it, and is never shown once the customer is erased.
+    """
+    if req.rejection_reason_ct is None and req.rejection_reason is None:
+        return None
+    customer = await session.get(Customer, req.customer_id)
+    if customer is None or customer.erased_at is not None or customer.wrapped_dek is None:
+        return None
+    if req.rejection_reason_ct is None:
+        return req.rejection_reason
+    try:
+        return await sealing.open_text(
+            vault.keys, customer, reason_context(register, req.id), req.rejection_reason_ct
+        )
+    except DecryptionError:
+        return None
 
 
 class RequestWorkflow(Generic[R]):
@@ -59,6 +90,12 @@ class RequestWorkflow(Generic[R]):
 
     def action(self, verb: str) -> str:
         return f"{self.action_prefix}.{verb}"
+
+    async def reason_of(self, req: R) -> str | None:
+        return await open_reason(self.vault, self.session, self.basis_prefix, req)
+
+    async def fields_of(self, req: R) -> dict[str, Any]:
+        return request_fields(req, await self.reason_of(req))
 
     def deadline_hours(self) -> int:
         raise NotImplementedError
@@ -182,7 +219,12 @@ class RequestWorkflow(Generic[R]):
         action = self.action("reject")
         req = await self.pending(action, request_id)
         self.close(req, REJECTED)
-        req.rejection_reason = reason
+        customer = await self.session.get(Customer, req.customer_id)
+        if customer is not None and customer.wrapped_dek is not None:
+            req.rejection_reason_ct = await sealing.seal_text(
+                self.vault.keys, customer, reason_context(self.basis_prefix, req.id), reason
+            )
+        # else: the customer was erased meanwhile; a reason about them has nowhere to live.
         await self.session.flush()
         await self.log(action, req)
         return req
