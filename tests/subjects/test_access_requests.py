@@ -3,6 +3,7 @@ deletion or access request on this customer")."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -229,7 +230,7 @@ async def test_a_reason_written_before_sealing_is_hidden_after_erasure(
 ) -> None:
     """A row from before revision 0011 keeps its clear reason until ``pdvault
     seal-free-text`` moves it; an erased customer's is never shown."""
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
     from pdvault.subjects.models import AccessRequest
 
@@ -251,6 +252,16 @@ async def test_a_reason_written_before_sealing_is_hidden_after_erasure(
     ).status_code == 200
     one = await client.get(f"{REQUESTS}/{areq['id']}", headers=dpo.headers)
     assert one.json()["rejection_reason"] is None
+    # Not only hidden: the erasure removed the clear words from the database itself.
+    async with app.state.vault.sessions() as session:
+        stored = (
+            await session.execute(
+                select(AccessRequest.rejection_reason, AccessRequest.rejection_reason_ct).where(
+                    AccessRequest.id == uuid.UUID(areq["id"])
+                )
+            )
+        ).one()
+    assert tuple(stored) == (None, None)
 
 
 async def test_seal_free_text_moves_clear_reasons_under_the_customers_key(
@@ -279,7 +290,8 @@ async def test_seal_free_text_moves_clear_reasons_under_the_customers_key(
         await client.post(f"{dreqs}/{r.json()['id']}/approve", headers=dpo.headers)
     ).status_code == 200
     async with app.state.vault.sessions() as session:
-        assert await seal_clear_reasons(session, app.state.vault.keys, batch=1) == 2
+        # The erased customer's clear reason went with the erasure: one left to seal.
+        assert await seal_clear_reasons(session, app.state.vault.keys, batch=1) == 1
         await session.commit()
         assert await seal_clear_reasons(session, app.state.vault.keys) == 0
         rows = {

@@ -2,7 +2,8 @@
 
 The customer's wrapped data key, the four ciphertexts and both blind indexes become NULL; what
 stays is a tombstone (id, times, policy version) with no personal data. Everything sealed under
-that data key (deletion-request notes) is unreadable from then on and is nulled too. The
+that data key (deletion-request notes, rejection reasons) is unreadable from then on and is
+nulled too, with any rejection reason still kept in clear from before revision 0011. The
 customer's stored idempotent responses are dropped (a replay would otherwise still answer).
 Access events, consent history and retained transaction documents (their own keys) stay.
 
@@ -28,6 +29,7 @@ from pdvault.erasure.models import DeletionRequest
 from pdvault.governance.cases import shred_customer_complaints
 from pdvault.idempotency import IdempotencyRecord
 from pdvault.partners.models import Assignment
+from pdvault.subjects.models import AccessRequest
 
 log = logging.getLogger("pdvault.erasure")
 
@@ -50,10 +52,18 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
             version=Customer.version + 1,
         )
     )
+    # Staff words about the person go with them: notes and rejection reasons sealed under the
+    # data key (unreadable from now on), and reasons written in clear before revision 0011
+    # that ``pdvault seal-free-text`` has not moved yet.
     await session.execute(
         update(DeletionRequest)
         .where(DeletionRequest.customer_id == customer_id)
-        .values(note_ct=None)
+        .values(note_ct=None, rejection_reason=None, rejection_reason_ct=None)
+    )
+    await session.execute(
+        update(AccessRequest)
+        .where(AccessRequest.customer_id == customer_id)
+        .values(rejection_reason=None, rejection_reason_ct=None)
     )
     # Documents past (or without) their legal retention go now; vouchers under retention
     # stay under their own keys, holding no personal field (R7.3).
