@@ -111,8 +111,7 @@ async def test_text_is_served_as_plain_text_never_as_declared(
 HIDDEN_NAMESPACE = [
     b'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/x&#104;tml">alert(1)'
     b"</x:script>",
-    b'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/&#x78;&#X68;tml">a'
-    b"</x:script>",
+    b'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/&#x78;&#X68;tml">a</x:script>',
     b'<?xml version="1.0"?><s:svg xmlns:s="&#104;&#116;&#116;&#112;://www.w3.org/2000/svg">'
     b"<s:script>alert(1)</s:script></s:svg>",
     b'<?xml version="1.0"?><s:svg xmlns:s="http://www.w3.org/2000/&#115;vg"/>',
@@ -136,7 +135,7 @@ def test_a_namespace_hidden_behind_references_is_refused(data: bytes) -> None:
     "data",
     [
         b'<?xml version="1.0" encoding="utf-8"?><HDon><Ten>Nguy&#7877;n V&#x103;n M&#7851;u'
-        b"</Ten><Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"/></HDon>",
+        b'</Ten><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"/></HDon>',
         b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?><a>&lt;b&gt; &amp; &#38;</a>",
     ],
 )

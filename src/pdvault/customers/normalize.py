@@ -23,6 +23,8 @@ class FieldError(ValueError):
 # the set; a regex scan is several times faster than a category look-up per character
 # (the equality with unicodedata over every code point is a test).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 # General category Cf (bidi overrides, embeddings, isolates and marks, zero-width characters
 # and joiners, the BOM, the soft hyphen, tag characters): invisible, and able to make a name
 # read as another. Unlike Cc the set grows with Unicode, so it is asked of unicodedata, and

@@ -3,8 +3,9 @@
 A closed allow-list: PDF, PNG, JPEG, GIF, WebP, TIFF, XML (Vietnamese e-invoices are XML) and
 UTF-8 plain text. Anything else is refused (415), including HTML and SVG: a stored file served
 back as markup would run script in whatever renders it, and a transaction document has no
-reason to be either. ZIP-based office files are refused too (a container of anything, macros
-included); contracts are stored as PDF.
+reason to be either. XML is checked as a parser reads it: character references decoded, no
+DTD, no encoding but UTF-8 (so the XHTML or SVG namespace cannot hide). ZIP-based office
+files are refused too (a container of anything, macros included); contracts are stored as PDF.
 """
 
 from __future__ import annotations
