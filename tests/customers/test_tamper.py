@@ -101,6 +101,28 @@ async def test_a_swapped_blind_index_never_answers_with_the_other_customer(
     ]
 
 
+async def test_an_update_beside_a_moved_index_leaves_the_indexes_alone(
+    app: Any, client: httpx.AsyncClient, shop: Issued
+) -> None:
+    """An update re-seals every field but re-computes only the changed fields' indexes: a
+    moved (unique) email index elsewhere is no reason for it to fail."""
+    first, _ = await _create(client, shop)
+    second, _ = await _create(client, shop)
+    a, b = (await _row(app, first)).email_bidx, (await _row(app, second)).email_bidx
+    await _set(app, first, email_bidx=b"\x00" * 32)
+    await _set(app, second, email_bidx=a)
+    await _set(app, first, email_bidx=b)
+    headers = {**shop.headers, "If-Match": '"1"'}
+    r = await client.patch(
+        f"/v1/customers/{first}",
+        json={"address": "Số 5 Ngõ Mẫu, Hà Nội"},
+        params=SELF,
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (await _row(app, first)).email_bidx == b
+
+
 async def test_an_untouched_blind_index_still_finds_its_customer(
     app: Any, client: httpx.AsyncClient, shop: Issued, staff: Issued
 ) -> None:

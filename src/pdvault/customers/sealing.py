@@ -82,6 +82,8 @@ def reseal(
     values = {**open_with(data_key, customer, unchanged), **changes}
     next_version = customer.version + 1
     columns = seal_fields(keys, data_key, customer.id, values, next_version)
+    for field in unchanged:  # an unchanged value's index stays as it is
+        columns.pop(INDEXED_FIELDS.get(field, ""), None)
     columns["version"] = next_version
     return columns
 
