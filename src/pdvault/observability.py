@@ -83,6 +83,14 @@ class Metrics:
             "pdvault_denials_total", "Denied accesses by reason", ["reason"], registry=self.registry
         )
 
+        # Tamper signals found outside the log's own verification (no value, no id in a label).
+        self.integrity_failures = Counter(
+            "pdvault_integrity_failures_total",
+            "Stored data found tampered on the way out, by kind (blind_index: a search key's "
+            "index led to a row whose value is another)",
+            ["kind"],
+            registry=self.registry,
+        )
         # No address in any label: the counts say how much guessing, not who.
         self.auth_failures = Counter(
             "pdvault_auth_failures_total",

@@ -329,3 +329,38 @@ async def test_sql_and_markup_are_stored_and_returned_literally(
     if r.status_code == 200:
         assert r.json()["items"] == []
     assert (await counts(app))[0] == 1
+
+
+# Bidi overrides and other format characters (Unicode Cf) in a name or address: refused like
+# control characters, so none is ever stored or reaches a masked or plain answer (issue 14.15).
+FORMAT_VALUES = {
+    "full_name": "Nguyễn Văn \u202euaM",  # shown as "Nguyễn Văn Mau"
+    "address": "Số 1 Đường Ví Dụ,\u2066 Hà Nội\u2069",
+}
+
+
+@pytest.mark.parametrize("field", sorted(FORMAT_VALUES))
+async def test_format_characters_are_422_naming_the_field(
+    client: httpx.AsyncClient, app: Any, shop: Issued, make_customer: Any, field: str
+) -> None:
+    before = await counts(app)
+    body = customer_body(**{field: FORMAT_VALUES[field]})
+    r = await client.post("/v1/customers", json=body, headers=shop.headers)
+    problem = assert_problem(r, 422, errors=True)
+    assert names_field(problem, field)
+    assert "\u202e" not in r.text
+    assert "\u2066" not in r.text
+    assert await counts(app) == before
+    r = await client.post("/v1/customers/batch", json={"items": [body]}, headers=shop.headers)
+    assert r.status_code == 200, r.text
+    assert [item["status"] for item in r.json()["results"]] == [422]
+    cid = await make_customer()
+    before = await counts(app)
+    r = await client.patch(
+        f"/v1/customers/{cid}",
+        params={"purpose": SELF},
+        json={field: FORMAT_VALUES[field]},
+        headers={**shop.headers, "If-Match": "*"},
+    )
+    assert names_field(assert_problem(r, 422, errors=True), field)
+    assert await counts(app) == before

@@ -163,6 +163,42 @@ def test_control_characters_rejected(func: object, bad: str) -> None:
     assert bad not in str(info.value)
 
 
+# Unicode general category Cf: bidi overrides and isolates, zero-width characters and joiners,
+# the BOM, the soft hyphen, word joiner, tag characters (issue 14.15).
+FORMAT_CHARACTERS = [
+    "\u202e",  # RIGHT-TO-LEFT OVERRIDE: "Nguyễn \u202eiH" shows as "Nguyễn Hi"
+    "\u202d",
+    "\u2066",  # LEFT-TO-RIGHT ISOLATE
+    "\u2069",
+    "\u200e",  # LEFT-TO-RIGHT MARK
+    "\u061c",  # ARABIC LETTER MARK
+    "\u200b",  # ZERO WIDTH SPACE
+    "\u200c",  # ZERO WIDTH NON-JOINER: no script of a Vietnamese name needs it
+    "\u200d",  # ZERO WIDTH JOINER
+    "\u2060",
+    "\ufeff",
+    "\u00ad",  # SOFT HYPHEN
+    "\U000e0041",  # TAG LATIN CAPITAL LETTER A
+]
+
+
+@pytest.mark.parametrize("char", FORMAT_CHARACTERS)
+@pytest.mark.parametrize("func", [normalize.full_name, normalize.address])
+def test_format_characters_rejected(func: object, char: str) -> None:
+    for bad in (f"Nguyễn {char}Văn", f"{char}Nguyễn Văn", f"Nguyễn Văn{char}"):
+        with pytest.raises(FieldError) as info:
+            func(bad)  # type: ignore[operator]
+        assert "format characters" in str(info.value)
+        assert char not in str(info.value)
+
+
+def test_format_character_check_is_exactly_unicode_cf() -> None:
+    for point in range(0x110000):
+        char = chr(point)
+        is_cf = unicodedata.category(char) == "Cf"
+        assert normalize._has_format_character(f"a{char}b") == is_cf, hex(point)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(min_size=1, max_size=300))
 def test_name_result_is_always_clean(value: str) -> None:
@@ -178,6 +214,7 @@ def test_name_result_is_always_clean(value: str) -> None:
         return
     assert 1 <= len(out) <= 200
     assert out == out.strip()
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in out)
     assert unicodedata.is_normalized("NFC", out)
     assert not any(unicodedata.category(c) == "Cc" for c in out)
 

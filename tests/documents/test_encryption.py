@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
-from pdvault.crypto.envelope import DecryptionError
+from pdvault.crypto.envelope import DecryptionError, seal
 from pdvault.crypto.provider import WrappedKey
 from pdvault.documents.models import Document
 from tests.conftest import Issued
@@ -130,5 +130,82 @@ async def test_a_document_moved_to_another_customer_fails_closed(
         )
         await session.commit()
     r = await download(staff, other, doc, "accounting")
+    assert_problem(r, 503)
+    assert MARKER not in r.content
+
+
+async def _set_content_type(app: Any, doc: str, content_type: str) -> None:
+    async with app.state.vault.sessions() as session:
+        await session.execute(
+            update(Document).where(Document.id == uuid.UUID(doc)).values(content_type=content_type)
+        )
+        await session.commit()
+
+
+@pytest.mark.parametrize("forged", ["text/html", "image/svg+xml", "image/png", "text/plain"])
+async def test_a_content_type_changed_in_the_database_fails_closed(
+    app: Any,
+    upload: Upload,
+    download: Download,
+    shop: Issued,
+    staff: Issued,
+    make_customer: MakeCustomer,
+    forged: str,
+) -> None:
+    """The sniffed type is bound into the ciphertext's associated data (issue 14.14): a row
+    whose type was changed is never served, as that type or any other."""
+    cid = await make_customer()
+    doc = await stored(upload, shop, cid)
+    await _set_content_type(app, doc, forged)
+    r = await download(staff, cid, doc, "accounting")
+    assert_problem(r, 503)
+    assert MARKER not in r.content
+    events = await document_events(app, action="document.read")
+    assert [(e["outcome"], e["reason"]) for e in events] == [("denied", "integrity_failure")]
+    await _set_content_type(app, doc, "application/pdf")  # put back, it opens again
+    r = await download(staff, cid, doc, "accounting")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.content == PDF
+
+
+async def _as_legacy(app: Any, doc: str, data: bytes) -> None:
+    """Re-seal a document in the first format (no content type in the associated data)."""
+    async with app.state.vault.sessions() as session:
+        row = await session.get(Document, uuid.UUID(doc))
+        assert row is not None
+        key = await app.state.vault.keys.unwrap_data_key(
+            WrappedKey(row.kek_version, row.wrapped_dek), row.id
+        )
+        context = b"pdvault/document|1|%s|%s" % (row.id.hex.encode(), row.customer_id.hex.encode())
+        await session.execute(
+            update(Document)
+            .where(Document.id == row.id)
+            .values(ciphertext=b"\x01" + seal(key, data, context))
+        )
+        await session.commit()
+
+
+@pytest.mark.parametrize("forged", ["text/html", "image/png", "text/plain"])
+async def test_a_legacy_document_is_served_only_as_what_its_bytes_are(
+    app: Any,
+    upload: Upload,
+    download: Download,
+    shop: Issued,
+    staff: Issued,
+    make_customer: MakeCustomer,
+    forged: str,
+) -> None:
+    """A document sealed before the type was bound still opens, under its own type only: its
+    bytes are sniffed again on the way out (docs/decisions.md)."""
+    cid = await make_customer()
+    doc = await stored(upload, shop, cid)
+    await _as_legacy(app, doc, PDF)
+    r = await download(staff, cid, doc, "accounting")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.content == PDF
+    await _set_content_type(app, doc, forged)
+    r = await download(staff, cid, doc, "accounting")
     assert_problem(r, 503)
     assert MARKER not in r.content

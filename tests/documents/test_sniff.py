@@ -104,3 +104,42 @@ async def test_text_is_served_as_plain_text_never_as_declared(
     assert r.headers["content-type"] == "text/plain; charset=utf-8"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.content == TEXT
+
+
+# XHTML or SVG named through character references (or an entity, or another encoding): what a
+# browser reads is the namespace, so the check reads what the browser reads (issue 14.13).
+HIDDEN_NAMESPACE = [
+    b'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/x&#104;tml">alert(1)'
+    b"</x:script>",
+    b'<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/&#x78;&#X68;tml">a</x:script>',
+    b'<?xml version="1.0"?><s:svg xmlns:s="&#104;&#116;&#116;&#112;://www.w3.org/2000/svg">'
+    b"<s:script>alert(1)</s:script></s:svg>",
+    b'<?xml version="1.0"?><s:svg xmlns:s="http://www.w3.org/2000/&#115;vg"/>',
+    # An entity assembles the namespace from pieces that are each harmless.
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "http://www.w3.org/1999/x">'
+    b'<!ENTITY b "html">]><x:script xmlns:x="&a;&b;">alert(1)</x:script>',
+    # A declared encoding other than the UTF-8 the bytes were checked as.
+    b'<?xml version="1.0" encoding="UTF-7"?><x:script xmlns:x="+AGg-ttp://x">a</x:script>',
+    # A character reference that is no character.
+    b'<?xml version="1.0"?><a b="&#x110000;"/>',
+    b'<?xml version="1.0"?><a b="&#99999999999999999999;"/>',
+]
+
+
+@pytest.mark.parametrize("data", HIDDEN_NAMESPACE)
+def test_a_namespace_hidden_behind_references_is_refused(data: bytes) -> None:
+    assert sniff(data) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<?xml version="1.0" encoding="utf-8"?><HDon><Ten>Nguy&#7877;n V&#x103;n M&#7851;u'
+        b'</Ten><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"/></HDon>',
+        b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?><a>&lt;b&gt; &amp; &#38;</a>",
+    ],
+)
+def test_an_e_invoice_with_references_is_still_xml(data: bytes) -> None:
+    found = sniff(data)
+    assert found is not None
+    assert found.content_type == "application/xml"

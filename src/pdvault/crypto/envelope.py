@@ -2,7 +2,10 @@
 
 Ciphertext layout: ``version (1 byte) || nonce (12 bytes) || ciphertext+tag``.
 The associated data binds the customer id, the field name and the format version, so a
-ciphertext copied to another customer or another column fails to decrypt.
+ciphertext copied to another customer or another column fails to decrypt. Format 2 binds a
+record version too (the customer row's ``version``): a field's earlier ciphertext put back
+after an update fails to decrypt. Format 1 (no record version) stays for values that have
+none (complaints, erasure notes) and for customer rows sealed before format 2.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_VERSION = 1
+RECORD_FORMAT_VERSION = 2
 NONCE_BYTES = 12
 DATA_KEY_BYTES = 32
 
@@ -27,24 +31,55 @@ def new_data_key() -> bytes:
     return secrets.token_bytes(DATA_KEY_BYTES)
 
 
-def field_context(customer_id: UUID, field: str, version: int = FORMAT_VERSION) -> bytes:
-    return b"pdvault/field|%d|%s|%s" % (version, customer_id.hex.encode(), field.encode())
+def field_context(
+    customer_id: UUID,
+    field: str,
+    version: int = FORMAT_VERSION,
+    record_version: int | None = None,
+) -> bytes:
+    context = b"pdvault/field|%d|%s|%s" % (version, customer_id.hex.encode(), field.encode())
+    if record_version is not None:
+        context += b"|%d" % record_version
+    return context
 
 
-def encrypt_field(data_key: bytes, customer_id: UUID, field: str, plaintext: str) -> bytes:
+def encrypt_field(
+    data_key: bytes,
+    customer_id: UUID,
+    field: str,
+    plaintext: str,
+    record_version: int | None = None,
+) -> bytes:
+    """Format 1 without ``record_version``; format 2, bound to that version, with it."""
+    version = FORMAT_VERSION if record_version is None else RECORD_FORMAT_VERSION
     nonce = secrets.token_bytes(NONCE_BYTES)
     sealed = AESGCM(data_key).encrypt(
-        nonce, plaintext.encode("utf-8"), field_context(customer_id, field)
+        nonce,
+        plaintext.encode("utf-8"),
+        field_context(customer_id, field, version, record_version),
     )
-    return bytes([FORMAT_VERSION]) + nonce + sealed
+    return bytes([version]) + nonce + sealed
 
 
-def decrypt_field(data_key: bytes, customer_id: UUID, field: str, blob: bytes) -> str:
-    if len(blob) < 1 + NONCE_BYTES + 16 or blob[0] != FORMAT_VERSION:
+def decrypt_field(
+    data_key: bytes,
+    customer_id: UUID,
+    field: str,
+    blob: bytes,
+    record_version: int | None = None,
+) -> str:
+    """Opens format 1, and format 2 when ``record_version`` is the one it was sealed with."""
+    if len(blob) < 1 + NONCE_BYTES + 16:
+        raise DecryptionError("unknown ciphertext format")
+    if blob[0] == FORMAT_VERSION:
+        context = field_context(customer_id, field)
+    elif blob[0] == RECORD_FORMAT_VERSION and record_version is not None:
+        context = field_context(customer_id, field, RECORD_FORMAT_VERSION, record_version)
+    else:
         raise DecryptionError("unknown ciphertext format")
     nonce, sealed = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
     try:
-        plain = AESGCM(data_key).decrypt(nonce, sealed, field_context(customer_id, field))
+        plain = AESGCM(data_key).decrypt(nonce, sealed, context)
     except InvalidTag:
         raise DecryptionError("ciphertext failed authentication") from None
     return plain.decode("utf-8")

@@ -25,6 +25,17 @@ class FieldError(ValueError):
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+# General category Cf (bidi overrides, embeddings, isolates and marks, zero-width characters
+# and joiners, the BOM, the soft hyphen, tag characters): invisible, and able to make a name
+# read as another. Unlike Cc the set grows with Unicode, so it is asked of unicodedata, and
+# only for a text that ``str.isprintable`` (C speed, False for every Cf character) doubts:
+# nearly every name and address is printable and needs no look-up. ZWJ and ZWNJ are refused
+# too: Vietnamese, in Latin letters with precomposed or combining marks, and the Han or other
+# scripts a customer's name might be written in here, need neither (docs/decisions.md).
+def _has_format_character(text: str) -> bool:
+    return not text.isprintable() and any(unicodedata.category(c) == "Cf" for c in text)
+
+
 def _text(value: str, what: str, maximum: int) -> str:
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
@@ -33,6 +44,10 @@ def _text(value: str, what: str, maximum: int) -> str:
         raise FieldError(f"{what} must be at most {maximum} characters")
     if _CONTROL.search(text):
         raise FieldError(f"{what} must not contain control characters")
+    if _has_format_character(text):
+        raise FieldError(
+            f"{what} must not contain format characters (bidi controls, zero-width characters)"
+        )
     return text
 
 

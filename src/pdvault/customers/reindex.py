@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
 from pdvault.config import Settings
-from pdvault.crypto.envelope import decrypt_field
 from pdvault.crypto.provider import KeyProvider, WrappedKey
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
@@ -78,6 +77,7 @@ async def rebuild_email_indexes(
             Customer.wrapped_dek,
             Customer.email_ct,
             Customer.email_bidx,
+            Customer.version,
         ).where(
             Customer.erased_at.is_(None),
             Customer.email_ct.is_not(None),
@@ -94,7 +94,7 @@ async def rebuild_email_indexes(
             [(WrappedKey(int(r[2] or 0), bytes(r[3] or b"")), r[0]) for r in rows]
         )
         for row, data_key in zip(rows, data_keys, strict=True):
-            email = decrypt_field(data_key, row[0], "email", bytes(row[4] or b""))
+            email = sealing.open_stored(data_key, row[0], "email", bytes(row[4] or b""), row[6])
             new = sealing.index_of(keys, "email", email)
             groups.setdefault(new, []).append((row[1], row[0], row[5]))
         report.reindexed += len(rows)

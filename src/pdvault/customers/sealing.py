@@ -1,4 +1,12 @@
-"""Turning the four personal fields into stored columns and back, under the customer's DEK."""
+"""Turning the four personal fields into stored columns and back, under the customer's DEK.
+
+Every field is sealed in format 2: its associated data binds the customer id, the field and
+the row's ``version``, and every write re-seals all four fields under the version it writes.
+A field's earlier ciphertext put back in the database therefore fails to open under the
+current version (and ETag). Rows sealed before format 2 (format 1, no version bound) still
+open until their next write re-seals them; a row's four fields always share one format, so a
+format-1 ciphertext put into a row already in format 2 fails too (docs/decisions.md).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pdvault.crypto.blind_index import blind_index
-from pdvault.crypto.envelope import decrypt_field, encrypt_field, new_data_key
+from pdvault.crypto.envelope import (
+    RECORD_FORMAT_VERSION,
+    DecryptionError,
+    decrypt_field,
+    encrypt_field,
+    new_data_key,
+)
 from pdvault.crypto.provider import KeyProvider, WrappedKey
 from pdvault.customers.models import Customer
 from pdvault.customers.normalize import email_match_form
@@ -21,35 +35,66 @@ CIPHERTEXT_COLUMN = {
 INDEXED_FIELDS = {"email": "email_bidx", "phone": "phone_bidx"}
 # What an index is over, from the stored (normalised) value: an email matches in any case.
 MATCH_FORM: dict[str, Callable[[str], str]] = {"email": email_match_form}
+FIRST_VERSION = 1
+
+
+def match_form(field: str, normalised: str) -> str:
+    """What two values of ``field`` are compared as (an email in any case)."""
+    form = MATCH_FORM.get(field)
+    return form(normalised) if form else normalised
 
 
 def index_of(keys: KeyProvider, field: str, normalised: str) -> bytes:
     """The blind index of a normalised value (the one place every index is computed)."""
-    match_form = MATCH_FORM.get(field)
-    return blind_index(
-        keys.index_key(), field, match_form(normalised) if match_form else normalised
-    )
+    return blind_index(keys.index_key(), field, match_form(field, normalised))
 
 
 async def seal_new(
     keys: KeyProvider, customer_id: uuid.UUID, values: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Columns for a new customer: a fresh data key, wrapped; every field encrypted."""
+    """Columns for a new customer: a fresh data key, wrapped; every field encrypted under the
+    first record version (``version`` is among the columns)."""
     data_key = new_data_key()
     wrapped = await keys.wrap_data_key(data_key, customer_id)
-    columns: dict[str, Any] = {"kek_version": wrapped.version, "wrapped_dek": wrapped.blob}
-    columns.update(seal_fields(keys, data_key, customer_id, values))
+    columns: dict[str, Any] = {
+        "kek_version": wrapped.version,
+        "wrapped_dek": wrapped.blob,
+        "version": FIRST_VERSION,
+    }
+    columns.update(seal_fields(keys, data_key, customer_id, values, FIRST_VERSION))
     return columns
 
 
 def seal_fields(
-    keys: KeyProvider, data_key: bytes, customer_id: uuid.UUID, values: Mapping[str, str]
+    keys: KeyProvider,
+    data_key: bytes,
+    customer_id: uuid.UUID,
+    values: Mapping[str, str],
+    record_version: int,
 ) -> dict[str, Any]:
     columns: dict[str, Any] = {}
     for field, value in values.items():
-        columns[CIPHERTEXT_COLUMN[field]] = encrypt_field(data_key, customer_id, field, value)
+        columns[CIPHERTEXT_COLUMN[field]] = encrypt_field(
+            data_key, customer_id, field, value, record_version
+        )
         if field in INDEXED_FIELDS:
             columns[INDEXED_FIELDS[field]] = index_of(keys, field, value)
+    return columns
+
+
+def reseal(
+    keys: KeyProvider, data_key: bytes, customer: Customer, changes: Mapping[str, str]
+) -> dict[str, Any]:
+    """Columns for writing ``changes`` as version ``customer.version + 1``: every field is
+    sealed again under that version (the unchanged ones opened first, which also checks them),
+    so no ciphertext of an earlier version remains in the row. ``version`` is among them."""
+    unchanged = [f for f in CIPHERTEXT_COLUMN if f not in changes]
+    values = {**open_with(data_key, customer, unchanged), **changes}
+    next_version = customer.version + 1
+    columns = seal_fields(keys, data_key, customer.id, values, next_version)
+    for field in unchanged:  # an unchanged value's index stays as it is
+        columns.pop(INDEXED_FIELDS.get(field, ""), None)
+    columns["version"] = next_version
     return columns
 
 
@@ -61,14 +106,31 @@ async def data_key_of(keys: KeyProvider, customer: Customer) -> bytes:
     )
 
 
-async def open_fields(
-    keys: KeyProvider, customer: Customer, fields: Iterable[str]
-) -> dict[str, str]:
-    data_key = await data_key_of(keys, customer)
+def open_stored(
+    data_key: bytes, customer_id: uuid.UUID, field: str, blob: bytes, version: int
+) -> str:
+    """One field read straight from its columns (the row's ``version`` beside it), in either
+    ciphertext format. Readers of whole rows use ``open_with``, which also refuses a row whose
+    fields mix formats."""
+    record_version = version if blob[:1] == bytes([RECORD_FORMAT_VERSION]) else None
+    return decrypt_field(data_key, customer_id, field, blob, record_version)
+
+
+def open_with(data_key: bytes, customer: Customer, fields: Iterable[str]) -> dict[str, str]:
+    """The plaintext of ``fields``; ``DecryptionError`` if any fails, or if the row mixes
+    ciphertext formats (a format-1 value put back into a row already re-sealed)."""
+    formats = {
+        blob[0] for blob in (getattr(customer, c) for c in CIPHERTEXT_COLUMN.values()) if blob
+    }
+    if len(formats) > 1:
+        raise DecryptionError("a row's fields are in different formats")
+    record_version = customer.version if RECORD_FORMAT_VERSION in formats else None
     out: dict[str, str] = {}
     for field in fields:
         blob = getattr(customer, CIPHERTEXT_COLUMN[field])
-        out[field] = decrypt_field(data_key, customer.id, field, blob)
+        if blob is None:
+            raise DecryptionError("field has no ciphertext")
+        out[field] = decrypt_field(data_key, customer.id, field, blob, record_version)
     return out
 
 
@@ -90,3 +152,9 @@ async def open_text(
         return None
     data_key = await data_key_of(keys, customer)
     return decrypt_field(data_key, customer.id, context, blob)
+
+
+async def open_fields(
+    keys: KeyProvider, customer: Customer, fields: Iterable[str]
+) -> dict[str, str]:
+    return open_with(await data_key_of(keys, customer), customer, fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal, NoReturn
@@ -62,6 +63,7 @@ _customer_adapter: TypeAdapter[CustomerIn] = TypeAdapter(CustomerIn)
 # complete dicts, and the ORM bulk-insert path only adds per-row mapper work on top.
 _CUSTOMERS = Base.metadata.tables[Customer.__tablename__]
 _CONSENTS = Base.metadata.tables[Consent.__tablename__]
+logger = logging.getLogger("pdvault.customers")
 
 
 def etag_of(customer: Customer) -> str:
@@ -197,6 +199,23 @@ class CustomerService:
                 customer_id=customer.id,
                 problem=ServiceUnavailable(
                     "A stored value failed its integrity check; nothing was disclosed."
+                ),
+            )
+
+    async def _reseal(
+        self, action: str, customer: Customer, changes: dict[str, str]
+    ) -> dict[str, Any]:
+        """The row's columns for its next version: every field sealed again under it."""
+        try:
+            data_key = await sealing.data_key_of(self.vault.keys, customer)
+            return sealing.reseal(self.vault.keys, data_key, customer, changes)
+        except DecryptionError:
+            await self._refuse(
+                action,
+                "integrity_failure",
+                customer_id=customer.id,
+                problem=ServiceUnavailable(
+                    "A stored value failed its integrity check; nothing was changed."
                 ),
             )
 
@@ -461,17 +480,10 @@ class CustomerService:
     async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
         action = "customer.search"
         permit = await self._permit(action, query.purpose, query.fields, Access.READ, where="body")
-        if query.email is not None:
-            column, index = (
-                Customer.email_bidx,
-                sealing.index_of(self.vault.keys, "email", query.email),
-            )
-        else:
-            column, index = (
-                Customer.phone_bidx,
-                sealing.index_of(self.vault.keys, "phone", query.phone or ""),
-            )
-        matches = [
+        key, value = ("email", query.email) if query.email is not None else ("phone", query.phone)
+        column = getattr(Customer, sealing.INDEXED_FIELDS[key])
+        index = sealing.index_of(self.vault.keys, key, value or "")
+        found = [
             subject_of(row)
             for row in await self.session.execute(
                 SUBJECTS.where(column == index, Customer.erased_at.is_(None))
@@ -479,11 +491,18 @@ class CustomerService:
                 .limit(100)
             )
         ]
+        # Every field opened once per row (one key unwrap): the searched one to check the row
+        # holds it, the others for the answer if the decision allows them.
+        matches: list[tuple[Customer, dict[str, bool], dict[str, str]]] = []
+        for customer, consents in found:
+            opened = await self._open(action, customer, ALL_FIELDS)
+            if self._holds(opened, key, value or ""):
+                matches.append((customer, consents, opened))
         hits: list[SearchHit] = []
         justified: list[Customer] = []
         drafts: list[EventDraft] = []
         first_denial: str | None = None
-        for customer, consents in matches:
+        for customer, consents, opened in matches:
             facts = await load_facts(
                 self.session, customer.id, permit, justification=justification, consents=consents
             )
@@ -501,7 +520,7 @@ class CustomerService:
                     )
                 )
                 continue
-            values = await self._open(action, customer, decision.fields)
+            values = {field: opened[field] for field in decision.fields}
             hits.append(SearchHit(id=customer.id, fields=values))
             drafts.append(EventDraft.allowed(action, customer.id, decision))
             if justification is not None and justifications.justified(decision):
@@ -528,6 +547,16 @@ class CustomerService:
             )
         await self.vault.audit.write_read(self.session, self.actor, drafts)
         return hits
+
+    def _holds(self, opened: dict[str, str], key: str, value: str) -> bool:
+        """Whether the row a blind index led to holds the searched value. A row that does not
+        had its index moved in the database: it is no match, and a tamper signal (a warning
+        with no value or id, and a metric), never another customer's answer."""
+        if sealing.match_form(key, opened[key]) == sealing.match_form(key, value):
+            return True
+        self.vault.metrics.integrity_failures.labels("blind_index").inc()
+        logger.warning("customer search: a blind index led to a row holding another %s", key)
+        return False
 
     # -- update -----------------------------------------------------------------------------
 
@@ -572,13 +601,12 @@ class CustomerService:
                         reason="duplicate_customer",
                     ),
                 )
-        data_key = await sealing.data_key_of(self.vault.keys, customer)
-        columns = sealing.seal_fields(self.vault.keys, data_key, customer.id, changes)
+        columns = await self._reseal(action, customer, changes)
         now = utcnow()
         result = await self.session.execute(
             update(Customer)
             .where(Customer.id == customer.id, Customer.version == customer.version)
-            .values(**columns, version=customer.version + 1, updated_at=now)
+            .values(**columns, updated_at=now)
         )
         if getattr(result, "rowcount", 1) != 1:
             await self._refuse(

@@ -182,7 +182,9 @@ class DocumentService:
             "shredded_at": None,
             "kek_version": wrapped.version,
             "wrapped_dek": wrapped.blob,
-            "ciphertext": seal_document(data_key, document_id, customer_id, form.file),
+            "ciphertext": seal_document(
+                data_key, document_id, customer_id, sniffed.content_type, form.file
+            ),
         }
         await self.session.execute(insert(Document), [row])
         await self.vault.audit.record(

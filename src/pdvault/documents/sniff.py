@@ -3,8 +3,9 @@
 A closed allow-list: PDF, PNG, JPEG, GIF, WebP, TIFF, XML (Vietnamese e-invoices are XML) and
 UTF-8 plain text. Anything else is refused (415), including HTML and SVG: a stored file served
 back as markup would run script in whatever renders it, and a transaction document has no
-reason to be either. ZIP-based office files are refused too (a container of anything, macros
-included); contracts are stored as PDF.
+reason to be either. XML is checked as a parser reads it: character references decoded, no
+DTD, no encoding but UTF-8 (so the XHTML or SVG namespace cannot hide). ZIP-based office
+files are refused too (a container of anything, macros included); contracts are stored as PDF.
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ _MARKUP_SIGNS = (
     b"http://www.w3.org/1999/xhtml",
     b"http://www.w3.org/2000/svg",
 )
+# A namespace can be spelled with character references (``x&#104;tml``): the check reads the
+# text as a parser does, each reference replaced by its character. Any other ``&#`` is not a
+# reference, hence not XML.
+_CHAR_REF = re.compile(rb"&#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}));")
+# A document type declaration can define entities that assemble a namespace from harmless
+# pieces, or give an element a namespace by default: an e-invoice has none, so XML with one is
+# refused (as are XXE and entity expansion with it).
+_DOCTYPE = b"<!doctype"
+# The bytes were checked as UTF-8; a parser told another encoding reads other characters.
+_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+_UTF8_NAMES = frozenset({b"utf-8", b"utf8"})
 
 
 def sniff(data: bytes) -> Sniffed | None:
@@ -78,7 +90,33 @@ def _sniff_text(data: bytes) -> Sniffed | None:
         return TEXT  # served as text/plain with nosniff: never rendered as markup
     if not head.startswith(b"<?xml"):
         return None  # markup without an XML declaration: HTML by another name
-    lowered = head.lower()
-    if any(sign in lowered for sign in _MARKUP_SIGNS):
-        return None  # XHTML or SVG inside an XML document
+    decoded = _decode_references(head)
+    if decoded is None:
+        return None
+    lowered = decoded.lower()
+    encoding = _DECLARED_ENCODING.match(lowered)
+    if encoding is not None and encoding.group(1).strip() not in _UTF8_NAMES:
+        return None
+    if _DOCTYPE in lowered or any(sign in lowered for sign in _MARKUP_SIGNS):
+        return None  # a DTD, or XHTML or SVG inside an XML document
     return XML
+
+
+def _decode_references(text: bytes) -> bytes | None:
+    """``text`` with every character reference replaced by its character (UTF-8), or None
+    when a reference names no character or ``&#`` starts something that is no reference."""
+    bad = False
+
+    def character(match: re.Match[bytes]) -> bytes:
+        nonlocal bad
+        hex_digits, digits = match.groups()
+        point = int(hex_digits, 16) if hex_digits is not None else int(digits)
+        if point == 0 or point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+            bad = True
+            return b""
+        return chr(point).encode("utf-8")
+
+    if b"&#" in _CHAR_REF.sub(b"", text):
+        return None
+    decoded = _CHAR_REF.sub(character, text)  # one pass: "&#38;#104;" is the text "&#104;"
+    return None if bad else decoded
