@@ -92,9 +92,12 @@ def _db_error(exc: BaseException) -> str:
 def _run(work: Coroutine[Any, Any, T]) -> T:
     """Run a command's async work; a key or database failure is one line and exit 1."""
     from pdvault.crypto.provider import KeyUnavailableError
+    from pdvault.errors import Problem
 
     try:
         return asyncio.run(work)
+    except Problem as exc:  # refused by the service, in its own words (no value in them)
+        fail(exc.detail)
     except KeyringError as exc:
         fail(str(exc))
     except KeyUnavailableError as exc:
@@ -381,17 +384,11 @@ def token_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array")] = False,
 ) -> None:
     """List tokens: id, principal, created, expires, revoked. Never a token itself."""
-    from pdvault.errors import Problem
     from pdvault.principals.bootstrap import list_tokens
 
     principal_id = _uuid_or_fail(principal, "principal") if principal is not None else None
     settings = get_settings()
-    try:
-        tokens = asyncio.run(list_tokens(settings, principal_id))
-    except Problem as exc:
-        fail(exc.detail)
-    except Exception as exc:
-        fail(_db_error(exc))
+    tokens = _run(list_tokens(settings, principal_id))
     if as_json:
         typer.echo(json.dumps(tokens))
         return
@@ -416,17 +413,11 @@ def token_revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (from 'pdvault token list')")],
 ) -> None:
     """Revoke a token: it stops working within a second on every worker."""
-    from pdvault.errors import Problem
     from pdvault.principals.bootstrap import revoke_token
 
     tid = _uuid_or_fail(token_id, "token")
     settings = get_settings()
-    try:
-        revoked = asyncio.run(revoke_token(settings, tid))
-    except Problem as exc:
-        fail(exc.detail)
-    except Exception as exc:
-        fail(_db_error(exc))
+    revoked = _run(revoke_token(settings, tid))
     typer.echo(f"token {revoked.id} revoked at {revoked.revoked_at.isoformat()}")
 
 
