@@ -364,3 +364,41 @@ async def test_format_characters_are_422_naming_the_field(
     )
     assert names_field(assert_problem(r, 422, errors=True), field)
     assert await counts(app) == before
+
+
+# Invisible characters outside Cf (a Hangul filler, the combining grapheme joiner, the Braille
+# blank, a line separator): a name that reads as another, and an email that registered a
+# second account beside the visible one. Found by the outside review of issue 14.
+INVISIBLE_EXTRA = ["\u034f", "\u3164", "\u115f", "\u2800", "\u17b4", "\u2028", "\ufe0f"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE_EXTRA, ids=lambda c: f"U+{ord(c):04X}")
+async def test_invisible_characters_are_422_and_no_second_account(
+    client: httpx.AsyncClient, app: Any, shop: Issued, char: str
+) -> None:
+    first = customer_body(email="khach.vohinh@example.com")
+    assert (await client.post("/v1/customers", json=first, headers=shop.headers)).status_code == 201
+    before = await counts(app)
+    twin = customer_body(email=f"khach.vohinh{char}@example.com")
+    r = await client.post("/v1/customers", json=twin, headers=shop.headers)
+    assert names_field(assert_problem(r, 422, errors=True), "email")
+    assert char not in r.text
+    for field, value in (("full_name", f"Ngô{char}Văn Mẫu"), ("address", f"Số 1{char} Hà Nội")):
+        r = await client.post(
+            "/v1/customers", json=customer_body(**{field: value}), headers=shop.headers
+        )
+        assert names_field(assert_problem(r, 422, errors=True), field)
+        assert char not in r.text
+    assert await counts(app) == before
+
+
+async def test_letters_in_a_phone_are_422_not_keypad_digits(
+    client: httpx.AsyncClient, app: Any, shop: Issued
+) -> None:
+    before = await counts(app)
+    r = await client.post(
+        "/v1/customers", json=customer_body(phone="0912 NGUYEN"), headers=shop.headers
+    )
+    assert names_field(assert_problem(r, 422, errors=True), "phone")
+    assert "NGUYEN" not in r.text
+    assert await counts(app) == before

@@ -455,3 +455,29 @@ def test_control_character_class_is_exactly_unicode_cc() -> None:
         char = chr(point)
         is_cc = unicodedata.category(char) == "Cc"
         assert bool(normalize._CONTROL.search(char)) == is_cc, hex(point)
+
+
+def test_every_default_ignorable_code_point_is_refused_in_names_and_emails() -> None:
+    """Unicode's Default_Ignorable_Code_Point set (written out from DerivedCoreProperties),
+    the Braille blank and the line/paragraph separators: each is refused in a name and in an
+    email, whatever its general category."""
+    ranges = [
+        (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+        (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+        (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0FFF), (0x2028, 0x2029), (0x2800, 0x2800),
+    ]  # fmt: skip
+    for low, high in ranges:
+        for point in range(low, high + 1):
+            char = chr(point)
+            with pytest.raises(FieldError) as info:
+                normalize.full_name(f"Ngô{char}Văn")
+            assert char not in str(info.value)
+            with pytest.raises(FieldError):
+                normalize.email(f"khach{char}@example.com")
+
+
+def test_ordinary_vietnamese_names_pass_the_invisible_check() -> None:
+    for name in ("Nguyễn Thị Nhung", "Đặng Văn Ổn", "Lê Thị Hồng Nhung\u0301", "Trần 陳"):
+        assert normalize.full_name(name) == unicodedata.normalize("NFC", name).strip()

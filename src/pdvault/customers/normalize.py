@@ -36,6 +36,24 @@ def _has_format_character(text: str) -> bool:
     return not text.isprintable() and any(unicodedata.category(c) == "Cf" for c in text)
 
 
+# Invisible but not Cf: Unicode's Default_Ignorable_Code_Point property less its Cf members
+# (the combining grapheme joiner U+034F, the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0,
+# the Khmer inherent vowels U+17B4-5, the Mongolian variation selectors, the variation
+# selectors U+FE00-F and U+E0100-EF, reserved ignorables), the Braille blank U+2800, and the
+# line and paragraph separators U+2028-9. Each renders as nothing or as a blank, so a name or
+# an email holding one reads as another (a second account for one address). Unicode keeps the
+# Default_Ignorable set stable, so it is written out here (the stdlib cannot ask for it).
+_INVISIBLE_EXTRA = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2028\u2029\u2065\u2800"
+    "\u3164\ufe00-\ufe0f\uffa0\ufff0-\ufff8\U000e0000-\U000e0fff]"
+)
+
+
+def _has_invisible_character(text: str) -> bool:
+    """A format character (Cf) or another character that shows as nothing or a blank."""
+    return _has_format_character(text) or _INVISIBLE_EXTRA.search(text) is not None
+
+
 def _text(value: str, what: str, maximum: int) -> str:
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
@@ -44,9 +62,10 @@ def _text(value: str, what: str, maximum: int) -> str:
         raise FieldError(f"{what} must be at most {maximum} characters")
     if _CONTROL.search(text):
         raise FieldError(f"{what} must not contain control characters")
-    if _has_format_character(text):
+    if _has_invisible_character(text):
         raise FieldError(
-            f"{what} must not contain format characters (bidi controls, zero-width characters)"
+            f"{what} must not contain format characters or other invisible characters "
+            "(bidi controls, zero-width characters, fillers, line separators)"
         )
     return text
 
@@ -77,6 +96,10 @@ def _phone_slow(value: str, region: str = DEFAULT_REGION) -> str:
     raw = unicodedata.normalize("NFKC", value).strip()
     if not raw or len(raw) > 32:
         raise FieldError("phone is not a valid phone number")
+    if any(c.isalpha() for c in raw):
+        # phonenumbers reads letters as keypad digits ("0912 NGUYEN"): a name typed into the
+        # phone field would be stored as a number nobody gave.
+        raise FieldError("phone must be written in digits (letters are not read as keypad digits)")
     candidates = [raw]
     digits = "".join(c for c in raw if c.isdigit())
     if not raw.startswith(("+", "0")) and digits == raw.replace(" ", ""):
@@ -115,7 +138,7 @@ def _email_slow(value: str) -> str:
     raw = unicodedata.normalize("NFC", value).strip()
     if not raw or len(raw) > 254:
         raise FieldError("email is not a valid email address")
-    if any(unicodedata.category(c) in _INVISIBLE for c in raw):
+    if any(unicodedata.category(c) in _INVISIBLE for c in raw) or _INVISIBLE_EXTRA.search(raw):
         raise FieldError("email must not contain invisible or control characters")
     try:
         result = validate_email(raw, check_deliverability=False)
