@@ -514,6 +514,10 @@ async def test_assignment_revocation_refuses_other_roles(
         ({"reference": ""}, "reference"),
         ({"reference": "   "}, "reference"),
         ({"reference": "x" * 201}, "reference"),
+        ({"reference": "x" * 101}, "reference"),
+        # A reference is an order number, never free text: a name and a phone typed into it
+        # would be kept in clear (outside review of issue 14).
+        ({"reference": "Nguyen Van A 0912345678"}, "reference"),
         ({"expires_at": "2030-01-01T00:00:00"}, "expires_at"),  # no time zone
         ({"expires_at": iso(datetime(2020, 1, 1, tzinfo=UTC))}, "expires_at"),
         ({"customer_id": "not-a-uuid"}, "customer_id"),
@@ -617,3 +621,40 @@ async def test_revoking_another_partners_assignment_is_404(
     r = await client.post(f"/v1/partners/{b}/assignments/{aid_b}/revoke", headers=staff.headers)
     assert r.status_code == 200
     assert datetime.fromisoformat(r.json()["revoked_at"]) > now() - timedelta(minutes=1)
+
+
+async def test_an_erasure_replaces_the_customers_assignment_references(
+    app: Any,
+    client: httpx.AsyncClient,
+    admin: Issued,
+    issue: TokenFactory,
+    make_customer: Callable[..., Awaitable[str]],
+) -> None:
+    """References are kept in clear; an erasure leaves none of the person's behind."""
+    from sqlalchemy import select
+
+    from pdvault.erasure.shred import ERASED_REFERENCE, shred_customer
+    from pdvault.partners.models import Assignment
+
+    pid = (await create_partner(client, admin))["id"]
+    staff = await issue("employee", "nhân-viên")
+    cid, other = await make_customer(), await make_customer()
+    for customer in (cid, cid, other):
+        r = await client.post(
+            f"/v1/partners/{pid}/assignments",
+            json=assignment_body(customer, reference="DH-000777"),
+            headers=staff.headers,
+        )
+        assert r.status_code == 201, r.text
+    async with app.state.vault.sessions() as session:
+        await shred_customer(session, uuid.UUID(cid), now())
+        await session.commit()
+        rows = (
+            await session.execute(
+                select(Assignment.customer_id, Assignment.reference, Assignment.revoked_at)
+            )
+        ).all()
+    mine = [(ref, revoked) for c, ref, revoked in rows if str(c) == cid]
+    assert [ref for ref, _ in mine] == [ERASED_REFERENCE, ERASED_REFERENCE]
+    assert all(revoked is not None for _, revoked in mine)
+    assert [ref for c, ref, _ in rows if str(c) == other] == ["DH-000777"]

@@ -32,6 +32,8 @@ from pdvault.partners.models import Assignment
 from pdvault.subjects.models import AccessRequest
 
 log = logging.getLogger("pdvault.erasure")
+# What an erased customer's partner assignments keep as their reference.
+ERASED_REFERENCE = "erased"
 
 
 async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: datetime) -> None:
@@ -71,11 +73,17 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
     # Complaints about the person keep their metadata (dates, category, outcome) for the
     # register; their words (description, contact, notes, measures) go with the person.
     await shred_customer_complaints(session, customer_id)
-    # No partner keeps a job on a person who no longer exists here.
+    # No partner keeps a job on a person who no longer exists here, nor the job's reference
+    # (an order number, but typed by staff and kept in clear).
     await session.execute(
         update(Assignment)
         .where(Assignment.customer_id == customer_id, Assignment.revoked_at.is_(None))
         .values(revoked_at=now)
+    )
+    await session.execute(
+        update(Assignment)
+        .where(Assignment.customer_id == customer_id)
+        .values(reference=ERASED_REFERENCE)
     )
     # A replay of the create (or a batch holding it) must not answer for an erased person:
     # the stored response names them, and the keyed fingerprint tells whether a guessed body

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from pdvault.customers.schemas import FieldName
 from pdvault.db import AwareUTC
+from pdvault.documents.schemas import ORDER_REF_PATTERN
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Mode = Literal["plain", "masked"]
@@ -133,7 +134,18 @@ class AssignmentIn(BaseModel):
 
     customer_id: uuid.UUID
     purpose: PartnerPurpose
-    reference: Text
+    # An order or job number, like a document's order_ref: no spaces, so no name and phone
+    # typed in (it is kept in clear; an erasure replaces it).
+    reference: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True,
+            min_length=1,
+            max_length=100,
+            pattern=f"^{ORDER_REF_PATTERN.pattern}$",
+        ),
+        Field(description="The order or job number: letters, digits, '.', '_', '/' or '-'."),
+    ]
     expires_at: AwareUTC
 
 
