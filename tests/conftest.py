@@ -186,14 +186,13 @@ async def admin(app: Any) -> Issued:
 def issue(client: httpx.AsyncClient, admin: Issued) -> TokenFactory:
     """Create a principal of a role through the admin API and return its token."""
 
-    defaults: list[str] = []  # a principal's name is unique: a repeated default gets a number
+    used: list[str] = []  # a principal's name is unique: a repeated name gets a number
 
     async def _issue(role: str, name: str | None = None, partner_id: str | None = None) -> Issued:
-        if name is None:
-            name = f"{role}-principal"
-            if name in defaults:
-                name = f"{name}-{len(defaults) + 1}"
-            defaults.append(name)
+        name = name or f"{role}-principal"
+        if name in used:
+            name = f"{name}-{len(used) + 1}"
+        used.append(name)
         body: dict[str, Any] = {"name": name, "role": role}
         if partner_id is not None:
             body["partner_id"] = partner_id

@@ -596,6 +596,10 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
     )
     spare = Issued(staff.principal_id, r.json()["token"], r.json()["id"])
     await call("POST", "/v1/tokens/{token_id}/revoke", admin, 200, token_id=spare.token_id)
+    r = await call(
+        "GET", "/v1/principals/{principal_id}/tokens", admin, 200, principal_id=staff.principal_id
+    )
+    assert spare.token not in r.text
     await call("GET", read, spare, 401, customer_id=a, params=purpose)  # logged: lapsed token
     await call(
         "POST",
