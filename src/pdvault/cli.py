@@ -121,7 +121,7 @@ def _migrate(settings: Settings) -> None:
 
 def _check_keys(settings: Settings, *, create_transit_keys: bool = False) -> None:
     """The configured key provider works, or one clear line and exit 1."""
-    from pdvault.main import load_key_provider, open_key_provider
+    from pdvault.crypto.factory import load_key_provider, open_key_provider
 
     async def check() -> None:
         if create_transit_keys:
@@ -145,8 +145,8 @@ def _check_keys(settings: Settings, *, create_transit_keys: bool = False) -> Non
 
 def _check_keys_match(settings: Settings) -> None:
     """The keys are the ones this (migrated) database was written with, or one line and exit 1."""
+    from pdvault.crypto.factory import open_key_provider
     from pdvault.keys.match import check_keys_match
-    from pdvault.main import open_key_provider
 
     async def check() -> None:
         keys = await open_key_provider(settings)

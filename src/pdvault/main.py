@@ -16,9 +16,8 @@ from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
 from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
-from pdvault.crypto.envelope import DecryptionError
-from pdvault.crypto.keyring import KeyringError
-from pdvault.crypto.provider import KeyProvider, KeyUnavailableError, LocalKeyProvider
+from pdvault.crypto.factory import open_key_provider
+from pdvault.crypto.provider import KeyProvider
 from pdvault.customers.justification_router import router as justifications_router
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
@@ -56,39 +55,6 @@ CORS_REQUEST_HEADERS = [
     "X-Request-ID",
 ]
 CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID"]
-
-
-def load_key_provider(settings: Settings) -> KeyProvider:
-    """Raises ``KeyringError`` with one clear line when the keys cannot be used.
-
-    A provider must be ``await prepare()``-d before use (``open_key_provider`` does both).
-    """
-    if settings.key_provider == "transit":
-        from pdvault.crypto.transit import TransitKeyProvider
-
-        token = settings.transit.token
-        if token is None:
-            raise KeyringError("key provider is transit but PDVAULT_TRANSIT__TOKEN is not set")
-        return TransitKeyProvider(
-            settings.transit.addr,
-            token.get_secret_value(),
-            key=settings.transit.key,
-            mount=settings.transit.mount,
-        )
-    if settings.keys_json is not None:
-        return LocalKeyProvider.from_json(settings.keys_json.get_secret_value())
-    return LocalKeyProvider.from_file(settings.keyring_path)
-
-
-async def open_key_provider(settings: Settings) -> KeyProvider:
-    """A provider ready for use; a transit server that cannot be used is a ``KeyringError``."""
-    provider = load_key_provider(settings)
-    try:
-        await provider.prepare()
-    except (KeyUnavailableError, DecryptionError) as exc:
-        await provider.close()
-        raise KeyringError(f"key provider {provider.name} unusable: {exc}") from None
-    return provider
 
 
 def create_app(settings: Settings | None = None, keys: KeyProvider | None = None) -> FastAPI:

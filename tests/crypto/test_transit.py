@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,12 @@ import pytest
 from pdvault.config import Settings, Transit
 from pdvault.crypto import transit
 from pdvault.crypto.envelope import DecryptionError
+from pdvault.crypto.factory import open_key_provider
 from pdvault.crypto.keyring import KeyringError
 from pdvault.crypto.provider import WrappedKey
 from pdvault.crypto.transit import TransitKeyProvider
 from pdvault.keys import ops
-from pdvault.main import create_app, open_key_provider
+from pdvault.main import create_app
 from pdvault.policy import Role
 from pdvault.principals import service as principals
 from pdvault.principals.schemas import PrincipalIn
@@ -287,3 +289,42 @@ async def test_readyz_is_503_when_transit_stops_answering(
                 r = await c.get("/readyz")
                 assert r.status_code == 503
                 assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_command_line_jobs_run_on_transit_and_the_log_verifies(
+    bao: Bao, database_url: str, tmp_path: Path
+) -> None:
+    """The retention sweep, the erasure settle and reapply, and seal-free-text open the key
+    provider as the server does (``prepare()``-d): on transit an unprepared provider has no
+    signing seed, so their events could not be signed as this vault's."""
+    from pdvault.audit.ops import run_verify
+    from pdvault.documents.ops import run_sweep
+    from pdvault.erasure.ops import run_reapply, run_settle
+    from pdvault.subjects.ops import run_seal_free_text
+
+    key = f"j{uuid.uuid4().hex[:12]}"
+    setup = TransitKeyProvider(bao.addr, ROOT_TOKEN, key=key)
+    await setup.ensure_keys()
+    await setup.close()
+    settings = transit_settings(bao, key, database_url=database_url, data_dir=tmp_path)
+    await truncate_all(database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with app.state.vault.sessions() as session:
+            p = await principals.create_principal(
+                session, PrincipalIn(name="tr-shop", role=Role("storefront"))
+            )
+            shop = {
+                "Authorization": f"Bearer {(await principals.issue_token(session, p, 1)).token}"
+            }
+            await session.commit()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            r = await c.post("/v1/customers", json=customer_body(), headers=shop)
+            assert r.status_code == 201, r.text
+    await run_sweep(settings)
+    await run_settle(settings)
+    await run_reapply(settings, since=datetime(2020, 1, 1, tzinfo=UTC))
+    assert await run_seal_free_text(settings) == 0
+    report = await run_verify(settings)
+    assert report["ok"] is True, report

@@ -12,7 +12,7 @@ from pdvault.db import make_engine, make_sessionmaker
 
 
 async def _signer(settings: Settings) -> LogSigner:
-    from pdvault.main import open_key_provider
+    from pdvault.crypto.factory import open_key_provider
 
     keys = await open_key_provider(settings)
     try:

@@ -153,7 +153,7 @@ async def rebuild_email_indexes(
 async def run_email_reindex(settings: Settings) -> ReindexReport:
     """``rebuild_email_indexes`` on the configured database with the configured keys, in one
     transaction (for ``pdvault migrate`` and ``pdvault init``)."""
-    from pdvault.main import open_key_provider
+    from pdvault.crypto.factory import open_key_provider
 
     keys = await open_key_provider(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import AuditLog
 from pdvault.config import Settings
+from pdvault.crypto.factory import opened_key_provider
 from pdvault.db import make_engine, make_sessionmaker, utcnow
 from pdvault.erasure.ledger import pending_requests, reapply, record_settlement
 from pdvault.erasure.shred import settle_storage
@@ -68,16 +69,14 @@ async def reapply_erasures(
 
 @asynccontextmanager
 async def _tool(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, AsyncSession, AuditLog]]:
-    from pdvault.main import load_key_provider
-
-    keys = load_key_provider(settings)
-    audit = AuditLog(Metrics(), LogSigner(keys.signing_seed()), slots=1)
-    engine = make_engine(settings.effective_database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            yield engine, session, audit
-    finally:
-        await engine.dispose()
+    async with opened_key_provider(settings) as keys:
+        audit = AuditLog(Metrics(), LogSigner(keys.signing_seed()), slots=1)
+        engine = make_engine(settings.effective_database_url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                yield engine, session, audit
+        finally:
+            await engine.dispose()
 
 
 async def run_settle(settings: Settings) -> Settled:

@@ -24,7 +24,7 @@ def _file_keyring(settings: Settings) -> Keyring:
 async def _transit(settings: Settings) -> TransitKeyProvider | None:
     if settings.key_provider != "transit":
         return None
-    from pdvault.main import open_key_provider
+    from pdvault.crypto.factory import open_key_provider
 
     provider = await open_key_provider(settings)
     if not isinstance(provider, TransitKeyProvider):  # chosen by key_provider: never
@@ -59,7 +59,7 @@ async def usage_of(settings: Settings) -> Usage:
 
 
 async def status(settings: Settings) -> dict[str, Any]:
-    from pdvault.main import open_key_provider
+    from pdvault.crypto.factory import open_key_provider
 
     keys = await open_key_provider(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
@@ -95,7 +95,7 @@ async def run_rewrap(
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    from pdvault.main import open_key_provider
+    from pdvault.crypto.factory import open_key_provider
 
     keys = await open_key_provider(settings)
     engine = make_engine(settings.effective_database_url, pool_size=2)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.config import Settings
+from pdvault.crypto.factory import opened_key_provider
 from pdvault.crypto.provider import KeyProvider
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
@@ -65,14 +66,12 @@ async def seal_clear_reasons(
 
 
 async def run_seal_free_text(settings: Settings, batch: int = 500) -> int:
-    from pdvault.main import load_key_provider
-
-    keys = load_key_provider(settings)
-    engine = make_engine(settings.effective_database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            moved = await seal_clear_reasons(session, keys, batch, after_batch=session.commit)
-            await session.commit()
-            return moved
-    finally:
-        await engine.dispose()
+    async with opened_key_provider(settings) as keys:
+        engine = make_engine(settings.effective_database_url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                moved = await seal_clear_reasons(session, keys, batch, after_batch=session.commit)
+                await session.commit()
+                return moved
+        finally:
+            await engine.dispose()
