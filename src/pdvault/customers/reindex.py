@@ -17,14 +17,12 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
 from pdvault.config import Settings
 from pdvault.crypto.provider import KeyProvider, WrappedKey
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
-from pdvault.db import Base, make_engine, make_sessionmaker
-from pdvault.observability import Metrics
+from pdvault.db import Base
 from pdvault.upgrades import mark_done
 
 EMAIL_REINDEX = "customer.email_reindex"  # the data upgrade's name and its events' action
@@ -153,16 +151,9 @@ async def rebuild_email_indexes(
 async def run_email_reindex(settings: Settings) -> ReindexReport:
     """``rebuild_email_indexes`` on the configured database with the configured keys, in one
     transaction (for ``pdvault migrate`` and ``pdvault init``)."""
-    from pdvault.crypto.factory import open_key_provider
+    from pdvault.jobs import job
 
-    keys = await open_key_provider(settings)
-    engine = make_engine(settings.effective_database_url, pool_size=1)
-    try:
-        audit = AuditLog(Metrics(), LogSigner(keys.signing_seed()), slots=1)
-        async with make_sessionmaker(engine)() as session:
-            report = await rebuild_email_indexes(session, keys, audit)
-            await session.commit()
-            return report
-    finally:
-        await engine.dispose()
-        await keys.close()
+    async with job(settings) as j:
+        report = await rebuild_email_indexes(j.session, j.keys, j.audit)
+        await j.session.commit()
+        return report

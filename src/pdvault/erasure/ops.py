@@ -4,21 +4,18 @@ re-shredding after a restore (``pdvault erasure reapply``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from pdvault.audit.signing import LogSigner
 from pdvault.audit.writer import AuditLog
 from pdvault.config import Settings
-from pdvault.crypto.factory import opened_key_provider
-from pdvault.db import make_engine, make_sessionmaker, utcnow
+from pdvault.db import utcnow
 from pdvault.erasure.ledger import pending_requests, reapply, record_settlement
 from pdvault.erasure.shred import settle_storage
-from pdvault.observability import Metrics
+from pdvault.jobs import job
 
 
 @dataclass
@@ -67,25 +64,13 @@ async def reapply_erasures(
     return ReapplyReport(done.checked, len(done.reshredded), settled)
 
 
-@asynccontextmanager
-async def _tool(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, AsyncSession, AuditLog]]:
-    async with opened_key_provider(settings) as keys:
-        audit = AuditLog(Metrics(), LogSigner(keys.signing_seed()), slots=1)
-        engine = make_engine(settings.effective_database_url, pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                yield engine, session, audit
-        finally:
-            await engine.dispose()
-
-
 async def run_settle(settings: Settings) -> Settled:
-    async with _tool(settings) as (engine, session, audit):
-        return await settle_pending(engine, session, audit)
+    async with job(settings) as j:
+        return await settle_pending(j.engine, j.session, j.audit)
 
 
 async def run_reapply(
     settings: Settings, since: datetime, customer_ids: Iterable[uuid.UUID] = ()
 ) -> ReapplyReport:
-    async with _tool(settings) as (engine, session, audit):
-        return await reapply_erasures(engine, session, audit, since, customer_ids)
+    async with job(settings) as j:
+        return await reapply_erasures(j.engine, j.session, j.audit, since, customer_ids)

@@ -15,12 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.config import Settings
-from pdvault.crypto.factory import opened_key_provider
 from pdvault.crypto.provider import KeyProvider
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
-from pdvault.db import make_engine, make_sessionmaker
 from pdvault.erasure.models import DeletionRequest
+from pdvault.jobs import job
 from pdvault.subjects.models import AccessRequest, RequestColumns
 from pdvault.subjects.workflow import reason_context
 
@@ -66,12 +65,7 @@ async def seal_clear_reasons(
 
 
 async def run_seal_free_text(settings: Settings, batch: int = 500) -> int:
-    async with opened_key_provider(settings) as keys:
-        engine = make_engine(settings.effective_database_url, pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                moved = await seal_clear_reasons(session, keys, batch, after_batch=session.commit)
-                await session.commit()
-                return moved
-        finally:
-            await engine.dispose()
+    async with job(settings) as j:
+        moved = await seal_clear_reasons(j.session, j.keys, batch, after_batch=j.session.commit)
+        await j.session.commit()
+        return moved
