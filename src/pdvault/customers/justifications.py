@@ -23,19 +23,13 @@ from pdvault.customers.schemas import JustificationOut, JustificationPage
 from pdvault.db import new_id, utcnow, writable
 from pdvault.observability import request_id_var
 from pdvault.pagination import split_page, uuid_after
-from pdvault.policy import AccessDecision, Condition, Operation, rule_for
+from pdvault.policy import Operation
 from pdvault.vault import Vault
 
 
 def context_of(justification_id: uuid.UUID) -> str:
     """The associated data of a sealed justification: bound to its row."""
     return f"justification:{justification_id.hex}"
-
-
-def justified(decision: AccessDecision) -> bool:
-    """The policy allowed this read on a justification (``special_case_support``)."""
-    rule = rule_for(decision.purpose or "")
-    return decision.allowed and rule is not None and rule.condition is Condition.JUSTIFICATION
 
 
 async def keep(
@@ -70,8 +64,7 @@ async def keep(
     await session.flush()
 
 
-async def _open(vault: Vault, session: AsyncSession, row: AccessJustification) -> str | None:
-    customer = await session.get(Customer, row.customer_id)
+async def _open(vault: Vault, customer: Customer | None, row: AccessJustification) -> str | None:
     if customer is None or customer.erased_at is not None:
         return None
     try:
@@ -101,10 +94,14 @@ async def list_justifications(
         query = query.where(m.id > after)
     fetched = (await session.scalars(query.order_by(m.id).limit(limit + 1))).all()
     rows, next_cursor = split_page(fetched, limit, lambda r: r.id)
+    ids = {row.customer_id for row in rows}
+    customers = {
+        c.id: c for c in (await session.scalars(select(Customer).where(Customer.id.in_(ids))))
+    }
     items: list[JustificationOut] = []
     shown: dict[uuid.UUID, None] = {}
     for row in rows:
-        text = await _open(vault, session, row)
+        text = await _open(vault, customers.get(row.customer_id), row)
         if text is not None:
             shown[row.customer_id] = None
         items.append(

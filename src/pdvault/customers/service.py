@@ -50,6 +50,7 @@ from pdvault.policy import (
     Permit,
     Purpose,
     Reason,
+    allowed_on_justification,
     authorize,
     decide,
     rule_for,
@@ -468,7 +469,7 @@ class CustomerService:
         customer, consents = await self.live_subject(action, customer_id, purpose)
         decision = await self._decide(action, customer, permit, justification, consents, export)
         values = await self._open(action, customer, decision.fields)
-        if justification is not None and justifications.justified(decision):
+        if justification is not None and allowed_on_justification(decision):
             await justifications.keep(
                 self.vault, self.session, self.actor, action, [customer], justification
             )
@@ -523,7 +524,7 @@ class CustomerService:
             values = {field: opened[field] for field in decision.fields}
             hits.append(SearchHit(id=customer.id, fields=values))
             drafts.append(EventDraft.allowed(action, customer.id, decision))
-            if justification is not None and justifications.justified(decision):
+            if justification is not None and allowed_on_justification(decision):
                 justified.append(customer)
         if not matches:
             drafts.append(

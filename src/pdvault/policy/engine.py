@@ -119,6 +119,13 @@ def rule_for(purpose: str) -> Rule | None:
         return None
 
 
+def allowed_on_justification(decision: AccessDecision) -> bool:
+    """The access was allowed on the reader's justification (``special_case_support``): the
+    one kind whose justification text is kept (issue 14.8)."""
+    rule = rule_for(decision.purpose or "")
+    return decision.allowed and rule is not None and rule.condition is Condition.JUSTIFICATION
+
+
 def authorize(
     role: Role | str, purpose: str | None, requested: Collection[str] | None, access: Access
 ) -> Permit | Denial:
