@@ -124,13 +124,12 @@ def open_with(data_key: bytes, customer: Customer, fields: Iterable[str]) -> dic
     }
     if len(formats) > 1:
         raise DecryptionError("a row's fields are in different formats")
-    record_version = customer.version if RECORD_FORMAT_VERSION in formats else None
     out: dict[str, str] = {}
     for field in fields:
         blob = getattr(customer, CIPHERTEXT_COLUMN[field])
         if blob is None:
             raise DecryptionError("field has no ciphertext")
-        out[field] = decrypt_field(data_key, customer.id, field, blob, record_version)
+        out[field] = open_stored(data_key, customer.id, field, blob, customer.version)
     return out
 
 

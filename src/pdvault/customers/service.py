@@ -194,14 +194,7 @@ class CustomerService:
         try:
             return await sealing.open_fields(self.vault.keys, customer, fields)
         except DecryptionError:
-            await self._refuse(
-                action,
-                "integrity_failure",
-                customer_id=customer.id,
-                problem=ServiceUnavailable(
-                    "A stored value failed its integrity check; nothing was disclosed."
-                ),
-            )
+            await self._integrity_failure(action, customer, "nothing was disclosed")
 
     async def _reseal(
         self, action: str, customer: Customer, changes: dict[str, str]
@@ -211,14 +204,16 @@ class CustomerService:
             data_key = await sealing.data_key_of(self.vault.keys, customer)
             return sealing.reseal(self.vault.keys, data_key, customer, changes)
         except DecryptionError:
-            await self._refuse(
-                action,
-                "integrity_failure",
-                customer_id=customer.id,
-                problem=ServiceUnavailable(
-                    "A stored value failed its integrity check; nothing was changed."
-                ),
-            )
+            await self._integrity_failure(action, customer, "nothing was changed")
+
+    async def _integrity_failure(self, action: str, customer: Customer, outcome: str) -> NoReturn:
+        """A stored value failed its integrity check: refused (logged) as 503, naming nothing."""
+        await self._refuse(
+            action,
+            "integrity_failure",
+            customer_id=customer.id,
+            problem=ServiceUnavailable(f"A stored value failed its integrity check; {outcome}."),
+        )
 
     def _representation(
         self, customer: Customer, purpose: str, values: dict[str, str]
