@@ -50,13 +50,7 @@ async def record_settlement(
     ``deletion.shred`` event each saying which. The caller commits."""
     if not requests:
         return
-    state = Shredding.COMPLETE.value if settled else Shredding.PENDING.value
-    await session.execute(
-        update(DeletionRequest)
-        .where(DeletionRequest.id.in_([rid for rid, _ in requests]))
-        .values(shredding=state)
-        .execution_options(synchronize_session=False)
-    )
+    await _mark(session, requests, Shredding.COMPLETE if settled else Shredding.PENDING)
     await audit.write(
         session,
         actor,
@@ -70,6 +64,18 @@ async def record_settlement(
             )
             for rid, cid in requests
         ],
+    )
+
+
+async def _mark(
+    session: AsyncSession, requests: Sequence[tuple[uuid.UUID, uuid.UUID]], state: Shredding
+) -> None:
+    """Set the shredding state of executed requests (request id, customer id)."""
+    await session.execute(
+        update(DeletionRequest)
+        .where(DeletionRequest.id.in_([rid for rid, _ in requests]))
+        .values(shredding=state.value)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -179,12 +185,7 @@ async def reapply(
     )
     result.requests = [(row[0], row[1]) for row in requests]
     if result.requests:
-        await session.execute(
-            update(DeletionRequest)
-            .where(DeletionRequest.id.in_([rid for rid, _ in result.requests]))
-            .values(shredding=Shredding.PENDING.value)
-            .execution_options(synchronize_session=False)
-        )
+        await _mark(session, result.requests, Shredding.PENDING)
     await audit.write(
         session,
         None,
