@@ -6,13 +6,15 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, inspect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -286,3 +288,24 @@ async def writable(session: AsyncSession) -> None:
 async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with maker() as session:
         yield session
+
+
+@asynccontextmanager
+async def one_off_session(url: str) -> AsyncIterator[AsyncSession]:
+    """A session on an engine of its own (one connection), disposed after: for a command-line
+    step that is not a keyed job (``pdvault.jobs``)."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+async def has_table(conn: AsyncConnection, name: str) -> bool:
+    """Whether the database holds the table yet (it may be older than the migration)."""
+
+    def look(sync_conn: Any) -> bool:
+        return bool(inspect(sync_conn).has_table(name))
+
+    return await conn.run_sync(look)

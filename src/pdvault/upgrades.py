@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, inspect, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdvault.config import Settings
-from pdvault.db import Base, UTCDateTime, make_engine, make_sessionmaker, utcnow
+from pdvault.db import Base, UTCDateTime, has_table, make_engine, make_sessionmaker, utcnow
 
 
 class DataUpgrade(Base):
@@ -44,11 +43,7 @@ async def pending_in(settings: Settings) -> list[str]:
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
-
-            def has_table(sync_conn: Connection) -> bool:
-                return inspect(sync_conn).has_table(DataUpgrade.__tablename__)
-
-            if not await conn.run_sync(has_table):
+            if not await has_table(conn, DataUpgrade.__tablename__):
                 return []
         async with make_sessionmaker(engine)() as session:
             return await pending_upgrades(session)
