@@ -93,10 +93,12 @@ CurrentActor = Annotated[Actor, Depends(get_actor)]
 async def _look_up(
     request: Request, vault: Vault, session: AsyncSession, token: str
 ) -> Resolution | None:
-    """The token's holder, read outside the request's own transaction: authentication never
-    takes SQLite's write lock (a write route's session would begin with BEGIN IMMEDIATE and
-    hold it until the handler commits). A read route's session already takes none."""
-    if _is_read_route(request):
+    """The token's holder. On SQLite a write route's session begins with BEGIN IMMEDIATE and
+    holds the write lock until the handler commits, so there the token is read in a read
+    session of its own: authentication never takes SQLite's write lock. A read route's
+    session takes none, and PostgreSQL has no database-wide write lock: the request's own
+    session serves (no second connection per write request)."""
+    if _is_read_route(request) or session.get_bind().dialect.name != "sqlite":
         return await resolve_token(session, vault.principals, token)
     async with vault.sessions_for(True)() as lookup:
         return await resolve_token(lookup, vault.principals, token)
