@@ -104,6 +104,9 @@ def database_url(
     url = make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg", database=name)
     rendered = url.render_as_string(hide_password=False)
     upgrade(rendered)
+    # Commits wait for no WAL flush: a test database lives for one run, and what a test
+    # proves (the app's answers, its transactions) does not depend on the server's fsync.
+    asyncio.run(_pg_admin(POSTGRES_URL, f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     yield rendered
     asyncio.run(_pg_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -186,12 +189,12 @@ class _Shared:
 
 
 @pytest.fixture(scope="session")
-def shared(
+async def shared(
     database_url: str, keyring: Keyring, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[_Shared]:
+) -> AsyncIterator[_Shared]:
     state = _Shared(database_url, tmp_path_factory.mktemp("data"), keyring)
     yield state
-    asyncio.run(state.engine.dispose())
+    await state.engine.dispose()
 
 
 @pytest.fixture
@@ -211,8 +214,6 @@ async def app(settings: Settings, keyring: Keyring, shared: _Shared) -> AsyncIte
             state.metrics.reset()
             state.auth_failures.clear()
         await shared.clear()
-        # The shared engine's connections are this test's loop's: none may outlive it.
-        await shared.engine.dispose()
     else:
         await truncate_all(settings.effective_database_url)
         application = create_app(settings, LocalKeyProvider(keyring))
