@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring, new_keyring
@@ -152,7 +153,11 @@ class _Shared:
         self.keyring = keyring
         self._app: Any = None
         self._pg_script: str | None = None
-        self.engine = create_async_engine(url)
+        # SQLite: no connection kept between tests (a live server or a restore in a test may
+        # checkpoint or replace the file under it); opening one costs well under a millisecond.
+        self.engine = create_async_engine(
+            url, **({"poolclass": NullPool} if url.startswith("sqlite") else {})
+        )
 
     def app(self) -> Any:
         if self._app is None:
