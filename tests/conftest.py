@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring, new_keyring
@@ -104,6 +105,9 @@ def database_url(
     url = make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg", database=name)
     rendered = url.render_as_string(hide_password=False)
     upgrade(rendered)
+    # Commits wait for no WAL flush: a test database lives for one run, and what a test
+    # proves (the app's answers, its transactions) does not depend on the server's fsync.
+    asyncio.run(_pg_admin(POSTGRES_URL, f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     yield rendered
     asyncio.run(_pg_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -113,35 +117,111 @@ def engine_name(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"
 
 
+def _clear_statements(url: str) -> list[str]:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    if url.startswith("sqlite"):
+        return [f'DELETE FROM "{name}"' for name in tables]
+    return ["TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"]
+
+
 async def truncate_all(url: str) -> None:
+    """Every table emptied, through an engine of its own (a test that builds its own app)."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-            if url.startswith("sqlite"):
-                for name in tables:
-                    await conn.execute(text(f'DELETE FROM "{name}"'))
-            else:
-                joined = ", ".join(f'"{n}"' for n in tables)
-                await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+            for statement in _clear_statements(url):
+                await conn.execute(text(statement))
     finally:
         await engine.dispose()
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        auth_cache_seconds=0.5,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+class _Shared:
+    """What one engine's tests share for the whole run: the settings, one app (its routes and
+    their dependency graphs are built once, at its first requests), and an engine that empties
+    the tables between tests. Each test still runs the app's lifespan (a new engine, a new log
+    writer, new caches), so no state but the database's schema outlives a test."""
+
+    def __init__(self, url: str, data_dir: Path, keyring: Keyring) -> None:
+        self.url = url
+        self.settings = Settings(
+            database_url=url,
+            data_dir=data_dir,
+            auth_cache_seconds=0.5,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        self.pristine = dict(self.settings.__dict__)
+        self.keyring = keyring
+        self._app: Any = None
+        self._pg_script: str | None = None
+        # SQLite: no connection kept between tests (a live server or a restore in a test may
+        # checkpoint or replace the file under it); opening one costs well under a millisecond.
+        self.engine = create_async_engine(
+            url, **({"poolclass": NullPool} if url.startswith("sqlite") else {})
+        )
+
+    def app(self) -> Any:
+        if self._app is None:
+            self._app = create_app(self.settings, LocalKeyProvider(self.keyring))
+        return self._app
+
+    async def clear(self) -> None:
+        """Every table emptied (and PostgreSQL's sequences restarted, as TRUNCATE's RESTART
+        IDENTITY would): on PostgreSQL one round trip of plain DELETEs, which on tables of a
+        few rows costs a small fraction of a TRUNCATE."""
+        async with self.engine.begin() as conn:
+            if self.url.startswith("sqlite"):
+                for statement in _clear_statements(self.url):
+                    await conn.execute(text(statement))
+                return
+            if self._pg_script is None:
+                sequences = await conn.scalars(
+                    text(
+                        "SELECT sequence_name FROM information_schema.sequences"
+                        " WHERE sequence_schema = current_schema()"
+                    )
+                )
+                tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+                self._pg_script = "".join(
+                    [f'DELETE FROM "{name}";' for name in tables]
+                    + [f'ALTER SEQUENCE "{name}" RESTART;' for name in sequences]
+                )
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute(self._pg_script)  # type: ignore[union-attr]
+
+    def restore_settings(self) -> None:
+        """Undo what a test set on the shared settings (``app.state.vault.settings.x = ...``)."""
+        self.settings.__dict__.update(self.pristine)
+
+
+@pytest.fixture(scope="session")
+async def shared(
+    database_url: str, keyring: Keyring, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[_Shared]:
+    state = _Shared(database_url, tmp_path_factory.mktemp("data"), keyring)
+    yield state
+    await state.engine.dispose()
 
 
 @pytest.fixture
-async def app(settings: Settings, keyring: Keyring, database_url: str) -> AsyncIterator[Any]:
-    await truncate_all(database_url)
-    application = create_app(settings, LocalKeyProvider(keyring))
+def settings(shared: _Shared) -> Iterator[Settings]:
+    """The run's settings for this engine. A module that needs other settings overrides this
+    fixture (``settings.model_copy(update=...)``) and its tests get an app of their own."""
+    yield shared.settings
+    shared.restore_settings()
+
+
+@pytest.fixture
+async def app(settings: Settings, keyring: Keyring, shared: _Shared) -> AsyncIterator[Any]:
+    if settings is shared.settings:
+        application = shared.app()
+        state = getattr(application.state, "vault", None)
+        if state is not None:  # what the app object keeps across lifespans
+            state.metrics.reset()
+            state.auth_failures.clear()
+        await shared.clear()
+    else:
+        await truncate_all(settings.effective_database_url)
+        application = create_app(settings, LocalKeyProvider(keyring))
     async with application.router.lifespan_context(application):
         yield application
 
@@ -182,14 +262,68 @@ async def admin(app: Any) -> Issued:
     return Issued(str(principal.id), created.token, str(created.id))
 
 
+async def save_principal(
+    app: Any,
+    role: str,
+    name: str,
+    *,
+    partner_id: str | None = None,
+    issued_by: str | None = None,
+    days: int = 7,
+) -> Issued:
+    """A principal and a token inserted directly, as the admin API would make them (the token
+    attributed to ``issued_by``). Tests of the admin API itself go through HTTP."""
+    import uuid
+
+    from pdvault.principals import service
+    from pdvault.principals.schemas import PrincipalIn
+
+    async with app.state.vault.sessions() as session:
+        principal = await service.create_principal(
+            session,
+            PrincipalIn(
+                name=name,
+                role=Role(role),
+                partner_id=uuid.UUID(partner_id) if partner_id is not None else None,
+            ),
+        )
+        created = await service.issue_token(
+            session,
+            principal,
+            days,
+            issued_by=uuid.UUID(issued_by) if issued_by is not None else None,
+        )
+        await session.commit()
+    return Issued(str(principal.id), created.token, str(created.id))
+
+
 @pytest.fixture
-def issue(client: httpx.AsyncClient, admin: Issued) -> TokenFactory:
-    """Create a principal of a role through the admin API and return its token."""
+def issue(app: Any, admin: Issued) -> TokenFactory:
+    """A principal of a role with a token (inserted directly; see ``save_principal``)."""
 
     used: list[str] = []  # a principal's name is unique: a repeated name gets a number
 
     async def _issue(role: str, name: str | None = None, partner_id: str | None = None) -> Issued:
         name = name or f"{role}-principal"
+        if name in used:
+            name = f"{name}-{len(used) + 1}"
+        used.append(name)
+        return await save_principal(
+            app, role, name, partner_id=partner_id, issued_by=admin.principal_id
+        )
+
+    return _issue
+
+
+@pytest.fixture
+def issue_via_api(client: httpx.AsyncClient, admin: Issued) -> TokenFactory:
+    """A principal and token made through the admin API (two audited POSTs), for the tests
+    whose subject is that path or its access events; other tests use ``issue``."""
+
+    used: list[str] = []
+
+    async def _issue(role: str, name: str | None = None, partner_id: str | None = None) -> Issued:
+        name = name or f"{role}-api-principal"
         if name in used:
             name = f"{name}-{len(used) + 1}"
         used.append(name)

@@ -59,6 +59,10 @@ class Metrics:
     """Per-app registry so several apps (tests) never collide."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Every figure back to nothing, in a new registry (the pool gauges too: watch again)."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "pdvault_http_requests_total",

@@ -38,6 +38,13 @@ from pdvault.config import Settings
 from pdvault.pagination import encode_cursor
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
 
+
+@pytest.fixture
+def issue(issue_via_api: TokenFactory) -> TokenFactory:
+    """Principals made through the admin API: the events checked here include theirs."""
+    return issue_via_api
+
+
 PROBLEM_JSON = "application/problem+json"
 EVENTS = "/v1/audit/events"
 EXPORT = "/v1/audit/events/export"

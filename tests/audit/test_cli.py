@@ -27,6 +27,13 @@ from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring, new_keyring
 from tests.conftest import TokenFactory, access_events
 
+
+@pytest.fixture
+def issue(issue_via_api: TokenFactory) -> TokenFactory:
+    """Principals made through the admin API: the events checked here include theirs."""
+    return issue_via_api
+
+
 TIMEOUT = 120
 MakeCustomer = Callable[..., Awaitable[str]]
 

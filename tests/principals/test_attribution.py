@@ -12,9 +12,16 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from pdvault.principals.models import Token
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
+
+
+@pytest.fixture
+def issue(issue_via_api: TokenFactory) -> TokenFactory:
+    """Principals made through the admin API: the events checked here include theirs."""
+    return issue_via_api
 
 
 async def test_a_read_with_a_token_an_admin_issued_names_the_token_and_its_issuer(

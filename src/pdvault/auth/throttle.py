@@ -42,6 +42,10 @@ class AuthFailureLimiter:
     def __len__(self) -> int:
         return len(self._failures)
 
+    def clear(self) -> None:
+        """Forget every failure (the app serves anew: a test between two others)."""
+        self._failures.clear()
+
     def retry_after(self, client: str) -> int | None:
         """Whole seconds until ``client`` may try a token again; None when it may now."""
         times = self._failures.get(client)
