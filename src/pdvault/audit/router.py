@@ -75,7 +75,7 @@ Filter = Annotated[service.EventFilter, Depends(event_filter)]
 async def _log(
     vault: VaultDep, session: SessionDep, actor: Actor, action: str, **kw: object
 ) -> None:
-    await vault.audit.record(
+    await vault.audit.append(
         session,
         actor,
         EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]
@@ -98,8 +98,8 @@ async def list_events(
 ) -> EventPage:
     items, next_cursor = await service.list_events(session, flt, limit, int_after(cursor))
     # A read route (deps.READ_ROUTES): its event is group-committed before the page leaves.
-    await vault.audit.write_read(
-        session, actor, [EventDraft(action=Operation.AUDIT_EVENTS.value, outcome=ALLOWED)]
+    await vault.audit.commit_read(
+        session, actor, EventDraft(action=Operation.AUDIT_EVENTS.value, outcome=ALLOWED)
     )
     return EventPage(items=items, next_cursor=next_cursor)
 
@@ -210,22 +210,22 @@ async def access_report(
 ) -> AccessReport:
     customer = await session.get(Customer, customer_id)
     if customer is None:
-        await vault.audit.deny(
+        raise await vault.audit.denied(
             session,
             actor,
-            Operation.CUSTOMER_ACCESS_REPORT.value,
-            "not_found",
-            customer_id=customer_id,
+            EventDraft.refusal(
+                Operation.CUSTOMER_ACCESS_REPORT.value, "not_found", customer_id=customer_id
+            ),
             problem=NotFound("No such customer."),
         )
     if customer.erased_at is not None:
         # Like every read of an erased customer (the auditor keeps the events in /v1/audit).
-        await vault.audit.deny(
+        raise await vault.audit.denied(
             session,
             actor,
-            Operation.CUSTOMER_ACCESS_REPORT.value,
-            "erased",
-            customer_id=customer_id,
+            EventDraft.refusal(
+                Operation.CUSTOMER_ACCESS_REPORT.value, "erased", customer_id=customer_id
+            ),
             problem=Gone("This customer's personal data has been erased."),
         )
     items, next_cursor = await service.access_report(session, customer_id, limit, int_after(cursor))

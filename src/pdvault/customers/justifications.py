@@ -120,5 +120,5 @@ async def list_justifications(
         EventDraft(action=action, outcome=ALLOWED, customer_id=c, basis="justification_text")
         for c in shown
     ] or [EventDraft(action=action, outcome=ALLOWED)]
-    await vault.audit.write(session, actor, drafts)
+    await vault.audit.append(session, actor, *drafts)
     return JustificationPage(items=items, next_cursor=next_cursor)

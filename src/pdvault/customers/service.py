@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import insert, select, update
@@ -88,15 +88,13 @@ class CustomerService:
         purpose: str | None = None,
         fields: Sequence[str] = (),
         problem: Problem | None = None,
-    ) -> NoReturn:
-        await self.vault.audit.deny(
+    ) -> Problem:
+        return await self.vault.audit.denied(
             self.session,
             self.actor,
-            action,
-            reason,
-            customer_id=customer_id,
-            purpose=purpose,
-            fields=fields,
+            EventDraft.refusal(
+                action, reason, customer_id=customer_id, purpose=purpose, fields=fields
+            ),
             problem=problem,
         )
 
@@ -111,7 +109,7 @@ class CustomerService:
     ) -> Permit:
         permit = authorize(self.actor.role, purpose, fields, access)
         if isinstance(permit, Denial):
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 permit.reason.value,
                 customer_id=customer_id,
@@ -145,7 +143,7 @@ class CustomerService:
         self, action: str, customer_id: uuid.UUID, purpose: str | None, customer: Customer | None
     ) -> Customer:
         if customer is None:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "not_found",
                 customer_id=customer_id,
@@ -153,7 +151,7 @@ class CustomerService:
                 problem=NotFound("No such customer."),
             )
         if customer.erased_at is not None:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "erased",
                 customer_id=customer_id,
@@ -181,7 +179,7 @@ class CustomerService:
         )
         decision = decide(permit, facts)
         if not decision.allowed:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 _reason(decision),
                 customer_id=customer.id,
@@ -194,7 +192,7 @@ class CustomerService:
         try:
             return await sealing.open_fields(self.vault.keys, customer, fields)
         except DecryptionError:
-            await self._integrity_failure(action, customer, "nothing was disclosed")
+            raise await self._integrity_failure(action, customer, "nothing was disclosed")
 
     async def _reseal(
         self, action: str, customer: Customer, changes: dict[str, str]
@@ -204,11 +202,11 @@ class CustomerService:
             data_key = await sealing.data_key_of(self.vault.keys, customer)
             return sealing.reseal(self.vault.keys, data_key, customer, changes)
         except DecryptionError:
-            await self._integrity_failure(action, customer, "nothing was changed")
+            raise await self._integrity_failure(action, customer, "nothing was changed")
 
-    async def _integrity_failure(self, action: str, customer: Customer, outcome: str) -> NoReturn:
+    async def _integrity_failure(self, action: str, customer: Customer, outcome: str) -> Problem:
         """A stored value failed its integrity check: refused (logged) as 503, naming nothing."""
-        await self._refuse(
+        raise await self._refuse(
             action,
             "integrity_failure",
             customer_id=customer.id,
@@ -234,7 +232,7 @@ class CustomerService:
         permit = await self._permit(action, REGISTRATION, None, Access.CREATE)
         decision = decide(permit, Facts(processing_consent=data.consents.processing))
         if not decision.allowed:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 Reason.CONSENT_REQUIRED.value,
                 purpose=REGISTRATION,
@@ -253,7 +251,7 @@ class CustomerService:
             existing = await self._existing_by_email(email_index)
             await self._refuse_duplicate(action, existing)
         await self._insert_consents([(customer_id, data)])
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -275,7 +273,7 @@ class CustomerService:
         )
 
     async def _refuse_duplicate(self, action: str, existing: uuid.UUID | None) -> None:
-        await self._refuse(
+        raise await self._refuse(
             action,
             "duplicate_customer",
             customer_id=existing,
@@ -400,23 +398,21 @@ class CustomerService:
         if rows:
             await self.session.execute(insert(_CUSTOMERS), rows)
             await self._insert_consents([(cid, data) for _, cid, data in to_insert])
-        await self.vault.audit.write(
+        await self.vault.audit.append(
             self.session,
             self.actor,
-            [
-                *(
-                    EventDraft(
-                        action=action,
-                        outcome=ALLOWED,
-                        customer_id=cid,
-                        fields=ALL_FIELDS,
-                        purpose=REGISTRATION,
-                        basis=f"purpose:{REGISTRATION}",
-                    )
-                    for _, cid, _ in to_insert
-                ),
-                *denied,
-            ],
+            *(
+                EventDraft(
+                    action=action,
+                    outcome=ALLOWED,
+                    customer_id=cid,
+                    fields=ALL_FIELDS,
+                    purpose=REGISTRATION,
+                    basis=f"purpose:{REGISTRATION}",
+                )
+                for _, cid, _ in to_insert
+            ),
+            *denied,
         )
         for index, cid, _ in to_insert:
             results[index] = BatchResult(index=index, status=201, id=cid)
@@ -468,8 +464,8 @@ class CustomerService:
             await justifications.keep(
                 self.vault, self.session, self.actor, action, [customer], justification
             )
-        await self.vault.audit.write_read(
-            self.session, self.actor, [EventDraft.allowed(action, customer.id, decision)]
+        await self.vault.audit.commit_read(
+            self.session, self.actor, EventDraft.allowed(action, customer.id, decision)
         )
         return customer, decision, values
 
@@ -534,14 +530,14 @@ class CustomerService:
         if first_denial is not None and not hits:
             await self.session.rollback()
             await writable(self.session)
-            await self.vault.audit.write(self.session, self.actor, drafts)
+            await self.vault.audit.append(self.session, self.actor, *drafts)
             await self.session.commit()
             raise Forbidden(f"Access denied: {first_denial}.", reason=first_denial)
         if justification is not None:
             await justifications.keep(
                 self.vault, self.session, self.actor, action, justified, justification
             )
-        await self.vault.audit.write_read(self.session, self.actor, drafts)
+        await self.vault.audit.commit_read(self.session, self.actor, *drafts)
         return hits
 
     def _holds(self, opened: dict[str, str], key: str, value: str) -> bool:
@@ -570,7 +566,7 @@ class CustomerService:
         decision = await self._decide(action, customer, permit, None)
         current = etag_of(customer)
         if "*" not in if_match and current not in if_match:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "stale_version",
                 customer_id=customer.id,
@@ -586,7 +582,7 @@ class CustomerService:
             if holder is not None and holder != customer.id:
                 # Logged against the customer being corrected, under the purpose used; the
                 # other customer's id is not disclosed (a correction needs no reference to it).
-                await self._refuse(
+                raise await self._refuse(
                     action,
                     "duplicate_customer",
                     customer_id=customer.id,
@@ -605,7 +601,7 @@ class CustomerService:
             .values(**columns, updated_at=now)
         )
         if getattr(result, "rowcount", 1) != 1:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "stale_version",
                 customer_id=customer.id,
@@ -615,7 +611,7 @@ class CustomerService:
         await self.session.refresh(customer)
         read_fields = _readable(decision)
         values = await self._open(action, customer, read_fields)
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(

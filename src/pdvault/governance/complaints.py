@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from sqlalchemy import ColumnElement, and_, not_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +22,14 @@ from pdvault.crypto.envelope import DecryptionError, decrypt_field, encrypt_fiel
 from pdvault.crypto.provider import WrappedKey
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
-from pdvault.errors import Conflict, Gone, NotFound, ServiceUnavailable, Unprocessable
+from pdvault.errors import (
+    Conflict,
+    Gone,
+    NotFound,
+    Problem,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from pdvault.governance.complaint_schemas import (
     ComplaintIn,
     ComplaintOut,
@@ -94,7 +100,7 @@ class ComplaintService:
         fields: Sequence[str] = (),
         customer_id: uuid.UUID | None = None,
     ) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -109,12 +115,10 @@ class ComplaintService:
     async def _complaint(self, action: str, complaint_id: uuid.UUID) -> Complaint:
         c = await self.session.get(Complaint, complaint_id)
         if c is None:
-            await self.vault.audit.deny(
+            raise await self.vault.audit.denied(
                 self.session,
                 self.actor,
-                action,
-                "not_found",
-                basis=f"complaint:{complaint_id}",
+                EventDraft.refusal(action, "not_found", basis=f"complaint:{complaint_id}"),
                 problem=NotFound("No such complaint."),
             )
         return c
@@ -124,14 +128,13 @@ class ComplaintService:
             return None  # shredded
         return await self.vault.keys.unwrap_data_key(WrappedKey(c.kek_version, c.wrapped_dek), c.id)
 
-    async def _integrity_failure(self, action: str, c: Complaint) -> NoReturn:
-        await self.vault.audit.deny(
+    async def _integrity_failure(self, action: str, c: Complaint) -> Problem:
+        return await self.vault.audit.denied(
             self.session,
             self.actor,
-            action,
-            "integrity_failure",
-            customer_id=c.customer_id,
-            basis=f"complaint:{c.id}",
+            EventDraft.refusal(
+                action, "integrity_failure", customer_id=c.customer_id, basis=f"complaint:{c.id}"
+            ),
             problem=ServiceUnavailable("A stored value failed its integrity check."),
         )
 
@@ -172,7 +175,7 @@ class ComplaintService:
                 for t in history
             ]
         except DecryptionError:
-            await self._integrity_failure(action, c)
+            raise await self._integrity_failure(action, c)
         summary = summary_of(c, utcnow())
         return ComplaintOut(
             **summary.model_dump(), description=description, contact=contact, history=steps
@@ -194,21 +197,17 @@ class ComplaintService:
         if data.customer_id is not None:
             customer = await session.get(Customer, data.customer_id)
             if customer is None:
-                await audit.deny(
+                raise await audit.denied(
                     session,
                     actor,
-                    action,
-                    "not_found",
-                    customer_id=data.customer_id,
+                    EventDraft.refusal(action, "not_found", customer_id=data.customer_id),
                     problem=NotFound("No such customer."),
                 )
             if customer.erased_at is not None:
-                await audit.deny(
+                raise await audit.denied(
                     session,
                     actor,
-                    action,
-                    "erased",
-                    customer_id=data.customer_id,
+                    EventDraft.refusal(action, "erased", customer_id=data.customer_id),
                     problem=Gone("This customer's personal data has been erased."),
                 )
         complaint_id, now = new_id(), utcnow()
@@ -298,7 +297,9 @@ class ComplaintService:
         await self._check_evidence(body.evidence_event_ids)
         current = ComplaintStatus(c.status)
         if target not in TRANSITIONS[current]:
-            await self._refuse_move(action, c, f"A {current} complaint cannot become {target}.")
+            raise await self._refuse_move(
+                action, c, f"A {current} complaint cannot become {target}."
+            )
         now, step = utcnow(), c.transitions + 1
         values: dict[str, object] = {"status": target.value, "transitions": step}
         if target in (ComplaintStatus.UPHELD, ComplaintStatus.REJECTED):
@@ -319,7 +320,7 @@ class ComplaintService:
             .execution_options(synchronize_session=False)
         )
         if getattr(moved, "rowcount", 0) != 1:
-            await self._refuse_move(action, c, "The complaint moved meanwhile; reload it.")
+            raise await self._refuse_move(action, c, "The complaint moved meanwhile; reload it.")
         key = await self._data_key(c)
         transition_id = new_id()
         session.add(
@@ -349,19 +350,18 @@ class ComplaintService:
         try:
             await session.flush()
         except IntegrityError:
-            await self._refuse_move(action, c, "The complaint moved meanwhile; reload it.")
+            raise await self._refuse_move(action, c, "The complaint moved meanwhile; reload it.")
         await session.refresh(c)
         await self._log(action, c)
         return await self._full(action, c, may_read_free_text(actor.role))
 
-    async def _refuse_move(self, action: str, c: Complaint, detail: str) -> NoReturn:
-        await self.vault.audit.deny(
+    async def _refuse_move(self, action: str, c: Complaint, detail: str) -> Problem:
+        return await self.vault.audit.denied(
             self.session,
             self.actor,
-            action,
-            "invalid_transition",
-            customer_id=c.customer_id,
-            basis=f"complaint:{c.id}",
+            EventDraft.refusal(
+                action, "invalid_transition", customer_id=c.customer_id, basis=f"complaint:{c.id}"
+            ),
             problem=Conflict(detail, reason="invalid_transition"),
         )
 

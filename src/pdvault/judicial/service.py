@@ -122,7 +122,7 @@ class JudicialService:
         )
 
     async def _log(self, action: str, request_id: uuid.UUID) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, basis=f"judicial_request:{request_id}"),
@@ -200,12 +200,10 @@ class JudicialService:
         action = "judicial.approve" if approve else "judicial.reject"
         req = await self._request(request_id)
         if req.filed_by == self.actor.principal_id:
-            await self.vault.audit.deny(
+            raise await self.vault.audit.denied(
                 self.session,
                 self.actor,
-                action,
-                "four_eyes",
-                basis=f"judicial_request:{req.id}",
+                EventDraft.refusal(action, "four_eyes", basis=f"judicial_request:{req.id}"),
                 problem=Conflict(
                     "A request is decided by a DPO who did not file it.", reason="four_eyes"
                 ),
@@ -236,14 +234,12 @@ class JudicialService:
         basis = f"judicial_request:{req.id}"
         permit = authorize(actor.role, PURPOSE, fields, Access.READ)
         if isinstance(permit, Denial):
-            await audit.deny(
+            raise await audit.denied(
                 session,
                 actor,
-                action,
-                permit.reason.value,
-                purpose=PURPOSE,
-                fields=permit.fields,
-                basis=basis,
+                EventDraft.refusal(
+                    action, permit.reason.value, purpose=PURPOSE, fields=permit.fields, basis=basis
+                ),
             )
         named = await self._named(req.id)
         targets = [only_customer] if only_customer is not None else named
@@ -262,15 +258,17 @@ class JudicialService:
             decision = decide(permit, Facts(judicial=facts))
             if not decision.allowed:
                 reason = decision.reason.value if decision.reason else "denied"
-                await audit.deny(
+                raise await audit.denied(
                     session,
                     actor,
-                    action,
-                    reason,
-                    customer_id=customer_id,
-                    purpose=PURPOSE,
-                    fields=decision.fields,
-                    basis=basis,
+                    EventDraft.refusal(
+                        action,
+                        reason,
+                        customer_id=customer_id,
+                        purpose=PURPOSE,
+                        fields=decision.fields,
+                        basis=basis,
+                    ),
                 )
             customer = await session.get(Customer, customer_id)
             if customer is None or customer.erased_at is not None:
@@ -279,13 +277,12 @@ class JudicialService:
             try:
                 values = await sealing.open_fields(self.vault.keys, customer, decision.fields)
             except DecryptionError:
-                await audit.deny(
+                raise await audit.denied(
                     session,
                     actor,
-                    action,
-                    "integrity_failure",
-                    customer_id=customer_id,
-                    basis=basis,
+                    EventDraft.refusal(
+                        action, "integrity_failure", customer_id=customer_id, basis=basis
+                    ),
                     problem=ServiceUnavailable("A stored value failed its integrity check."),
                 )
             disclosed.append(DisclosedCustomer(id=customer_id, fields=values))
@@ -299,5 +296,5 @@ class JudicialService:
                     basis=basis,
                 )
             )
-        await audit.write(session, actor, drafts)
+        await audit.append(session, actor, *drafts)
         return Disclosure(request=self._out(req, named), customers=disclosed, withheld=withheld)

@@ -80,7 +80,7 @@ class PartnerService:
         self.vault, self.session, self.actor = vault, session, actor
 
     async def _log(self, action: str, **kw: object) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]
@@ -172,23 +172,19 @@ class PartnerService:
             )
         customer = await self.session.get(Customer, data.customer_id)
         if customer is None:
-            await self.vault.audit.deny(
+            raise await self.vault.audit.denied(
                 self.session,
                 self.actor,
-                action,
-                "not_found",
-                customer_id=data.customer_id,
-                purpose=data.purpose,
+                EventDraft.refusal(
+                    action, "not_found", customer_id=data.customer_id, purpose=data.purpose
+                ),
                 problem=NotFound(NO_SUCH_CUSTOMER),
             )
         if customer.erased_at is not None:
-            await self.vault.audit.deny(
+            raise await self.vault.audit.denied(
                 self.session,
                 self.actor,
-                action,
-                "erased",
-                customer_id=customer.id,
-                purpose=data.purpose,
+                EventDraft.refusal(action, "erased", customer_id=customer.id, purpose=data.purpose),
                 problem=Gone("This customer's personal data has been erased."),
             )
         assignment = Assignment(
@@ -268,14 +264,16 @@ class PartnerService:
         audit, session, actor = self.vault.audit, self.session, self.actor
         permit = authorize(actor.role, purpose, fields, Access.READ)
         if isinstance(permit, Denial):
-            await audit.deny(
+            raise await audit.denied(
                 session,
                 actor,
-                action,
-                permit.reason.value,
-                customer_id=customer_id,
-                purpose=purpose,
-                fields=permit.fields,
+                EventDraft.refusal(
+                    action,
+                    permit.reason.value,
+                    customer_id=customer_id,
+                    purpose=purpose,
+                    fields=permit.fields,
+                ),
                 problem=purpose_refusal(actor.role, purpose, Access.READ)
                 if permit.reason is Reason.PURPOSE_NOT_PERMITTED
                 else None,
@@ -286,14 +284,16 @@ class PartnerService:
         standing = merge_grants(grants, permit.rule.purpose.value, now)
         if not standing.grant_found or not standing.grant_valid:
             reason = Reason.GRANT_MISSING if not standing.grant_found else Reason.GRANT_EXPIRED
-            await audit.deny(
+            raise await audit.denied(
                 session,
                 actor,
-                action,
-                reason.value,
-                customer_id=customer_id,
-                purpose=purpose,
-                fields=permit.fields,
+                EventDraft.refusal(
+                    action,
+                    reason.value,
+                    customer_id=customer_id,
+                    purpose=purpose,
+                    fields=permit.fields,
+                ),
             )
         # The assignment, the customer and its consent state in one statement.
         row = (
@@ -304,26 +304,25 @@ class PartnerService:
             )
         ).first()
         if row is None or row[-1] is None:  # no customer has no assignment either
-            await audit.deny(
+            raise await audit.denied(
                 session,
                 actor,
-                action,
-                Reason.ASSIGNMENT_MISSING.value,
-                customer_id=customer_id,
-                purpose=purpose,
-                fields=permit.fields,
+                EventDraft.refusal(
+                    action,
+                    Reason.ASSIGNMENT_MISSING.value,
+                    customer_id=customer_id,
+                    purpose=purpose,
+                    fields=permit.fields,
+                ),
                 problem=NotFound(NO_SUCH_CUSTOMER),
             )
         assignment_id: uuid.UUID = row[-1]
         customer, consents = subject_of(row[:-1])
         if customer.erased_at is not None:
-            await audit.deny(
+            raise await audit.denied(
                 session,
                 actor,
-                action,
-                "erased",
-                customer_id=customer_id,
-                purpose=purpose,
+                EventDraft.refusal(action, "erased", customer_id=customer_id, purpose=purpose),
                 problem=Gone("This customer's personal data has been erased."),
             )
         partner_facts = PartnerFacts(
@@ -338,27 +337,27 @@ class PartnerService:
             Facts(processing_consent=consents.get("processing", False), partner=partner_facts),
         )
         if not decision.allowed:
-            await audit.deny(
+            raise await audit.denied(
                 session,
                 actor,
-                action,
-                decision.reason.value if decision.reason else "denied",
-                customer_id=customer.id,
-                purpose=purpose,
-                fields=decision.fields,
+                EventDraft.refusal(
+                    action,
+                    decision.reason.value if decision.reason else "denied",
+                    customer_id=customer.id,
+                    purpose=purpose,
+                    fields=decision.fields,
+                ),
             )
         try:
             plain = await sealing.open_fields(self.vault.keys, customer, decision.fields)
         except DecryptionError:
-            await audit.deny(
+            raise await audit.denied(
                 session,
                 actor,
-                action,
-                "integrity_failure",
-                customer_id=customer.id,
+                EventDraft.refusal(action, "integrity_failure", customer_id=customer.id),
                 problem=ServiceUnavailable("A stored value failed its integrity check."),
             )
-        await audit.write_read(session, actor, [EventDraft.allowed(action, customer.id, decision)])
+        await audit.commit_read(session, actor, EventDraft.allowed(action, customer.id, decision))
         return PartnerCustomerOut(
             id=customer.id,
             purpose=permit.rule.purpose.value,

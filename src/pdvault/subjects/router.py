@@ -43,7 +43,7 @@ async def read_consents(
     action = Operation.CONSENT_READ.value
     await CustomerService(vault, session, actor).require_live(action, customer_id)
     out = await consent_history(session, customer_id)
-    await vault.audit.record(
+    await vault.audit.append(
         session, actor, EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id)
     )
     await session.commit()
@@ -67,7 +67,7 @@ async def record(
     action = Operation.CONSENT_RECORD.value
     await CustomerService(vault, session, actor).require_live(action, customer_id)
     entry, current = await record_consent(session, customer_id, body, actor.principal_id)
-    await vault.audit.record(
+    await vault.audit.append(
         session,
         actor,
         EventDraft(
