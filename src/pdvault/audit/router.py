@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from pdvault.access import AuditedAccess
 from pdvault.audit import service
 from pdvault.audit.schemas import (
     AccessReport,
@@ -19,10 +20,8 @@ from pdvault.audit.schemas import (
 from pdvault.audit.verify import verify_log
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.customers.models import Customer
 from pdvault.db import AwareUTC
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.errors import Gone, NotFound
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit, int_after
 from pdvault.policy import Operation
@@ -208,26 +207,10 @@ async def access_report(
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
     cursor: Cursor = None,
 ) -> AccessReport:
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        raise await vault.audit.denied(
-            session,
-            actor,
-            EventDraft.refusal(
-                Operation.CUSTOMER_ACCESS_REPORT.value, "not_found", customer_id=customer_id
-            ),
-            problem=NotFound("No such customer."),
-        )
-    if customer.erased_at is not None:
-        # Like every read of an erased customer (the auditor keeps the events in /v1/audit).
-        raise await vault.audit.denied(
-            session,
-            actor,
-            EventDraft.refusal(
-                Operation.CUSTOMER_ACCESS_REPORT.value, "erased", customer_id=customer_id
-            ),
-            problem=Gone("This customer's personal data has been erased."),
-        )
+    # Like every read of an erased customer: 410 (the auditor keeps the events in /v1/audit).
+    await AuditedAccess(vault, session, actor).live_customer(
+        Operation.CUSTOMER_ACCESS_REPORT.value, customer_id
+    )
     items, next_cursor = await service.access_report(session, customer_id, limit, int_after(cursor))
     await _log(
         vault, session, actor, Operation.CUSTOMER_ACCESS_REPORT.value, customer_id=customer_id

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import AuditedAccess, denial_reason
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.config import Settings
-from pdvault.crypto.envelope import DecryptionError, new_data_key
+from pdvault.crypto.envelope import new_data_key
 from pdvault.customers.facts import load_facts
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
@@ -31,7 +32,7 @@ from pdvault.documents.schemas import (
 )
 from pdvault.documents.sealing import read_plaintext, seal_document
 from pdvault.documents.sniff import sniff
-from pdvault.errors import Gone, NotFound, Problem, ServiceUnavailable, Unprocessable
+from pdvault.errors import Gone, NotFound, Problem, Unprocessable
 from pdvault.judicial.service import DEFAULT_UNAPPROVED_HOLD_DAYS, customers_on_legal_hold
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Access, Denial, Operation, Reason, authorize, decide
@@ -257,23 +258,18 @@ class DocumentService:
             )
         decision = decide(permit, await load_facts(self.session, customer_id, permit))
         if not decision.allowed:
-            reason = decision.reason.value if decision.reason else "denied"
+            reason = denial_reason(decision)
             raise await self._refuse(action, reason, customer_id, purpose=purpose, basis=basis)
         # The bytes are fetched only once the answer is yes: a refusal never loads 20 MiB.
         blob = await self.session.scalar(select(Document.ciphertext).where(Document.id == doc.id))
-        try:
-            data = await read_plaintext(self.vault.keys, doc, blob)
-        except DecryptionError:
-            raise await self._refuse(
-                action,
-                "integrity_failure",
-                customer_id,
-                purpose=purpose,
-                basis=basis,
-                problem=ServiceUnavailable(
-                    "The stored document failed its integrity check; nothing was disclosed."
-                ),
-            )
+        data = await AuditedAccess(self.vault, self.session, self.actor).decrypted(
+            action,
+            read_plaintext(self.vault.keys, doc, blob),
+            customer_id=customer_id,
+            purpose=purpose,
+            basis=basis,
+            what="The stored document",
+        )
         await self.vault.audit.append(
             self.session,
             self.actor,

@@ -13,12 +13,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
-from pdvault.customers.service import CustomerService
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, NotFound, Problem
 from pdvault.pagination import split_page, uuid_after
@@ -127,8 +127,8 @@ class RequestWorkflow(Generic[R]):
     async def new_request(self, customer_id: uuid.UUID, channel: str) -> tuple[R, Customer]:
         """A pending request on a live customer that has none pending yet (flushed)."""
         action = self.action("request")
-        customers = CustomerService(self.vault, self.session, self.actor)
-        customer = await customers.require_live(action, customer_id)
+        access = AuditedAccess(self.vault, self.session, self.actor)
+        customer = await access.live_customer(action, customer_id)
         pending = await self.session.scalar(
             select(self.model.id).where(
                 self.model.customer_id == customer.id, self.model.status == PENDING
