@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.access import AuditedAccess
-from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.audit.writer import EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import sealing
 from pdvault.customers.facts import load_facts
@@ -78,18 +79,8 @@ class CustomerService:
         await self._write(action, customer, decision, changes)
         read_fields = _readable(decision)
         values = await access.open_fields(action, customer, read_fields)
-        await self.vault.audit.append(
-            self.session,
-            self.actor,
-            EventDraft(
-                action=action,
-                outcome=ALLOWED,
-                customer_id=customer.id,
-                fields=read_fields,
-                purpose=decision.purpose,
-                basis=decision.basis,
-            ),
-        )
+        event = replace(EventDraft.allowed(action, customer.id, decision), fields=read_fields)
+        await self.vault.audit.append(self.session, self.actor, event)
         return representation(customer, permit.rule.purpose, values), etag_of(customer)
 
     async def _check_version(
