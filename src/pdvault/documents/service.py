@@ -362,7 +362,7 @@ async def sweep_expired(
             await audit.append(
                 session,
                 None,
-                *[
+                *(
                     EventDraft(
                         action=SHRED_ACTION,
                         outcome=ALLOWED,
@@ -370,7 +370,7 @@ async def sweep_expired(
                         basis=f"document:{did}",
                     )
                     for did, cid in shredded
-                ],
+                ),
             )
             total += len(shredded)
         if after_batch is not None:

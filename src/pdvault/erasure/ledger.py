@@ -54,7 +54,7 @@ async def record_settlement(
     await audit.append(
         session,
         actor,
-        *[
+        *(
             EventDraft(
                 action=SHRED_ACTION,
                 outcome=ALLOWED,
@@ -63,7 +63,7 @@ async def record_settlement(
                 reason=shred_reason(settled),
             )
             for rid, cid in requests
-        ],
+        ),
     )
 
 
@@ -189,7 +189,7 @@ async def reapply(
     await audit.append(
         session,
         None,
-        *[
+        *(
             EventDraft(
                 action=REAPPLY_ACTION,
                 outcome=ALLOWED,
@@ -202,7 +202,7 @@ async def reapply(
                 reason=SHRED_PENDING,
             )
             for cid in result.reshredded
-        ],
+        ),
     )
     return result
 
