@@ -73,18 +73,8 @@ class CustomerRegistration:
             existing = await customer_with_email(self.session, email_index)
             raise await self._duplicate(action, existing) from None
         await self._insert_consents([(customer_id, data)])
-        await self.vault.audit.append(
-            self.session,
-            self.actor,
-            EventDraft(
-                action=action,
-                outcome=ALLOWED,
-                customer_id=customer_id,
-                fields=ALL_FIELDS,
-                purpose=REGISTRATION,
-                basis=decision.basis,
-            ),
-        )
+        event = _registered(action, customer_id, decision.basis)
+        await self.vault.audit.append(self.session, self.actor, event)
         return CustomerCreated(
             id=customer_id, created_at=row["created_at"], consents=_consent_state(data)
         )
@@ -218,17 +208,7 @@ class CustomerRegistration:
         await self.vault.audit.append(
             self.session,
             self.actor,
-            *(
-                EventDraft(
-                    action=action,
-                    outcome=ALLOWED,
-                    customer_id=cid,
-                    fields=ALL_FIELDS,
-                    purpose=REGISTRATION,
-                    basis=f"purpose:{REGISTRATION}",
-                )
-                for _, cid, _ in to_insert
-            ),
+            *(_registered(action, cid, f"purpose:{REGISTRATION}") for _, cid, _ in to_insert),
             *denied,
         )
         for index, cid, _ in to_insert:
@@ -245,6 +225,18 @@ class CustomerRegistration:
                 if bidx is not None:
                     found[bidx] = cid
         return found
+
+
+def _registered(action: str, customer_id: uuid.UUID, basis: str | None) -> EventDraft:
+    """The event of a registration: every field, written under the registration purpose."""
+    return EventDraft(
+        action=action,
+        outcome=ALLOWED,
+        customer_id=customer_id,
+        fields=ALL_FIELDS,
+        purpose=REGISTRATION,
+        basis=basis,
+    )
 
 
 def _consent_state(data: CustomerIn) -> dict[str, bool]:
