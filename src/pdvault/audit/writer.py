@@ -29,7 +29,7 @@ from pdvault.audit.models import AccessEvent
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.slots import SLOT_KEY, ChainSlot, SlotPool, held_slot
 from pdvault.auth.principal import Actor
-from pdvault.db import READ_ONLY, utcnow, writable
+from pdvault.db import READ_ONLY, begin_writing, utcnow, writable
 from pdvault.errors import Forbidden, Problem
 from pdvault.observability import Metrics, request_id_var
 from pdvault.policy import AccessDecision, rule_for
@@ -185,8 +185,7 @@ class AuditLog:
         read_only = options is not None and options.get_execution_options().get(READ_ONLY)
         if self.batcher is None or not read_only:
             if read_only:  # no writers here (a tool's log): write in a transaction of its own
-                await session.commit()
-                await writable(session)
+                await begin_writing(session)
             await self._append(session, rows)
             await session.commit()
             return
