@@ -186,7 +186,7 @@ class AuditedAccess:
                 problem=ServiceUnavailable(f"{what} failed its integrity check; {outcome}."),
             ) from None
 
-    async def open_fields(
+    async def decrypt_fields(
         self, action: str, customer: Customer, fields: Sequence[str]
     ) -> dict[str, str]:
         """The plaintext of ``fields``, or the logged 503."""
@@ -215,7 +215,7 @@ class AuditedAccess:
         else:
             customer, facts = await subject(permit)
         decision = await self.decide(action, customer.id, permit, facts)
-        values = await self.open_fields(action, customer, decision.fields)
+        values = await self.decrypt_fields(action, customer, decision.fields)
         if justification is not None and allowed_on_justification(decision):
             await justifications.keep(
                 self.vault, self.session, self.actor, action, [customer], justification

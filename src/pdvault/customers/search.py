@@ -88,7 +88,7 @@ class CustomerSearch:
         ]
         matches: list[Match] = []
         for customer, consents in found:
-            opened = await self.access.open_fields(action, customer, ALL_FIELDS)
+            opened = await self.access.decrypt_fields(action, customer, ALL_FIELDS)
             if self._holds(opened, key, value or ""):
                 matches.append((customer, consents, opened))
         return matches

@@ -78,7 +78,7 @@ class CustomerService:
             await self._check_email_free(action, customer, decision, changes["email"])
         await self._write(action, customer, decision, changes)
         read_fields = _readable(decision)
-        values = await access.open_fields(action, customer, read_fields)
+        values = await access.decrypt_fields(action, customer, read_fields)
         event = replace(EventDraft.allowed(action, customer.id, decision), fields=read_fields)
         await self.vault.audit.append(self.session, self.actor, event)
         return representation(customer, permit.rule.purpose, values), etag_of(customer)
