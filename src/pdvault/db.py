@@ -285,6 +285,14 @@ async def writable(session: AsyncSession) -> None:
         await session.connection(execution_options=options)
 
 
+async def begin_writing(session: AsyncSession) -> None:
+    """End the session's read transaction, which wrote nothing (so its commit keeps no work),
+    and begin a writing one (``writable``)."""
+    if session.in_transaction():
+        await session.commit()
+    await writable(session)
+
+
 async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with maker() as session:
         yield session

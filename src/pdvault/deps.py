@@ -72,7 +72,7 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
     if resolved.lapsed is not None:
         _failed(request, vault, resolved.lapsed)
         # A known holder (disabled, or a revoked or expired token): the refusal is logged.
-        await vault.audit.refuse(
+        raise await vault.audit.denied(
             session,
             resolved.actor,
             EventDraft(
@@ -82,7 +82,7 @@ async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> A
                 purpose=known_purpose(request.query_params.get("purpose")),
                 reason=resolved.lapsed,
             ),
-            Unauthorized("The bearer token is unknown, expired or revoked."),
+            problem=Unauthorized("The bearer token is unknown, expired or revoked."),
         )
     return resolved.actor
 
@@ -131,7 +131,7 @@ def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:
     A refusal is logged like any access, naming the customer when the path has one.
     """
 
-    async def gate(  # noqa: RET503 - refuse() always raises
+    async def gate(
         request: Request, actor: CurrentActor, vault: VaultDep, session: SessionDep
     ) -> Actor:
         if may_call(actor.role, operation):
@@ -139,7 +139,7 @@ def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:
         raw = request.path_params.get("customer_id")
         customer_id = _as_uuid(raw)
         purpose = known_purpose(request.query_params.get("purpose"))
-        await vault.audit.refuse(
+        raise await vault.audit.denied(
             session,
             actor,
             EventDraft(
@@ -149,7 +149,7 @@ def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:
                 purpose=purpose,
                 reason=Reason.ROLE_NOT_PERMITTED.value,
             ),
-            Forbidden(
+            problem=Forbidden(
                 f"The {actor.role.value} role may not call this operation.",
                 reason=Reason.ROLE_NOT_PERMITTED.value,
             ),

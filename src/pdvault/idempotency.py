@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Integer, LargeBinary, PrimaryKeyConstraint, String, Uuid, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
@@ -81,8 +80,8 @@ class IdempotentCall:
     """One POST under an optional Idempotency-Key.
 
     ``replay`` returns the stored first response for a repeated key and body, refuses a
-    different body under the same key (422), and otherwise lets the call proceed; ``finish``
-    stores the response in the same transaction as the work and commits both.
+    different body under the same key (422), and otherwise lets the call proceed; ``stage``
+    stores the response in the same transaction as the work, which the route commits.
     """
 
     def __init__(
@@ -121,7 +120,9 @@ class IdempotentCall:
             headers={"Idempotent-Replayed": "true"},
         )
 
-    async def finish(self, status_code: int, payload: dict[str, Any]) -> Response:
+    def stage(self, status_code: int, payload: dict[str, Any]) -> Response:
+        """The response, remembered under the key in the work's own transaction (no commit:
+        the route commits both, and on an ``IntegrityError`` answers with ``raced``)."""
         body = orjson.dumps(payload)
         if self.key is not None:
             remember(
@@ -133,13 +134,9 @@ class IdempotentCall:
                 status_code,
                 body,
             )
-        try:
-            await self.session.commit()
-        except IntegrityError:
-            # Another request with the same key won the race: answer as it did.
-            await self.session.rollback()
-            stored = await self._stored()
-            if stored is None:
-                raise
-            return stored
         return Response(body, status_code=status_code, media_type="application/json")
+
+    async def raced(self) -> Response | None:
+        """After the commit failed and was rolled back: the response of the request that
+        stored the same key first, if that is why it failed."""
+        return await self._stored()

@@ -191,8 +191,8 @@ async def _write_events_naming_no_token(apps: list[Any]) -> None:
     for i in range(6):
         vault = apps[i % 2].state.vault
         async with vault.sessions() as session:
-            await vault.audit.write(
-                session, None, [EventDraft(action="retention.sweep", outcome=ALLOWED)]
+            await vault.audit.append(
+                session, None, EventDraft(action="retention.sweep", outcome=ALLOWED)
             )
             await session.commit()
 

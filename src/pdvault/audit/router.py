@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from pdvault.access import AuditedAccess
 from pdvault.audit import service
 from pdvault.audit.schemas import (
     AccessReport,
@@ -19,10 +20,8 @@ from pdvault.audit.schemas import (
 from pdvault.audit.verify import verify_log
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.customers.models import Customer
 from pdvault.db import AwareUTC
 from pdvault.deps import SessionDep, VaultDep, require
-from pdvault.errors import Gone, NotFound
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit, int_after
 from pdvault.policy import Operation
@@ -75,7 +74,7 @@ Filter = Annotated[service.EventFilter, Depends(event_filter)]
 async def _log(
     vault: VaultDep, session: SessionDep, actor: Actor, action: str, **kw: object
 ) -> None:
-    await vault.audit.record(
+    await vault.audit.append(
         session,
         actor,
         EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]
@@ -98,8 +97,8 @@ async def list_events(
 ) -> EventPage:
     items, next_cursor = await service.list_events(session, flt, limit, int_after(cursor))
     # A read route (deps.READ_ROUTES): its event is group-committed before the page leaves.
-    await vault.audit.write_read(
-        session, actor, [EventDraft(action=Operation.AUDIT_EVENTS.value, outcome=ALLOWED)]
+    await vault.audit.commit_read(
+        session, actor, EventDraft(action=Operation.AUDIT_EVENTS.value, outcome=ALLOWED)
     )
     return EventPage(items=items, next_cursor=next_cursor)
 
@@ -208,26 +207,10 @@ async def access_report(
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
     cursor: Cursor = None,
 ) -> AccessReport:
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        await vault.audit.deny(
-            session,
-            actor,
-            Operation.CUSTOMER_ACCESS_REPORT.value,
-            "not_found",
-            customer_id=customer_id,
-            problem=NotFound("No such customer."),
-        )
-    if customer.erased_at is not None:
-        # Like every read of an erased customer (the auditor keeps the events in /v1/audit).
-        await vault.audit.deny(
-            session,
-            actor,
-            Operation.CUSTOMER_ACCESS_REPORT.value,
-            "erased",
-            customer_id=customer_id,
-            problem=Gone("This customer's personal data has been erased."),
-        )
+    # Like every read of an erased customer: 410 (the auditor keeps the events in /v1/audit).
+    await AuditedAccess(vault, session, actor).live_customer(
+        Operation.CUSTOMER_ACCESS_REPORT.value, customer_id
+    )
     items, next_cursor = await service.access_report(session, customer_id, limit, int_after(cursor))
     await _log(
         vault, session, actor, Operation.CUSTOMER_ACCESS_REPORT.value, customer_id=customer_id

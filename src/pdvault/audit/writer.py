@@ -1,5 +1,12 @@
 """The write path of the access log. Every data access, allowed or denied, passes here.
 
+Three entry points, named for what they do to the transaction:
+
+- ``append``: adds events to the caller's transaction; no commit (the route commits).
+- ``commit_read``: a read's events, committed before the data leaves.
+- ``denied``: rolls back, commits a refusal's events and returns the error to raise
+  (``raise await audit.denied(...)``).
+
 Events go into the request's own transaction, chained (see ``chain.py``) through a slot held
 only from the insert to the end of that transaction; the caller commits before any personal
 data leaves, so an event that cannot be written means 503 and no data.
@@ -10,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -22,7 +29,7 @@ from pdvault.audit.models import AccessEvent
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.slots import SLOT_KEY, ChainSlot, SlotPool, held_slot
 from pdvault.auth.principal import Actor
-from pdvault.db import READ_ONLY, utcnow, writable
+from pdvault.db import READ_ONLY, begin_writing, utcnow, writable
 from pdvault.errors import Forbidden, Problem
 from pdvault.observability import Metrics, request_id_var
 from pdvault.policy import AccessDecision, rule_for
@@ -71,6 +78,28 @@ class EventDraft:
     # issued, revoked or disabled (ids only; the acting token comes from the actor).
     target_principal_id: uuid.UUID | None = None
     target_token_id: uuid.UUID | None = None
+
+    @classmethod
+    def refusal(
+        cls,
+        action: str,
+        reason: str,
+        *,
+        customer_id: uuid.UUID | None = None,
+        purpose: str | None = None,
+        fields: Sequence[str] = (),
+        basis: str | None = None,
+    ) -> EventDraft:
+        """The event of a refusal; a purpose the policy does not know is not recorded."""
+        return cls(
+            action=action,
+            outcome=DENIED,
+            customer_id=customer_id,
+            fields=tuple(fields),
+            purpose=purpose if purpose and rule_for(purpose) else None,
+            basis=basis,
+            reason=reason,
+        )
 
     @classmethod
     def allowed(cls, action: str, customer_id: uuid.UUID, decision: AccessDecision) -> EventDraft:
@@ -132,18 +161,18 @@ class AuditLog:
             for d in drafts
         ]
 
-    async def write(
-        self, session: AsyncSession, actor: Actor | None, drafts: Iterable[EventDraft]
-    ) -> None:
-        """Append events to the session's transaction; they land when the caller commits."""
+    async def append(self, session: AsyncSession, actor: Actor | None, *drafts: EventDraft) -> None:
+        """Add events to the session's transaction. Neither commits nor raises: they land when
+        the caller's layer (the route, or the job's unit of work) commits."""
         rows = self._rows(actor, drafts)
         if rows and self.enabled:
             await self._append(session, rows)
 
-    async def write_read(
-        self, session: AsyncSession, actor: Actor | None, drafts: Iterable[EventDraft]
+    async def commit_read(
+        self, session: AsyncSession, actor: Actor | None, *drafts: EventDraft
     ) -> None:
         """The events of a read, committed before this returns (so before any data leaves).
+        Commits; does not raise for a refusal (there is none here).
 
         A session begun read-only (``READ_ONLY``: the read routes) has written nothing, so its
         transaction ends here and the events go to the group-committing writers. Any other
@@ -156,8 +185,7 @@ class AuditLog:
         read_only = options is not None and options.get_execution_options().get(READ_ONLY)
         if self.batcher is None or not read_only:
             if read_only:  # no writers here (a tool's log): write in a transaction of its own
-                await session.commit()
-                await writable(session)
+                await begin_writing(session)
             await self._append(session, rows)
             await session.commit()
             return
@@ -258,50 +286,25 @@ class AuditLog:
         top = int(await connection.scalar(_TOP_SEQ) or 0)
         return list(range(top + 1, top + 1 + count))
 
-    async def record(self, session: AsyncSession, actor: Actor | None, draft: EventDraft) -> None:
-        await self.write(session, actor, [draft])
-
-    async def refuse(
+    async def denied(
         self,
         session: AsyncSession,
         actor: Actor | None,
-        draft: EventDraft,
+        *drafts: EventDraft,
         problem: Problem | None = None,
-    ) -> NoReturn:
-        """Log a refusal durably, then raise it. Nothing else in the transaction survives."""
+    ) -> Problem:
+        """Commit a refusal's events, then return the error for the caller to raise.
+
+        Commits; does not raise: the call site reads ``raise await audit.denied(...)``. The
+        transaction is rolled back first, so nothing else it held survives, and the events are
+        durable before the refusal leaves. The error is ``problem``, or 403 naming the first
+        event's reason.
+        """
         await session.rollback()
         await writable(session)
-        await self.record(session, actor, draft)
+        await self.append(session, actor, *drafts)
         await session.commit()
         if problem is None:
-            problem = Forbidden(f"Access denied: {draft.reason}.", reason=draft.reason)
-        raise problem
-
-    async def deny(
-        self,
-        session: AsyncSession,
-        actor: Actor | None,
-        action: str,
-        reason: str,
-        *,
-        customer_id: uuid.UUID | None = None,
-        purpose: str | None = None,
-        fields: Sequence[str] = (),
-        basis: str | None = None,
-        problem: Problem | None = None,
-    ) -> NoReturn:
-        """``refuse`` with the event spelled out; 403 with ``reason`` unless ``problem``."""
-        await self.refuse(
-            session,
-            actor,
-            EventDraft(
-                action=action,
-                outcome=DENIED,
-                customer_id=customer_id,
-                fields=tuple(fields),
-                purpose=purpose if purpose and rule_for(purpose) else None,
-                basis=basis,
-                reason=reason,
-            ),
-            problem,
-        )
+            reason = drafts[0].reason if drafts else None
+            problem = Forbidden(f"Access denied: {reason}.", reason=reason)
+        return problem

@@ -20,7 +20,7 @@ from pdvault.crypto.envelope import DecryptionError
 from pdvault.customers import sealing
 from pdvault.customers.models import AccessJustification, Customer
 from pdvault.customers.schemas import JustificationOut, JustificationPage
-from pdvault.db import new_id, utcnow, writable
+from pdvault.db import begin_writing, new_id, utcnow
 from pdvault.observability import request_id_var
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Operation
@@ -41,12 +41,10 @@ async def keep(
     text: str,
 ) -> None:
     """Store the justification once per customer read, in a writing transaction that the
-    read's access event then joins (``AuditLog.write_read`` commits both together)."""
+    read's access event then joins (``AuditLog.commit_read`` commits both together)."""
     if not customers:
         return
-    if session.in_transaction():
-        await session.commit()  # the read's own transaction wrote nothing
-    await writable(session)
+    await begin_writing(session)  # the read's own transaction wrote nothing
     now, request_id = utcnow(), request_id_var.get()
     for customer in customers:
         row_id = new_id()
@@ -120,5 +118,5 @@ async def list_justifications(
         EventDraft(action=action, outcome=ALLOWED, customer_id=c, basis="justification_text")
         for c in shown
     ] or [EventDraft(action=action, outcome=ALLOWED)]
-    await vault.audit.write(session, actor, drafts)
+    await vault.audit.append(session, actor, *drafts)
     return JustificationPage(items=items, next_cursor=next_cursor)

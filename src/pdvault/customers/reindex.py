@@ -143,7 +143,7 @@ async def rebuild_email_indexes(
             basis=f"reindexed:{report.reindexed}",
         )
     )
-    await audit.write(session, None, drafts)
+    await audit.append(session, None, *drafts)
     await mark_done(session, EMAIL_REINDEX)
     return report
 

@@ -11,8 +11,11 @@ from urllib.parse import unquote
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.auth.principal import Actor
+from pdvault.customers.registration import CustomerRegistration
 from pdvault.customers.schemas import (
     FAKE_CUSTOMER,
     BatchIn,
@@ -24,6 +27,7 @@ from pdvault.customers.schemas import (
     SearchIn,
     SearchOut,
 )
+from pdvault.customers.search import CustomerSearch
 from pdvault.customers.service import CustomerService
 from pdvault.deps import SessionDep, VaultDep, require
 from pdvault.errors import BadRequest, Conflict, PreconditionRequired, Unprocessable
@@ -154,14 +158,14 @@ async def create_customer(
     if replay is not None:
         return replay
     try:
-        created = await CustomerService(vault, session, actor).create(body)
+        created = await CustomerRegistration(vault, session, actor).create(body)
     except Conflict:
         # A concurrent request under the same key won the race: answer as it did.
         replay = await call.replay(canonical)
         if replay is not None:
             return replay
         raise
-    return await call.finish(201, created.model_dump(mode="json"))
+    return await _commit(session, call.stage(201, created.model_dump(mode="json")), call)
 
 
 @router.post(
@@ -187,10 +191,23 @@ async def create_batch(
     replay = await call.replay(batch_fingerprint_body(body.items))
     if replay is not None:
         return replay
-    results = await CustomerService(vault, session, actor).create_batch(body.items)
-    return await call.finish(
-        200, {"results": [r.model_dump(mode="json", exclude_none=True) for r in results]}
-    )
+    results = await CustomerRegistration(vault, session, actor).create_batch(body.items)
+    payload = {"results": [r.model_dump(mode="json", exclude_none=True) for r in results]}
+    return await _commit(session, call.stage(200, payload), call)
+
+
+async def _commit(session: AsyncSession, response: Response, call: IdempotentCall) -> Response:
+    """The route ends the unit of work: the work and its remembered response commit together.
+    Another request with the same key that committed first makes this one answer as it did."""
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        stored = await call.raced()
+        if stored is None:
+            raise
+        return stored
+    return response
 
 
 def batch_fingerprint_body(items: list[Any]) -> bytes:
@@ -218,7 +235,7 @@ async def search_customers(
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_SEARCH))],
     justification: Justification,
 ) -> SearchOut:
-    hits = await CustomerService(vault, session, actor).search(body, justification)
+    hits = await CustomerSearch(vault, session, actor).search(body, justification)
     await session.commit()
     return SearchOut(items=hits)
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import AuditedAccess, denial_reason
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.config import Settings
-from pdvault.crypto.envelope import DecryptionError, new_data_key
+from pdvault.crypto.envelope import new_data_key
 from pdvault.customers.facts import load_facts
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
@@ -31,7 +32,7 @@ from pdvault.documents.schemas import (
 )
 from pdvault.documents.sealing import read_plaintext, seal_document
 from pdvault.documents.sniff import sniff
-from pdvault.errors import Gone, NotFound, Problem, ServiceUnavailable, Unprocessable
+from pdvault.errors import Gone, NotFound, Problem, Unprocessable
 from pdvault.judicial.service import DEFAULT_UNAPPROVED_HOLD_DAYS, customers_on_legal_hold
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Access, Denial, Operation, Reason, authorize, decide
@@ -110,15 +111,13 @@ class DocumentService:
         purpose: str | None = None,
         basis: str | None = None,
         problem: Problem | None = None,
-    ) -> NoReturn:
-        await self.vault.audit.deny(
+    ) -> Problem:
+        return await self.vault.audit.denied(
             self.session,
             self.actor,
-            action,
-            reason,
-            customer_id=customer_id,
-            purpose=purpose,
-            basis=basis,
+            EventDraft.refusal(
+                action, reason, customer_id=customer_id, purpose=purpose, basis=basis
+            ),
             problem=problem,
         )
 
@@ -132,7 +131,7 @@ class DocumentService:
             query = query.with_for_update()
         customer = await self.session.scalar(query)
         if customer is None:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "not_found",
                 customer_id,
@@ -148,7 +147,7 @@ class DocumentService:
         kind, order_ref = _kind_of(form.kind), _order_ref_of(form.order_ref)
         customer = await self._customer(action, customer_id, lock=True)
         if customer.erased_at is not None:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "erased",
                 customer_id,
@@ -156,7 +155,7 @@ class DocumentService:
             )
         sniffed = sniff(form.file)
         if sniffed is None:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "unsupported_media_type",
                 customer_id,
@@ -187,7 +186,7 @@ class DocumentService:
             ),
         }
         await self.session.execute(insert(Document), [row])
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -212,7 +211,7 @@ class DocumentService:
             query = query.where(Document.id > after)
         fetched = (await self.session.scalars(query.order_by(Document.id).limit(limit + 1))).all()
         rows, next_cursor = split_page(fetched, limit, lambda d: d.id)
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id),
@@ -227,7 +226,7 @@ class DocumentService:
         action = Operation.DOCUMENT_READ.value
         permit = authorize(self.actor.role, purpose, None, Access.DOCUMENTS)
         if isinstance(permit, Denial):
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 permit.reason.value,
                 customer_id,
@@ -240,7 +239,7 @@ class DocumentService:
         doc = await self.session.get(Document, document_id)
         if doc is None or doc.customer_id != customer_id:
             # Another customer's document answers like a missing one.
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "not_found",
                 customer_id,
@@ -249,7 +248,7 @@ class DocumentService:
             )
         basis = f"document:{doc.id}"
         if doc.shredded_at is not None:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 "shredded",
                 customer_id,
@@ -259,24 +258,19 @@ class DocumentService:
             )
         decision = decide(permit, await load_facts(self.session, customer_id, permit))
         if not decision.allowed:
-            reason = decision.reason.value if decision.reason else "denied"
-            await self._refuse(action, reason, customer_id, purpose=purpose, basis=basis)
+            reason = denial_reason(decision)
+            raise await self._refuse(action, reason, customer_id, purpose=purpose, basis=basis)
         # The bytes are fetched only once the answer is yes: a refusal never loads 20 MiB.
         blob = await self.session.scalar(select(Document.ciphertext).where(Document.id == doc.id))
-        try:
-            data = await read_plaintext(self.vault.keys, doc, blob)
-        except DecryptionError:
-            await self._refuse(
-                action,
-                "integrity_failure",
-                customer_id,
-                purpose=purpose,
-                basis=basis,
-                problem=ServiceUnavailable(
-                    "The stored document failed its integrity check; nothing was disclosed."
-                ),
-            )
-        await self.vault.audit.record(
+        data = await AuditedAccess(self.vault, self.session, self.actor).decrypted(
+            action,
+            read_plaintext(self.vault.keys, doc, blob),
+            customer_id=customer_id,
+            purpose=purpose,
+            basis=basis,
+            what="The stored document",
+        )
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -365,10 +359,10 @@ async def sweep_expired(
         ids = [row[0] for row in rows if row[1] not in held]
         if ids:
             shredded = await _shred(session, now, Document.id.in_(ids))
-            await audit.write(
+            await audit.append(
                 session,
                 None,
-                [
+                *(
                     EventDraft(
                         action=SHRED_ACTION,
                         outcome=ALLOWED,
@@ -376,7 +370,7 @@ async def sweep_expired(
                         basis=f"document:{did}",
                     )
                     for did, cid in shredded
-                ],
+                ),
             )
             total += len(shredded)
         if after_batch is not None:

@@ -51,10 +51,10 @@ async def record_settlement(
     if not requests:
         return
     await _mark(session, requests, Shredding.COMPLETE if settled else Shredding.PENDING)
-    await audit.write(
+    await audit.append(
         session,
         actor,
-        [
+        *(
             EventDraft(
                 action=SHRED_ACTION,
                 outcome=ALLOWED,
@@ -63,7 +63,7 @@ async def record_settlement(
                 reason=shred_reason(settled),
             )
             for rid, cid in requests
-        ],
+        ),
     )
 
 
@@ -186,10 +186,10 @@ async def reapply(
     result.requests = [(row[0], row[1]) for row in requests]
     if result.requests:
         await _mark(session, result.requests, Shredding.PENDING)
-    await audit.write(
+    await audit.append(
         session,
         None,
-        [
+        *(
             EventDraft(
                 action=REAPPLY_ACTION,
                 outcome=ALLOWED,
@@ -202,7 +202,7 @@ async def reapply(
                 reason=SHRED_PENDING,
             )
             for cid in result.reshredded
-        ],
+        ),
     )
     return result
 

@@ -91,7 +91,7 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
             req.customer_id,
             unapproved_hold_days=self.vault.settings.judicial_unapproved_hold_days,
         ):
-            await self.refuse(
+            raise await self.refuse(
                 action,
                 "legal_hold",
                 Conflict(

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +20,7 @@ from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
-from pdvault.errors import Conflict, NotFound, Unprocessable
+from pdvault.errors import Conflict, NotFound, Problem, Unprocessable
 from pdvault.governance.breach_schemas import (
     AuthorityNotificationIn,
     BreachDetail,
@@ -96,7 +96,7 @@ class BreachService:
         self.vault, self.session, self.actor = vault, session, actor
 
     async def _log(self, action: str, breach_id: uuid.UUID | None) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -109,14 +109,17 @@ class BreachService:
     async def breach(self, action: str, breach_id: uuid.UUID) -> Breach:
         b = await self.session.get(Breach, breach_id)
         if b is None:
-            await self._refuse(action, breach_id, "not_found", NotFound("No such breach."))
+            raise await self._refuse(action, breach_id, "not_found", NotFound("No such breach."))
         return b
 
     async def _refuse(
         self, action: str, breach_id: uuid.UUID, reason: str, problem: Any
-    ) -> NoReturn:
-        await self.vault.audit.deny(
-            self.session, self.actor, action, reason, basis=f"breach:{breach_id}", problem=problem
+    ) -> Problem:
+        return await self.vault.audit.denied(
+            self.session,
+            self.actor,
+            EventDraft.refusal(action, reason, basis=f"breach:{breach_id}"),
+            problem=problem,
         )
 
     async def _named(self, breach_id: uuid.UUID) -> list[uuid.UUID]:
@@ -232,7 +235,7 @@ class BreachService:
             .execution_options(synchronize_session=False)
         )
         if getattr(done, "rowcount", 0) != 1:
-            await self._refuse(
+            raise await self._refuse(
                 action,
                 b.id,
                 "already_notified",

@@ -10,20 +10,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from sqlalchemy import ColumnElement, and_, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import AuditedAccess
 from pdvault.audit.models import AccessEvent
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.crypto.envelope import DecryptionError, decrypt_field, encrypt_field, new_data_key
+from pdvault.crypto.envelope import decrypt_field, encrypt_field, new_data_key
 from pdvault.crypto.provider import WrappedKey
-from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
-from pdvault.errors import Conflict, Gone, NotFound, ServiceUnavailable, Unprocessable
+from pdvault.errors import (
+    Conflict,
+    NotFound,
+    Problem,
+    Unprocessable,
+)
 from pdvault.governance.complaint_schemas import (
     ComplaintIn,
     ComplaintOut,
@@ -84,6 +88,7 @@ def summary_of(c: Complaint, now: datetime) -> ComplaintSummary:
 class ComplaintService:
     def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
         self.vault, self.session, self.actor = vault, session, actor
+        self.access = AuditedAccess(vault, session, actor)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -94,7 +99,7 @@ class ComplaintService:
         fields: Sequence[str] = (),
         customer_id: uuid.UUID | None = None,
     ) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -109,12 +114,10 @@ class ComplaintService:
     async def _complaint(self, action: str, complaint_id: uuid.UUID) -> Complaint:
         c = await self.session.get(Complaint, complaint_id)
         if c is None:
-            await self.vault.audit.deny(
+            raise await self.vault.audit.denied(
                 self.session,
                 self.actor,
-                action,
-                "not_found",
-                basis=f"complaint:{complaint_id}",
+                EventDraft.refusal(action, "not_found", basis=f"complaint:{complaint_id}"),
                 problem=NotFound("No such complaint."),
             )
         return c
@@ -123,17 +126,6 @@ class ComplaintService:
         if c.wrapped_dek is None or c.kek_version is None:
             return None  # shredded
         return await self.vault.keys.unwrap_data_key(WrappedKey(c.kek_version, c.wrapped_dek), c.id)
-
-    async def _integrity_failure(self, action: str, c: Complaint) -> NoReturn:
-        await self.vault.audit.deny(
-            self.session,
-            self.actor,
-            action,
-            "integrity_failure",
-            customer_id=c.customer_id,
-            basis=f"complaint:{c.id}",
-            problem=ServiceUnavailable("A stored value failed its integrity check."),
-        )
 
     async def _history(self, complaint_id: uuid.UUID) -> list[ComplaintTransition]:
         rows = await self.session.scalars(
@@ -153,9 +145,7 @@ class ComplaintService:
                 return None
             return decrypt_field(key, c.id, field, blob)
 
-        try:
-            description = opened(c.description_ct, DESCRIPTION)
-            contact = opened(c.contact_ct, CONTACT)
+        async def reveal_all() -> tuple[str | None, str | None, list[TransitionOut]]:
             steps = [
                 TransitionOut(
                     step=t.step,
@@ -171,8 +161,11 @@ class ComplaintService:
                 )
                 for t in history
             ]
-        except DecryptionError:
-            await self._integrity_failure(action, c)
+            return opened(c.description_ct, DESCRIPTION), opened(c.contact_ct, CONTACT), steps
+
+        description, contact, steps = await self.access.decrypted(
+            action, reveal_all(), customer_id=c.customer_id, basis=f"complaint:{c.id}"
+        )
         summary = summary_of(c, utcnow())
         return ComplaintOut(
             **summary.model_dump(), description=description, contact=contact, history=steps
@@ -190,27 +183,9 @@ class ComplaintService:
 
     async def file(self, data: ComplaintIn) -> ComplaintOut:
         action = Operation.COMPLAINT_FILE.value
-        audit, session, actor = self.vault.audit, self.session, self.actor
+        session, actor = self.session, self.actor
         if data.customer_id is not None:
-            customer = await session.get(Customer, data.customer_id)
-            if customer is None:
-                await audit.deny(
-                    session,
-                    actor,
-                    action,
-                    "not_found",
-                    customer_id=data.customer_id,
-                    problem=NotFound("No such customer."),
-                )
-            if customer.erased_at is not None:
-                await audit.deny(
-                    session,
-                    actor,
-                    action,
-                    "erased",
-                    customer_id=data.customer_id,
-                    problem=Gone("This customer's personal data has been erased."),
-                )
+            await self.access.live_customer(action, data.customer_id)
         complaint_id, now = new_id(), utcnow()
         data_key = new_data_key()
         wrapped = await self.vault.keys.wrap_data_key(data_key, complaint_id)
@@ -298,7 +273,9 @@ class ComplaintService:
         await self._check_evidence(body.evidence_event_ids)
         current = ComplaintStatus(c.status)
         if target not in TRANSITIONS[current]:
-            await self._refuse_move(action, c, f"A {current} complaint cannot become {target}.")
+            raise await self._refuse_move(
+                action, c, f"A {current} complaint cannot become {target}."
+            )
         now, step = utcnow(), c.transitions + 1
         values: dict[str, object] = {"status": target.value, "transitions": step}
         if target in (ComplaintStatus.UPHELD, ComplaintStatus.REJECTED):
@@ -319,7 +296,10 @@ class ComplaintService:
             .execution_options(synchronize_session=False)
         )
         if getattr(moved, "rowcount", 0) != 1:
-            await self._refuse_move(action, c, "The complaint moved meanwhile; reload it.")
+            problem = await self._refuse_move(
+                action, c, "The complaint moved meanwhile; reload it."
+            )
+            raise problem from None
         key = await self._data_key(c)
         transition_id = new_id()
         session.add(
@@ -349,19 +329,21 @@ class ComplaintService:
         try:
             await session.flush()
         except IntegrityError:
-            await self._refuse_move(action, c, "The complaint moved meanwhile; reload it.")
+            problem = await self._refuse_move(
+                action, c, "The complaint moved meanwhile; reload it."
+            )
+            raise problem from None
         await session.refresh(c)
         await self._log(action, c)
         return await self._full(action, c, may_read_free_text(actor.role))
 
-    async def _refuse_move(self, action: str, c: Complaint, detail: str) -> NoReturn:
-        await self.vault.audit.deny(
+    async def _refuse_move(self, action: str, c: Complaint, detail: str) -> Problem:
+        return await self.vault.audit.denied(
             self.session,
             self.actor,
-            action,
-            "invalid_transition",
-            customer_id=c.customer_id,
-            basis=f"complaint:{c.id}",
+            EventDraft.refusal(
+                action, "invalid_transition", customer_id=c.customer_id, basis=f"complaint:{c.id}"
+            ),
             problem=Conflict(detail, reason="invalid_transition"),
         )
 

@@ -289,7 +289,7 @@ async def compliance(
             errors=[{"loc": ["query", "until"], "msg": "must be after since"}],
         )
     report = await compliance_report(session, since, until)
-    await vault.audit.record(
+    await vault.audit.append(
         session, actor, EventDraft(action=Operation.REPORT_COMPLIANCE.value, outcome=ALLOWED)
     )
     await session.commit()

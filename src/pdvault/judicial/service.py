@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.crypto.envelope import DecryptionError
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
-from pdvault.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from pdvault.errors import Conflict, NotFound, Unprocessable
 from pdvault.judicial.models import (
     APPROVED,
     REJECTED,
@@ -32,7 +32,16 @@ from pdvault.judicial.schemas import (
     WithheldCustomer,
 )
 from pdvault.pagination import split_page, uuid_after
-from pdvault.policy import Access, Denial, Facts, JudicialFacts, Purpose, authorize, decide
+from pdvault.policy import (
+    Access,
+    AccessDecision,
+    Denial,
+    Facts,
+    JudicialFacts,
+    Permit,
+    Purpose,
+    authorize,
+)
 from pdvault.vault import Vault
 
 PURPOSE = Purpose.JUDICIAL_DISCLOSURE.value
@@ -91,6 +100,7 @@ async def is_on_legal_hold(
 class JudicialService:
     def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
         self.vault, self.session, self.actor = vault, session, actor
+        self.access = AuditedAccess(vault, session, actor)
 
     async def _named(self, request_id: uuid.UUID) -> list[uuid.UUID]:
         rows = await self.session.scalars(
@@ -122,7 +132,7 @@ class JudicialService:
         )
 
     async def _log(self, action: str, request_id: uuid.UUID) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, basis=f"judicial_request:{request_id}"),
@@ -200,12 +210,10 @@ class JudicialService:
         action = "judicial.approve" if approve else "judicial.reject"
         req = await self._request(request_id)
         if req.filed_by == self.actor.principal_id:
-            await self.vault.audit.deny(
+            raise await self.vault.audit.denied(
                 self.session,
                 self.actor,
-                action,
-                "four_eyes",
-                basis=f"judicial_request:{req.id}",
+                EventDraft.refusal(action, "four_eyes", basis=f"judicial_request:{req.id}"),
                 problem=Conflict(
                     "A request is decided by a DPO who did not file it.", reason="four_eyes"
                 ),
@@ -231,19 +239,12 @@ class JudicialService:
     ) -> Disclosure:
         """One access event per customer disclosed, each citing the request as its basis."""
         action = "judicial.disclose"
-        audit, session, actor = self.vault.audit, self.session, self.actor
         req = await self._request(request_id)
         basis = f"judicial_request:{req.id}"
-        permit = authorize(actor.role, PURPOSE, fields, Access.READ)
+        permit = authorize(self.actor.role, PURPOSE, fields, Access.READ)
         if isinstance(permit, Denial):
-            await audit.deny(
-                session,
-                actor,
-                action,
-                permit.reason.value,
-                purpose=PURPOSE,
-                fields=permit.fields,
-                basis=basis,
+            raise await self.access.refused(
+                action, permit.reason.value, purpose=PURPOSE, fields=permit.fields, basis=basis
             )
         named = await self._named(req.id)
         targets = [only_customer] if only_customer is not None else named
@@ -259,35 +260,11 @@ class JudicialService:
                 fields=tuple(req.fields),
                 basis=basis,
             )
-            decision = decide(permit, Facts(judicial=facts))
-            if not decision.allowed:
-                reason = decision.reason.value if decision.reason else "denied"
-                await audit.deny(
-                    session,
-                    actor,
-                    action,
-                    reason,
-                    customer_id=customer_id,
-                    purpose=PURPOSE,
-                    fields=decision.fields,
-                    basis=basis,
-                )
-            customer = await session.get(Customer, customer_id)
-            if customer is None or customer.erased_at is not None:
+            one = await self._disclose_one(action, permit, customer_id, facts)
+            if one is None:
                 withheld.append(WithheldCustomer(id=customer_id, reason="erased"))
                 continue
-            try:
-                values = await sealing.open_fields(self.vault.keys, customer, decision.fields)
-            except DecryptionError:
-                await audit.deny(
-                    session,
-                    actor,
-                    action,
-                    "integrity_failure",
-                    customer_id=customer_id,
-                    basis=basis,
-                    problem=ServiceUnavailable("A stored value failed its integrity check."),
-                )
+            values, decision = one
             disclosed.append(DisclosedCustomer(id=customer_id, fields=values))
             drafts.append(
                 EventDraft(
@@ -299,5 +276,21 @@ class JudicialService:
                     basis=basis,
                 )
             )
-        await audit.write(session, actor, drafts)
+        await self.vault.audit.append(self.session, self.actor, *drafts)
         return Disclosure(request=self._out(req, named), customers=disclosed, withheld=withheld)
+
+    async def _disclose_one(
+        self, action: str, permit: Permit, customer_id: uuid.UUID, facts: JudicialFacts
+    ) -> tuple[dict[str, str], AccessDecision] | None:
+        """One named customer's fields under the request, or None when it is gone (erased or
+        never there): withheld, not refused. A refusal of the request itself is logged."""
+        access = self.access
+        decision = await access.decide(
+            action, customer_id, permit, Facts(judicial=facts), basis=facts.basis
+        )
+        customer = await self.session.get(Customer, customer_id)
+        if customer is None or customer.erased_at is not None:
+            return None
+        opening = sealing.open_fields(self.vault.keys, customer, decision.fields)
+        values = await access.decrypted(action, opening, customer_id=customer_id, basis=facts.basis)
+        return values, decision

@@ -43,7 +43,7 @@ async def key_status(
     actor: Annotated[Actor, Depends(require(Operation.KEYS_STATUS))],
 ) -> KeyStatus:
     usage = await key_usage(session)
-    await vault.audit.record(
+    await vault.audit.append(
         session, actor, EventDraft(action=Operation.KEYS_STATUS.value, outcome=ALLOWED)
     )
     await session.commit()

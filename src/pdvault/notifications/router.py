@@ -35,7 +35,7 @@ async def list_notifications(
     cursor: Cursor = None,
 ) -> NotificationPage:
     page = await service.list_notifications(session, status, limit, cursor)
-    await vault.audit.record(
+    await vault.audit.append(
         session, actor, EventDraft(action=Operation.NOTIFICATION_LIST.value, outcome=ALLOWED)
     )
     await session.commit()
@@ -57,10 +57,13 @@ async def acknowledge(
     action = Operation.NOTIFICATION_ACK.value
     notice = await service.acknowledge(session, notification_id, actor.principal_id)
     if notice is None:
-        await vault.audit.deny(
-            session, actor, action, "not_found", problem=NotFound("No such notification.")
+        raise await vault.audit.denied(
+            session,
+            actor,
+            EventDraft.refusal(action, "not_found"),
+            problem=NotFound("No such notification."),
         )
-    await vault.audit.record(
+    await vault.audit.append(
         session,
         actor,
         EventDraft(

@@ -9,14 +9,13 @@ from datetime import datetime
 from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import NO_SUCH_CUSTOMER, AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.crypto.envelope import DecryptionError
-from pdvault.customers import sealing
 from pdvault.customers.facts import SUBJECTS, subject_of
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
-from pdvault.errors import Conflict, Gone, NotFound, ServiceUnavailable, Unprocessable
+from pdvault.errors import Conflict, NotFound, Unprocessable
 from pdvault.pagination import split_page, uuid_after
 from pdvault.partners.masking import apply_masks
 from pdvault.partners.models import Assignment, Grant, Partner
@@ -32,11 +31,8 @@ from pdvault.partners.schemas import (
     PartnerOut,
     PartnerPage,
 )
-from pdvault.policy import Access, Denial, Facts, PartnerFacts, Reason, authorize, decide
-from pdvault.policy.explain import purpose_refusal
+from pdvault.policy import Facts, PartnerFacts, Permit, Reason
 from pdvault.vault import Vault
-
-NO_SUCH_CUSTOMER = "No such customer."
 
 
 def grant_out(g: Grant) -> GrantOut:
@@ -78,9 +74,10 @@ def merge_grants(grants: Sequence[Grant], purpose: str, now: datetime) -> Partne
 class PartnerService:
     def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
         self.vault, self.session, self.actor = vault, session, actor
+        self.access = AuditedAccess(vault, session, actor)
 
     async def _log(self, action: str, **kw: object) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]
@@ -170,27 +167,7 @@ class PartnerService:
                 "expires_at must be in the future.",
                 errors=[{"loc": ["body", "expires_at"], "msg": "must be in the future"}],
             )
-        customer = await self.session.get(Customer, data.customer_id)
-        if customer is None:
-            await self.vault.audit.deny(
-                self.session,
-                self.actor,
-                action,
-                "not_found",
-                customer_id=data.customer_id,
-                purpose=data.purpose,
-                problem=NotFound(NO_SUCH_CUSTOMER),
-            )
-        if customer.erased_at is not None:
-            await self.vault.audit.deny(
-                self.session,
-                self.actor,
-                action,
-                "erased",
-                customer_id=customer.id,
-                purpose=data.purpose,
-                problem=Gone("This customer's personal data has been erased."),
-            )
+        customer = await self.access.live_customer(action, data.customer_id, data.purpose)
         assignment = Assignment(
             id=new_id(),
             partner_id=partner_id,
@@ -259,54 +236,49 @@ class PartnerService:
     async def read_customer(
         self, customer_id: uuid.UUID, purpose: str | None, fields: Sequence[str] | None
     ) -> PartnerCustomerOut:
-        """Grant first (partner-level: reveals nothing about the customer), then assignment.
+        """The customer's read path (``AuditedAccess.disclose``: same rules, same events),
+        with the partner's standing as its facts: grant first (partner-level: reveals nothing
+        about the customer), then assignment.
 
         No valid assignment answers exactly like a customer that does not exist, so a partner
         cannot probe which ids are customers; the event records the real reason.
         """
         action = "partner.customer.read"
-        audit, session, actor = self.vault.audit, self.session, self.actor
-        permit = authorize(actor.role, purpose, fields, Access.READ)
-        if isinstance(permit, Denial):
-            await audit.deny(
-                session,
-                actor,
-                action,
-                permit.reason.value,
-                customer_id=customer_id,
-                purpose=purpose,
-                fields=permit.fields,
-                problem=purpose_refusal(actor.role, purpose, Access.READ)
-                if permit.reason is Reason.PURPOSE_NOT_PERMITTED
-                else None,
-            )
-        now = utcnow()
-        partner_id = self._partner_id()
-        grants = (await session.scalars(select(Grant).where(Grant.partner_id == partner_id))).all()
-        standing = merge_grants(grants, permit.rule.purpose.value, now)
+
+        async def subject(permit: Permit) -> tuple[Customer, Facts]:
+            return await self._partner_subject(action, customer_id, purpose, permit)
+
+        read = await self.access.disclose(action, customer_id, purpose, fields, subject=subject)
+        decision = read.decision
+        return PartnerCustomerOut(
+            id=read.customer.id,
+            purpose=decision.purpose or "",
+            fields=apply_masks(read.values, decision.masked),
+            masked=[f for f in decision.fields if f in decision.masked],
+        )
+
+    async def _partner_subject(
+        self, action: str, customer_id: uuid.UUID, purpose: str | None, permit: Permit
+    ) -> tuple[Customer, Facts]:
+        """The live, assigned customer and the partner's facts about it, or a logged refusal:
+        no valid grant (403), no valid assignment (404, like no customer), erased (410)."""
+        now, partner_id = utcnow(), self._partner_id()
+        grants = await self.session.scalars(select(Grant).where(Grant.partner_id == partner_id))
+        standing = merge_grants(grants.all(), permit.rule.purpose.value, now)
         if not standing.grant_found or not standing.grant_valid:
             reason = Reason.GRANT_MISSING if not standing.grant_found else Reason.GRANT_EXPIRED
-            await audit.deny(
-                session,
-                actor,
-                action,
-                reason.value,
-                customer_id=customer_id,
-                purpose=purpose,
-                fields=permit.fields,
+            raise await self.access.refused(
+                action, reason.value, customer_id=customer_id, purpose=purpose, fields=permit.fields
             )
         # The assignment, the customer and its consent state in one statement.
+        assigned = self._valid_assignment(partner_id, purpose or "", now)
         row = (
-            await session.execute(
-                SUBJECTS.add_columns(self._valid_assignment(partner_id, purpose or "", now)).where(
-                    Customer.id == customer_id
-                )
+            await self.session.execute(
+                SUBJECTS.add_columns(assigned).where(Customer.id == customer_id)
             )
         ).first()
         if row is None or row[-1] is None:  # no customer has no assignment either
-            await audit.deny(
-                session,
-                actor,
+            raise await self.access.refused(
                 action,
                 Reason.ASSIGNMENT_MISSING.value,
                 customer_id=customer_id,
@@ -314,57 +286,17 @@ class PartnerService:
                 fields=permit.fields,
                 problem=NotFound(NO_SUCH_CUSTOMER),
             )
-        assignment_id: uuid.UUID = row[-1]
-        customer, consents = subject_of(row[:-1])
-        if customer.erased_at is not None:
-            await audit.deny(
-                session,
-                actor,
-                action,
-                "erased",
-                customer_id=customer_id,
-                purpose=purpose,
-                problem=Gone("This customer's personal data has been erased."),
-            )
-        partner_facts = PartnerFacts(
+        found, consents = subject_of(row[:-1])
+        customer = await self.access.require_live(action, customer_id, found, purpose)
+        partner = PartnerFacts(
             grant_found=True,
             grant_valid=True,
             assignment_valid=True,
             field_modes=standing.field_modes,
-            basis=f"assignment:{assignment_id}",
+            basis=f"assignment:{row[-1]}",
         )
-        decision = decide(
-            permit,
-            Facts(processing_consent=consents.get("processing", False), partner=partner_facts),
-        )
-        if not decision.allowed:
-            await audit.deny(
-                session,
-                actor,
-                action,
-                decision.reason.value if decision.reason else "denied",
-                customer_id=customer.id,
-                purpose=purpose,
-                fields=decision.fields,
-            )
-        try:
-            plain = await sealing.open_fields(self.vault.keys, customer, decision.fields)
-        except DecryptionError:
-            await audit.deny(
-                session,
-                actor,
-                action,
-                "integrity_failure",
-                customer_id=customer.id,
-                problem=ServiceUnavailable("A stored value failed its integrity check."),
-            )
-        await audit.write_read(session, actor, [EventDraft.allowed(action, customer.id, decision)])
-        return PartnerCustomerOut(
-            id=customer.id,
-            purpose=permit.rule.purpose.value,
-            fields=apply_masks(plain, decision.masked),
-            masked=[f for f in decision.fields if f in decision.masked],
-        )
+        facts = Facts(processing_consent=consents.get("processing", False), partner=partner)
+        return customer, facts
 
     @staticmethod
     def _valid_assignment(

@@ -45,7 +45,7 @@ async def _log(
     token_id: uuid.UUID | None = None,
 ) -> None:
     """The act's event: the actor (principal and token) and what it was about, by id."""
-    await vault.audit.record(
+    await vault.audit.append(
         session,
         actor,
         EventDraft(

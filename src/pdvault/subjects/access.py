@@ -34,7 +34,7 @@ class AccessRequestService(RequestWorkflow[AccessRequest]):
 
     async def file(self, data: AccessRequestIn) -> AccessRequestOut:
         if data.reference is None and access_request_needs_reference(self.actor.role):
-            await self.refuse(
+            raise await self.refuse(
                 self.action("request"),
                 "reference_required",
                 Unprocessable(

@@ -7,11 +7,11 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import AuditedAccess
 from pdvault.audit.schemas import AccessReportItem
 from pdvault.audit.service import access_report
 from pdvault.auth.principal import Actor
 from pdvault.customers.models import Customer
-from pdvault.customers.service import CustomerService
 from pdvault.db import utcnow
 from pdvault.documents.service import documents_metadata
 from pdvault.erasure.models import DeletionRequest
@@ -134,10 +134,9 @@ async def export_customer(
     vault: Vault, session: AsyncSession, actor: Actor, customer_id: uuid.UUID, purpose: str | None
 ) -> Export:
     """The read goes through the policy like any other (all four fields, one access event)."""
-    customers = CustomerService(vault, session, actor)
-    customer, decision, values = await customers.disclose(
-        "customer.export", customer_id, purpose, export=True
-    )
+    access = AuditedAccess(vault, session, actor)
+    read = await access.disclose("customer.export", customer_id, purpose, export=True)
+    customer, decision, values = read.customer, read.decision, read.values
     notices = (
         await session.scalars(
             select(Notification)

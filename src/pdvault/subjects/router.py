@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
+from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.customers.service import CustomerService
 from pdvault.deps import SessionDep, VaultDep, require
 from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.policy import Access, Operation, default_purpose
@@ -41,9 +41,9 @@ async def read_consents(
     actor: Annotated[Actor, Depends(require(Operation.CONSENT_READ))],
 ) -> ConsentsOut:
     action = Operation.CONSENT_READ.value
-    await CustomerService(vault, session, actor).require_live(action, customer_id)
+    await AuditedAccess(vault, session, actor).live_customer(action, customer_id)
     out = await consent_history(session, customer_id)
-    await vault.audit.record(
+    await vault.audit.append(
         session, actor, EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id)
     )
     await session.commit()
@@ -65,9 +65,9 @@ async def record(
     actor: Annotated[Actor, Depends(require(Operation.CONSENT_RECORD))],
 ) -> ConsentRecorded:
     action = Operation.CONSENT_RECORD.value
-    await CustomerService(vault, session, actor).require_live(action, customer_id)
+    await AuditedAccess(vault, session, actor).live_customer(action, customer_id)
     entry, current = await record_consent(session, customer_id, body, actor.principal_id)
-    await vault.audit.record(
+    await vault.audit.append(
         session,
         actor,
         EventDraft(

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, NoReturn, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
-from pdvault.customers.service import CustomerService
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, NotFound, Problem
 from pdvault.pagination import split_page, uuid_after
@@ -102,19 +102,16 @@ class RequestWorkflow(Generic[R]):
 
     async def refuse(
         self, action: str, reason: str, problem: Problem, customer_id: uuid.UUID | None = None
-    ) -> NoReturn:
-        await self.vault.audit.deny(
+    ) -> Problem:
+        return await self.vault.audit.denied(
             self.session,
             self.actor,
-            action,
-            reason,
-            customer_id=customer_id,
-            purpose=SUBJECT_REQUEST,
+            EventDraft.refusal(action, reason, customer_id=customer_id, purpose=SUBJECT_REQUEST),
             problem=problem,
         )
 
     async def log(self, action: str, req: R, fields: tuple[str, ...] = ()) -> None:
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -130,15 +127,15 @@ class RequestWorkflow(Generic[R]):
     async def new_request(self, customer_id: uuid.UUID, channel: str) -> tuple[R, Customer]:
         """A pending request on a live customer that has none pending yet (flushed)."""
         action = self.action("request")
-        customers = CustomerService(self.vault, self.session, self.actor)
-        customer = await customers.require_live(action, customer_id)
+        access = AuditedAccess(self.vault, self.session, self.actor)
+        customer = await access.live_customer(action, customer_id)
         pending = await self.session.scalar(
             select(self.model.id).where(
                 self.model.customer_id == customer.id, self.model.status == PENDING
             )
         )
         if pending is not None:
-            await self.refuse(
+            raise await self.refuse(
                 action,
                 "request_pending",
                 Conflict(
@@ -182,7 +179,7 @@ class RequestWorkflow(Generic[R]):
             query = query.where(m.id > after)
         fetched = (await self.session.scalars(query.order_by(m.id).limit(limit + 1))).all()
         rows, next_cursor = split_page(fetched, limit, lambda r: r.id)
-        await self.vault.audit.record(
+        await self.vault.audit.append(
             self.session, self.actor, EventDraft(action=self.action("list"), outcome=ALLOWED)
         )
         return rows, next_cursor
@@ -193,13 +190,13 @@ class RequestWorkflow(Generic[R]):
             select(self.model).where(self.model.id == request_id).with_for_update()
         )
         if req is None:
-            await self.refuse(action, "not_found", NotFound(f"No such {self.noun}."))
+            raise await self.refuse(action, "not_found", NotFound(f"No such {self.noun}."))
         return req
 
     async def pending(self, action: str, request_id: uuid.UUID) -> R:
         req = await self.locked(action, request_id)
         if req.status != PENDING:
-            await self.refuse(
+            raise await self.refuse(
                 action,
                 "invalid_transition",
                 Conflict(
