@@ -108,8 +108,8 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
 def _lifespan(
     settings: Settings, keys: KeyProvider | None, metrics: Metrics
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: opens the key provider, the engine and the access log, and puts
-    them together as ``app.state.vault``; closes them at shutdown."""
+    """The app's lifespan: opens the key provider (unless given one) and the vault on it as
+    ``app.state.vault``; closes them at shutdown."""
     auth_failures = AuthFailureLimiter(
         settings.auth_failure_limit,
         settings.auth_failure_window_seconds,
@@ -120,51 +120,59 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         provider = keys or await open_key_provider(settings)
-        engine = make_engine(
-            settings.effective_database_url,
-            pool_size=settings.db_pool_size,
-            lock_timeout_ms=settings.db_lock_timeout_ms,
-        )
-        sessions = make_sessionmaker(engine)
-        metrics.watch_pool(engine.sync_engine.pool)
-        signer = LogSigner(provider.signing_seed())
-        audit = AuditLog(
-            metrics,
-            signer,
-            slots=settings.audit_slots,
-            enabled=not settings.bench_disable_audit_log,
-        )
-        checkpointer = Checkpointer(
-            sessions,
-            signer,
-            every_events=settings.audit_checkpoint_every_events,
-            every_seconds=settings.audit_checkpoint_every_seconds,
-        )
-        audit.on_append.append(checkpointer.appended)
-        audit.attach(sessions)
-        app.state.vault = Vault(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            keys=provider,
-            audit=audit,
-            metrics=metrics,
-            principals=PrincipalCache(settings.auth_cache_seconds),
-            checkpointer=checkpointer,
-            auth_failures=auth_failures,
-            read_sessions=make_sessionmaker(engine, read_only=True),
-        )
-        checkpointer.start()
+        vault = _assemble(settings, provider, metrics, auth_failures)
+        app.state.vault = vault
+        vault.checkpointer.start()
         try:
             yield
         finally:
-            await checkpointer.stop()
-            await audit.close()
-            await engine.dispose()
+            await vault.checkpointer.stop()
+            await vault.audit.close()
+            await vault.engine.dispose()
             if keys is None:
                 await provider.close()
 
     return lifespan
+
+
+def _assemble(
+    settings: Settings, provider: KeyProvider, metrics: Metrics, auth_failures: AuthFailureLimiter
+) -> Vault:
+    """The engine, its sessions and the access log (with its checkpointer) on ``provider``."""
+    engine = make_engine(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+    )
+    sessions = make_sessionmaker(engine)
+    metrics.watch_pool(engine.sync_engine.pool)
+    signer = LogSigner(provider.signing_seed())
+    audit = AuditLog(
+        metrics,
+        signer,
+        slots=settings.audit_slots,
+        enabled=not settings.bench_disable_audit_log,
+    )
+    checkpointer = Checkpointer(
+        sessions,
+        signer,
+        every_events=settings.audit_checkpoint_every_events,
+        every_seconds=settings.audit_checkpoint_every_seconds,
+    )
+    audit.on_append.append(checkpointer.appended)
+    audit.attach(sessions)
+    return Vault(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        keys=provider,
+        audit=audit,
+        metrics=metrics,
+        principals=PrincipalCache(settings.auth_cache_seconds),
+        checkpointer=checkpointer,
+        auth_failures=auth_failures,
+        read_sessions=make_sessionmaker(engine, read_only=True),
+    )
 
 
 def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
