@@ -46,10 +46,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),
 )
 
-# Capability packages that still import one another round a circle. The list may only
-# shrink: the test fails when a package outside it joins a circle, and when one in it has
-# left every circle (then strike it out here).
-KNOWN_CIRCLE = frozenset({"customers", "subjects", "erasure", "documents", "judicial"})
+# Capability packages that still import one another round a circle (an erasure is a data
+# subject's request, built on subjects/workflow.py, and the subject's export lists erasure
+# requests through erasure/service.py). The list may only shrink: the test fails when a
+# package outside it joins a circle, and when one in it has left every circle (then strike
+# it out here).
+KNOWN_CIRCLE = frozenset({"subjects", "erasure"})
 
 
 def _module_name(path: Path) -> str:
