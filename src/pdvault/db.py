@@ -247,7 +247,8 @@ def make_engine(url: str, *, pool_size: int = 10, lock_timeout_ms: int = 5000) -
 
 
 class VaultSession(Session):
-    """The sync session behind every AsyncSession: carries the access-log slot hooks."""
+    """The sync session behind every AsyncSession. The access log hooks its chain slots onto
+    this class (``audit/slots.py``) when it makes its slot pool."""
 
 
 def make_sessionmaker(
@@ -258,9 +259,6 @@ def make_sessionmaker(
     driver's autocommit, no BEGIN emitted), so they see committed data statement by statement,
     as READ COMMITTED does. Code that writes in such a session starts its transaction with
     ``writable(session)``."""
-    from pdvault.audit.slots import install_session_hooks
-
-    install_session_hooks(VaultSession)
     bind = engine
     if read_only:
         options: dict[str, Any] = {READ_ONLY: True, PER_STATEMENT: True}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import DENIED, EventDraft
@@ -28,21 +30,54 @@ async def get_vault(request: Request) -> Vault:
 VaultDep = Annotated[Vault, Depends(get_vault)]
 
 
-# Routes that only read: their transaction begins read-only (SQLite: no write lock), and
-# their access events are group-committed by the log writers (audit/batch.py).
-READ_ROUTES = frozenset(
-    {
-        ("GET", "/v1/customers/{customer_id}"),
-        ("POST", "/v1/customers/search"),
-        ("GET", "/v1/partner/customers/{customer_id}"),
-        ("GET", "/v1/audit/events"),
-    }
-)
+# What a route is, marked on its endpoint (below its ``@router`` line) instead of listed by
+# path elsewhere: one edit in its router adds or changes one.
+READ_ROUTE = "pdvault_read_route"
+TAKES_DOCUMENT = "pdvault_takes_document"
+ITEMS_CHECKED_ALONE = "pdvault_items_checked_alone"
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _mark(endpoint: Endpoint, name: str) -> Endpoint:
+    setattr(endpoint, name, True)
+    return endpoint
+
+
+def read_route(endpoint: Endpoint) -> Endpoint:
+    """A route that only reads: its session begins no transaction (SQLite: no write lock;
+    ``db.make_sessionmaker(read_only=True)``), and its access event is group-committed by
+    the log writers (``audit/batch.py``)."""
+    return _mark(endpoint, READ_ROUTE)
+
+
+def takes_document(endpoint: Endpoint) -> Endpoint:
+    """A route whose body is a document upload: the edge allows it the documents size limit
+    and leaves its multipart form to the route's own parser (``middleware.py``)."""
+    return _mark(endpoint, TAKES_DOCUMENT)
+
+
+def items_checked_alone(endpoint: Endpoint) -> Endpoint:
+    """A route whose body holds items validated one by one, where one bad item fails only
+    itself: the NUL guard (``middleware.NulGuard``) leaves its body to that validation."""
+    return _mark(endpoint, ITEMS_CHECKED_ALONE)
+
+
+def marked_paths(routers: Iterable[APIRouter], mark: str) -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of each route marked ``mark`` in ``routers`` (as the app
+    includes them: without a further prefix), for the edge, which decides before routing."""
+    return [
+        (method, route.path_regex)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and getattr(route.endpoint, mark, False)
+        for method in sorted(route.methods or ())
+    ]
 
 
 def _is_read_route(request: Request) -> bool:
-    route = getattr(request.scope.get("route"), "path", None)
-    return (request.method, route) in READ_ROUTES
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    return getattr(endpoint, READ_ROUTE, False) is True
 
 
 async def get_session(request: Request, vault: VaultDep) -> AsyncIterator[AsyncSession]:

@@ -18,6 +18,10 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
+SWAGGER_PAGE = "/docs"
+REDOC_PAGE = "/redoc"
+# The HTML pages: the edge gives these the CSP that lets them load (middleware.py).
+PAGES = (SWAGGER_PAGE, REDOC_PAGE)
 ASSETS = "/docs/assets"
 SWAGGER_INIT = "/docs/swagger-init.js"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -66,7 +70,7 @@ def install_docs(app: FastAPI, openapi_url: str) -> None:
     swagger_html, swagger_init = swagger_page(openapi_url, app.title)
     redoc_html = redoc_page(openapi_url, app.title)
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get(SWAGGER_PAGE, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return HTMLResponse(swagger_html)
 
@@ -74,7 +78,7 @@ def install_docs(app: FastAPI, openapi_url: str) -> None:
     async def swagger_ui_init() -> Response:
         return Response(swagger_init, media_type="text/javascript")
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get(REDOC_PAGE, include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return HTMLResponse(redoc_html)
 

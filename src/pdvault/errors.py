@@ -192,14 +192,18 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return error_entries(exc.errors())
 
 
+class StorageFault(Exception):
+    """Storage or keys could not serve the request: the caller gets 503, never a stack trace.
+
+    The layers above name their own faults by subclassing it (a key the provider does not
+    hold, a log batch that could not be committed); this module imports none of them."""
+
+
 def is_storage_fault(exc: BaseException) -> bool:
     """Database or key-provider trouble: the caller gets 503, never a stack trace."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from pdvault.audit.batch import LogUnavailable
-    from pdvault.crypto.provider import KeyUnavailableError
-
-    storage = (SQLAlchemyError, KeyUnavailableError, LogUnavailable, ConnectionError, TimeoutError)
+    storage = (SQLAlchemyError, StorageFault, ConnectionError, TimeoutError)
     if isinstance(exc, storage):
         return True
     if isinstance(exc, OSError):

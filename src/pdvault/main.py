@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -21,6 +21,8 @@ from pdvault.crypto.provider import KeyProvider
 from pdvault.customers.justification_router import router as justifications_router
 from pdvault.customers.router import router as customers_router
 from pdvault.db import make_engine, make_sessionmaker
+from pdvault.deps import ITEMS_CHECKED_ALONE, TAKES_DOCUMENT, marked_paths
+from pdvault.docs_pages import PAGES as DOCS_PAGES
 from pdvault.docs_pages import install_docs
 from pdvault.documents.router import router as documents_router
 from pdvault.erasure.router import router as erasure_router
@@ -28,7 +30,7 @@ from pdvault.errors import install_error_handlers
 from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
-from pdvault.middleware import DOCS_PAGES, EdgeMiddleware, NulGuard
+from pdvault.middleware import EdgeMiddleware, NulGuard, RouteSet
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
 from pdvault.openapi_docs import annotate_bodies, annotate_roles, declare_bearer_auth
@@ -57,68 +59,34 @@ CORS_REQUEST_HEADERS = [
 CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID"]
 
 
+ROUTERS = (
+    public_router,
+    customers_router,
+    subjects_router,
+    erasure_router,
+    access_requests_router,
+    documents_router,
+    partners_router,
+    judicial_router,
+    notifications_router,
+    complaints_router,
+    breaches_router,
+    reports_router,
+    audit_router,
+    justifications_router,
+    principals_router,
+    keys_router,
+)
+
+
 def create_app(settings: Settings | None = None, keys: KeyProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
-    auth_failures = AuthFailureLimiter(
-        settings.auth_failure_limit,
-        settings.auth_failure_window_seconds,
-        max_clients=settings.auth_failure_max_clients,
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
-        provider = keys or await open_key_provider(settings)
-        engine = make_engine(
-            settings.effective_database_url,
-            pool_size=settings.db_pool_size,
-            lock_timeout_ms=settings.db_lock_timeout_ms,
-        )
-        sessions = make_sessionmaker(engine)
-        metrics.watch_pool(engine.sync_engine.pool)
-        signer = LogSigner(provider.signing_seed())
-        audit = AuditLog(
-            metrics,
-            signer,
-            slots=settings.audit_slots,
-            enabled=not settings.bench_disable_audit_log,
-        )
-        checkpointer = Checkpointer(
-            sessions,
-            signer,
-            every_events=settings.audit_checkpoint_every_events,
-            every_seconds=settings.audit_checkpoint_every_seconds,
-        )
-        audit.on_append.append(checkpointer.appended)
-        audit.attach(sessions)
-        app.state.vault = Vault(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            keys=provider,
-            audit=audit,
-            metrics=metrics,
-            principals=PrincipalCache(settings.auth_cache_seconds),
-            checkpointer=checkpointer,
-            auth_failures=auth_failures,
-            read_sessions=make_sessionmaker(engine, read_only=True),
-        )
-        checkpointer.start()
-        try:
-            yield
-        finally:
-            await checkpointer.stop()
-            await audit.close()
-            await engine.dispose()
-            if keys is None:
-                await provider.close()
-
     app = FastAPI(
         title="pdvault",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, keys, metrics),
         # Off: 404 like any unknown path. `pdvault openapi` builds the document regardless.
         # The pages themselves, with their assets served from here: docs_pages.py.
         docs_url=None,
@@ -129,6 +97,86 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
     if settings.docs_enabled:
         install_docs(app, "/openapi.json")
     install_error_handlers(app)
+    for router in ROUTERS:
+        annotate_roles(router)
+        annotate_bodies(router)
+        app.include_router(router)  # no prefix: the edge matches the routers' own paths
+    _install_middleware(app, settings, metrics)
+    return app
+
+
+def _lifespan(
+    settings: Settings, keys: KeyProvider | None, metrics: Metrics
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: opens the key provider (unless given one) and the vault on it as
+    ``app.state.vault``; closes them at shutdown."""
+    auth_failures = AuthFailureLimiter(
+        settings.auth_failure_limit,
+        settings.auth_failure_window_seconds,
+        max_clients=settings.auth_failure_max_clients,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        provider = keys or await open_key_provider(settings)
+        vault = _assemble(settings, provider, metrics, auth_failures)
+        app.state.vault = vault
+        vault.checkpointer.start()
+        try:
+            yield
+        finally:
+            await vault.checkpointer.stop()
+            await vault.audit.close()
+            await vault.engine.dispose()
+            if keys is None:
+                await provider.close()
+
+    return lifespan
+
+
+def _assemble(
+    settings: Settings, provider: KeyProvider, metrics: Metrics, auth_failures: AuthFailureLimiter
+) -> Vault:
+    """The engine, its sessions and the access log (with its checkpointer) on ``provider``."""
+    engine = make_engine(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+    )
+    sessions = make_sessionmaker(engine)
+    metrics.watch_pool(engine.sync_engine.pool)
+    signer = LogSigner(provider.signing_seed())
+    audit = AuditLog(
+        metrics,
+        signer,
+        slots=settings.audit_slots,
+        enabled=not settings.bench_disable_audit_log,
+    )
+    checkpointer = Checkpointer(
+        sessions,
+        signer,
+        every_events=settings.audit_checkpoint_every_events,
+        every_seconds=settings.audit_checkpoint_every_seconds,
+    )
+    audit.on_append.append(checkpointer.appended)
+    audit.attach(sessions)
+    return Vault(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        keys=provider,
+        audit=audit,
+        metrics=metrics,
+        principals=PrincipalCache(settings.auth_cache_seconds),
+        checkpointer=checkpointer,
+        auth_failures=auth_failures,
+        read_sessions=make_sessionmaker(engine, read_only=True),
+    )
+
+
+def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """CORS (when origins are configured) inside the NUL guard, inside the edge."""
     if settings.cors_origin_list:
         # Inside the edge, so preflight answers carry the request id and security headers.
         # Bearer tokens, never cookies: no credentials mode.
@@ -141,35 +189,15 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(NulGuard)  # added first: runs inside EdgeMiddleware
+    items_alone = RouteSet(marked_paths(ROUTERS, ITEMS_CHECKED_ALONE))
+    app.add_middleware(NulGuard, items_alone=items_alone)  # added first: runs inside the edge
     app.add_middleware(
         EdgeMiddleware,
         metrics=metrics,
         max_body=settings.max_body_bytes,
         max_document_body=settings.max_document_bytes,
+        document_routes=RouteSet(marked_paths(ROUTERS, TAKES_DOCUMENT)),
         hsts_max_age=settings.hsts_max_age,
         docs_pages=DOCS_PAGES if settings.docs_enabled else (),
         body_timeout=settings.body_timeout_seconds,
     )
-    for router in (
-        public_router,
-        customers_router,
-        subjects_router,
-        erasure_router,
-        access_requests_router,
-        documents_router,
-        partners_router,
-        judicial_router,
-        notifications_router,
-        complaints_router,
-        breaches_router,
-        reports_router,
-        audit_router,
-        justifications_router,
-        principals_router,
-        keys_router,
-    ):
-        annotate_roles(router)
-        annotate_bodies(router)
-        app.include_router(router)
-    return app

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from python_multipart.multipart import parse_options_header
@@ -24,8 +25,22 @@ from pdvault.observability import Metrics, request_id_var, sane_request_id
 
 log = logging.getLogger("pdvault.http")
 
-# POST /v1/customers/{customer_id}/documents, and nothing else (a trailing slash is a 404).
-_DOCUMENT_UPLOAD = re.compile(r"/v1/customers/[^/]+/documents")
+
+class RouteSet:
+    """Routes the edge treats apart, known before routing runs: (method, path pattern) pairs
+    read from the app's own routes when it is built (``deps.marked_paths``), so no path is
+    written twice. A pattern must match the whole path, as routing does."""
+
+    def __init__(self, entries: Iterable[tuple[str, re.Pattern[str]]] = ()) -> None:
+        self._entries = tuple(entries)
+
+    def __contains__(self, request: tuple[str, str]) -> bool:
+        method, path = request
+        return any(m == method and p.fullmatch(path) for m, p in self._entries)
+
+    def holds_path(self, path: str) -> bool:
+        """Whether a route of the set has this path, by any method."""
+        return any(p.fullmatch(path) for _, p in self._entries)
 
 
 # Every response: no MIME sniffing, no referrer, never framed, never cached (API responses
@@ -50,13 +65,10 @@ _DOCS_CSP = (
     b"connect-src 'self'; worker-src blob:; "
     b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-DOCS_PAGES = ("/docs", "/redoc")
 
 
-def security_headers(
-    path: str, hsts_max_age: int, docs_pages: tuple[str, ...] = DOCS_PAGES
-) -> list[tuple[bytes, bytes]]:
-    csp = _DOCS_CSP if path in docs_pages else _API_CSP
+def security_headers(docs_page: bool, hsts_max_age: int) -> list[tuple[bytes, bytes]]:
+    csp = _DOCS_CSP if docs_page else _API_CSP
     headers = [*_COMMON, (b"content-security-policy", csp)]
     if hsts_max_age > 0:
         headers.append((b"strict-transport-security", f"max-age={hsts_max_age}".encode()))
@@ -95,14 +107,13 @@ _NOT_JSON = "The body must be JSON, sent with Content-Type: application/json."
 _NOT_UTF8 = "A JSON body must be encoded in UTF-8 (RFC 8259), and say no other charset."
 
 
-def body_refusal(method: str, path: str, content_type: bytes | None, body: bytes) -> str | None:
+def body_refusal(method: str, content_type: bytes | None, body: bytes) -> str | None:
     """Why a request body is refused as 415, or None. Every body a route reads is JSON in
-    UTF-8 (RFC 8259 §8.1), except the document upload's multipart form, which its own parser
-    checks (documents/form.py). Checked on the bytes FastAPI would otherwise decode as
-    UTF-16 or UTF-32 from their pattern of zero bytes, out of the NUL guard's sight."""
+    UTF-8 (RFC 8259 §8.1), except a document upload's multipart form, which its own parser
+    checks (documents/form.py) and which is never passed here. Checked on the bytes FastAPI
+    would otherwise decode as UTF-16 or UTF-32 from their pattern of zero bytes, out of the
+    NUL guard's sight."""
     if method not in _BODY_METHODS or not body:
-        return None
-    if method == "POST" and _DOCUMENT_UPLOAD.fullmatch(path):
         return None
     media, params = parse_options_header(content_type)
     if not is_json_media(media):
@@ -115,6 +126,44 @@ def body_refusal(method: str, path: str, content_type: bytes | None, body: bytes
     return None
 
 
+class _Exchange:
+    """One request's answer as the edge sees it: whether it has started, with what status,
+    and the headers every response gets (replacing any the app set under those names)."""
+
+    def __init__(
+        self, send: Send, added: list[tuple[bytes, bytes]], replaced: frozenset[bytes]
+    ) -> None:
+        self._send = send
+        self._added = added
+        self._replaced = replaced
+        self.status = 500
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            kept = [h for h in message.get("headers", []) if h[0].lower() not in self._replaced]
+            message["headers"] = [*kept, *self._added]
+        await self._send(message)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises ``_BodyTooLarge`` once the body passes ``limit`` bytes."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge(limit)
+        return message
+
+    return counted
+
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -123,27 +172,23 @@ class EdgeMiddleware:
         metrics: Metrics,
         max_body: int,
         max_document_body: int,
+        document_routes: RouteSet | None = None,
         hsts_max_age: int = 0,
-        docs_pages: tuple[str, ...] = DOCS_PAGES,
+        docs_pages: tuple[str, ...] = (),
         body_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
         self.max_document_body = max_document_body
+        self.document_routes = document_routes or RouteSet()
         self.hsts_max_age = hsts_max_age
         self.docs_pages = docs_pages
         self.body_timeout = body_timeout
         # Built once: (headers to add, their names) for API paths and for the docs pages.
-        self._api_headers = security_headers("", hsts_max_age, ())
-        self._docs_headers = security_headers(DOCS_PAGES[0], hsts_max_age, DOCS_PAGES[:1])
+        self._api_headers = security_headers(False, hsts_max_age)
+        self._docs_headers = security_headers(True, hsts_max_age)
         self._names = frozenset(name for name, _ in [*self._api_headers, (b"x-request-id", b"")])
-
-    def _limit_for(self, method: str, path: str) -> int:
-        """The documents limit for the one route that takes a document; 1 MiB elsewhere."""
-        if method == "POST" and _DOCUMENT_UPLOAD.fullmatch(path):
-            return self.max_document_body
-        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,90 +198,66 @@ class EdgeMiddleware:
         rid = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
         token = request_id_var.set(rid)
         started = time.perf_counter()
-        status_holder = [500]
-        response_started = [False]
-        rid_header = (b"x-request-id", rid.encode("ascii"))
-        path = scope.get("path", "")
-        limit = self._limit_for(scope.get("method", ""), path)
-        secure = self._docs_headers if path in self.docs_pages else self._api_headers
-        added = [*secure, rid_header]
-        replaced = self._names
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response_started[0] = True
-                status_holder[0] = message["status"]
-                kept = [h for h in message.get("headers", []) if h[0].lower() not in replaced]
-                message["headers"] = [*kept, *added]
-            await send(message)
-
-        received = [0]
-
-        async def receive_wrapper() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                received[0] += len(message.get("body", b""))
-                if received[0] > limit:
-                    raise _BodyTooLarge(limit)
-            return message
-
+        secure = self._docs_headers if scope.get("path") in self.docs_pages else self._api_headers
+        exchange = _Exchange(send, [*secure, (b"x-request-id", rid.encode("ascii"))], self._names)
         try:
-            declared = headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
-            elif not _has_body(headers):
-                await self.app(scope, receive_wrapper, send_wrapper)
-            else:
-                # The whole body before the app runs: no session, no transaction and no lock
-                # is ever held while a client takes its time sending it.
-                body = await self._read_body(receive_wrapper)
-                refusal = body_refusal(
-                    scope.get("method", ""), path, headers.get(b"content-type"), body
-                )
-                if refusal is not None:
-                    await self._send_problem(send_wrapper, 415, refusal, close=False)
-                else:
-                    await self.app(scope, _replay(body, receive), send_wrapper)
-        except _BodyTooLarge:
-            if not response_started[0]:
-                await self._send_problem(send_wrapper, 413, f"Request body over {limit} bytes.")
+            await self._pass(scope, receive, exchange, headers)
+        except _BodyTooLarge as exc:
+            if not exchange.started:
+                await self._send_problem(exchange.send, 413, exc.detail)
         except _BodyTimedOut:
             await self._send_problem(
-                send_wrapper,
+                exchange.send,
                 408,
                 f"The request body did not arrive within {self.body_timeout:g} seconds.",
             )
         except _ClientGone:
-            status_holder[0] = 499  # as nginx logs it: the client closed the request, no answer
+            exchange.status = 499  # as nginx logs it: the client closed the request, no answer
         except Exception as exc:
-            storage = is_storage_fault(exc)
-            log.error(
-                "request failed",
-                extra={"error": type(exc).__name__, "route": _route(scope)},
-                exc_info=not storage,
-            )
-            if not response_started[0]:
-                if storage:
-                    response = storage_unavailable()
-                else:
-                    response = problem_response(500, "Unexpected error; it has been logged.")
-                await response(scope, receive, send_wrapper)
+            await _last_resort(exc, scope, receive, exchange)
         finally:
-            route = _route(scope)
-            method = scope.get("method", "-")
-            elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(route, method, str(status_holder[0])).inc()
-            self.metrics.latency.labels(route, method).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "route": route,
-                    "status": status_holder[0],
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            self._observe(scope, exchange.status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    async def _pass(
+        self, scope: Scope, receive: Receive, exchange: _Exchange, headers: dict[bytes, bytes]
+    ) -> None:
+        """The request on to the app, its body read whole first; or the edge's refusal."""
+        method, path = scope.get("method", ""), scope.get("path", "")
+        document = (method, path) in self.document_routes
+        limit = self.max_document_body if document else self.max_body
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._send_problem(exchange.send, 413, f"Request body over {limit} bytes.")
+            return
+        counted = _limited(receive, limit)
+        if not _has_body(headers):
+            await self.app(scope, counted, exchange.send)
+            return
+        # The whole body before the app runs: no session, no transaction and no lock is ever
+        # held while a client takes its time sending it.
+        body = await self._read_body(counted)
+        refusal = None if document else body_refusal(method, headers.get(b"content-type"), body)
+        if refusal is not None:
+            await self._send_problem(exchange.send, 415, refusal, close=False)
+        else:
+            await self.app(scope, _replay(body, receive), exchange.send)
+
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        """The request's metrics and its access-log line (route template, never the path)."""
+        route = _route(scope)
+        method = scope.get("method", "-")
+        self.metrics.requests.labels(route, method, str(status)).inc()
+        self.metrics.latency.labels(route, method).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
 
     async def _read_body(self, receive: Receive) -> bytes:
         """The request body, whole: ``_BodyTooLarge`` over the limit (raised by ``receive``),
@@ -268,9 +289,25 @@ class EdgeMiddleware:
         await response({"type": "http"}, _empty_receive, send)
 
 
+async def _last_resort(exc: Exception, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
+    """An error nothing else answered: logged (a stack trace unless storage failed), and
+    answered 503 (storage or keys) or 500 unless the response had already started."""
+    storage = is_storage_fault(exc)
+    log.error(
+        "request failed",
+        extra={"error": type(exc).__name__, "route": _route(scope)},
+        exc_info=not storage,
+    )
+    if not exchange.started:
+        if storage:
+            response = storage_unavailable()
+        else:
+            response = problem_response(500, "Unexpected error; it has been logged.")
+        await response(scope, receive, exchange.send)
+
+
 NUL_MSG = "text may not contain NUL (U+0000)"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-_PER_ITEM = {"/v1/customers/batch"}
 
 
 _Link = tuple[str, Any] | None  # a location: (its last step, its parent's link)
@@ -311,17 +348,19 @@ class NulGuard:
     422 before any handler runs; the bytes are only parsed when they hold the escape at all.
     Inside EdgeMiddleware, so the body limit applies while the body is read.
 
-    Not the batch: there one bad item fails only itself (docs/api.md), and each item's validation
-    already refuses control characters in the four fields and any unknown key."""
+    Not the paths of ``items_alone`` (routes marked ``deps.items_checked_alone``: the batch),
+    whatever the method: there one bad item fails only itself (docs/api.md), and each item's
+    validation already refuses control characters in the four fields and any unknown key."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, items_alone: RouteSet | None = None) -> None:
         self.app = app
+        self.items_alone = items_alone or RouteSet()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope.get("method") not in _BODY_METHODS
-            or scope.get("path") in _PER_ITEM
+            or self.items_alone.holds_path(scope.get("path", ""))
         ):
             await self.app(scope, receive, send)
             return

@@ -24,10 +24,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pdvault.errors import StorageFault
+
 AppendRows = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
 
 
-class LogUnavailable(RuntimeError):
+class LogUnavailable(StorageFault, RuntimeError):
     """The batch holding a read's event could not be committed: the read is refused (503)."""
 
 

@@ -21,7 +21,7 @@ from pdvault.audit.verify import verify_log
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.db import AwareUTC
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import SessionDep, VaultDep, read_route, require
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit, int_after
 from pdvault.policy import Operation
@@ -87,6 +87,7 @@ async def _log(
     summary="Access events, filtered, oldest first (auditor, dpo)",
     responses=problems(401, 403, 422, 503),
 )
+@read_route
 async def list_events(
     flt: Filter,
     vault: VaultDep,
@@ -96,7 +97,7 @@ async def list_events(
     cursor: Cursor = None,
 ) -> EventPage:
     items, next_cursor = await service.list_events(session, flt, limit, int_after(cursor))
-    # A read route (deps.READ_ROUTES): its event is group-committed before the page leaves.
+    # A read route (deps.read_route): its event is group-committed before the page leaves.
     await vault.audit.commit_read(
         session, actor, EventDraft(action=Operation.AUDIT_EVENTS.value, outcome=ALLOWED)
     )

@@ -5,6 +5,10 @@ event and gives it back when its transaction ends, so at most ``size`` of this p
 transactions hold a slot at once, each only from its event insert to its commit. The slot's
 head advances only when the commit succeeds; after any doubt (a failed commit that may have
 landed) it is re-read from the database before its next use.
+
+The hooks that advance and give back a slot listen on ``db.VaultSession``, the class of every
+session ``db.make_sessionmaker`` makes; a pool installs them when it is made, so any session
+that can hold one of its slots has them (the database layer knows nothing of the log).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from pdvault.audit.chain import genesis_hash
-from pdvault.db import new_id
+from pdvault.db import VaultSession, new_id
 
 SLOT_KEY = "pdvault.audit_slot"
 
@@ -65,6 +69,7 @@ class SlotPool:
         self._free: asyncio.Queue[ChainSlot] = asyncio.Queue()
         self._created = 0
         self.process = f"{socket.gethostname()[:120]}:{os.getpid()}"
+        install_session_hooks(VaultSession)
 
     async def acquire(self) -> ChainSlot:
         if self._free.empty() and self._created < self.size:

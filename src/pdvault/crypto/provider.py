@@ -15,9 +15,10 @@ from uuid import UUID
 
 from pdvault.crypto.envelope import DecryptionError, seal, seal_many, unseal, unseal_many
 from pdvault.crypto.keyring import Keyring, KeyringError, load_keyring, parse_keyring
+from pdvault.errors import StorageFault
 
 
-class KeyUnavailableError(Exception):
+class KeyUnavailableError(StorageFault):
     """A key version needed to unwrap a data key is not held by the provider."""
 
 

@@ -14,10 +14,11 @@ from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent, Customer
+from pdvault.erasure.models import DeletionRequest
 from pdvault.governance.cases import open_complaint_basis
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
-from pdvault.subjects.cases import open_subject_requests
+from pdvault.subjects.models import PENDING, AccessRequest, RequestColumns
 
 
 async def current_consents(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, bool]:
@@ -67,6 +68,30 @@ async def load_subject(session: AsyncSession, customer_id: uuid.UUID) -> Subject
     """The customer (erased or not) with its current consents, or None when there is none."""
     row = (await session.execute(SUBJECTS.where(Customer.id == customer_id))).first()
     return None if row is None else subject_of(row)
+
+
+# What the ``data_subject_request`` condition asks of the request registers.
+async def open_request_basis(
+    session: AsyncSession, customer_id: uuid.UUID, model: type[RequestColumns], name: str
+) -> str | None:
+    """The basis an event cites: "deletion_request:<id>", "access_request:<id>"."""
+    found = await session.scalar(
+        select(model.id)
+        .where(model.customer_id == customer_id, model.status == PENDING)
+        .order_by(model.id)
+        .limit(1)
+    )
+    return None if found is None else f"{name}:{found}"
+
+
+async def open_subject_requests(
+    session: AsyncSession, customer_id: uuid.UUID
+) -> tuple[str | None, str | None]:
+    """The pending deletion request's basis and the pending access request's (each or None):
+    the policy lets the first open reads and writes, the second only the export."""
+    deletion = await open_request_basis(session, customer_id, DeletionRequest, "deletion_request")
+    access = await open_request_basis(session, customer_id, AccessRequest, "access_request")
+    return deletion, access
 
 
 async def load_facts(

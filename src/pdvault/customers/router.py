@@ -29,7 +29,7 @@ from pdvault.customers.schemas import (
 )
 from pdvault.customers.search import CustomerSearch
 from pdvault.customers.service import CustomerService
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import SessionDep, VaultDep, items_checked_alone, read_route, require
 from pdvault.errors import BadRequest, Conflict, PreconditionRequired, Unprocessable
 from pdvault.idempotency import IdempotentCall
 from pdvault.openapi_docs import problems, purpose_schema
@@ -174,6 +174,7 @@ async def create_customer(
     summary="Register up to 1000 customers; one bad item fails only itself",
     responses=problems(401, 403, 413, 422, 503),
 )
+@items_checked_alone
 async def create_batch(
     body: BatchIn,
     vault: VaultDep,
@@ -228,6 +229,7 @@ def batch_fingerprint_body(items: list[Any]) -> bytes:
     summary="Find customers by email or phone (POST: no personal data in URLs)",
     responses=problems(401, 403, 413, 422, 503),
 )
+@read_route
 async def search_customers(
     body: SearchIn,
     vault: VaultDep,
@@ -246,6 +248,7 @@ async def search_customers(
     summary="Read a customer for a stated purpose (employee, storefront, dpo)",
     responses=problems(401, 403, 404, 410, 422, 503),
 )
+@read_route
 async def read_customer(
     customer_id: uuid.UUID,
     response: Response,

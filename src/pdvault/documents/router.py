@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from pdvault.auth.principal import Actor
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import SessionDep, VaultDep, require, takes_document
 from pdvault.documents.form import read_upload
 from pdvault.documents.schemas import UPLOAD_BODY_SCHEMA, DocumentOut, DocumentPage
 from pdvault.documents.service import DocumentService
@@ -66,6 +66,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     responses=_problems(401, 403, 404, 410, 413, 415, 422, 503),
     openapi_extra=_UPLOAD_BODY,
 )
+@takes_document
 async def upload_document(
     customer_id: uuid.UUID,
     request: Request,

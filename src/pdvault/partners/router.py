@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from pdvault.auth.principal import Actor
 from pdvault.customers.router import parse_fields
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import SessionDep, VaultDep, read_route, require
 from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.pagination import Cursor, Limit
 from pdvault.partners.schemas import (
@@ -180,6 +180,7 @@ async def own_assignments(
     summary="An assigned customer's granted fields, masked where the grant says (partner)",
     responses=problems(401, 403, 404, 410, 422, 503),
 )
+@read_route
 async def partner_read_customer(
     customer_id: uuid.UUID,
     vault: VaultDep,
