@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import secrets
 import uuid
 from datetime import timedelta
@@ -16,16 +14,11 @@ from pdvault.auth.tokens import hash_token, looks_like_token, new_token
 from pdvault.db import utcnow
 from pdvault.principals.models import Token
 from tests.conftest import Issued, TokenFactory
-
-PROBLEM = "application/problem+json"
+from tests.helpers import assert_problem, fake_clock
 
 
 def assert_401(r: httpx.Response) -> None:
-    assert r.status_code == 401, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == 401
+    assert_problem(r, 401)
     assert r.headers["www-authenticate"].lower().startswith("bearer")
     assert "x-request-id" in r.headers
 
@@ -128,17 +121,15 @@ async def test_expired_token(client: httpx.AsyncClient, app: Any, admin: Issued)
 
 
 async def test_token_expiring_while_cached(
-    client: httpx.AsyncClient, app: Any, admin: Issued
+    client: httpx.AsyncClient, app: Any, admin: Issued, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A token accepted moments before it expires is refused once the cache entry lapses."""
-    # Late in a long run a full garbage collection can take longer than the window below:
-    # collect first, so the pause falls outside it.
-    gc.collect()
+    clock = fake_clock(monkeypatch, app.state.vault.principals)
     soon = await _insert_token(app, admin.principal_id, timedelta(seconds=0.8))
     headers = {"Authorization": f"Bearer {soon}"}
     r = await client.get("/v1/principals", headers=headers)
     assert r.status_code == 200, r.text
-    await asyncio.sleep(1.4)  # past the expiry (0.8 s) and the cache (0.5 s)
+    clock.advance(1.4)  # past the expiry (0.8 s) and the cache (0.5 s)
     assert_401(await client.get("/v1/principals", headers=headers))
 
 
