@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from pdvault.config import get_settings
 from pdvault.db import utcnow
 
 PROBLEM_JSON = "application/problem+json"
@@ -87,3 +95,68 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch, *components: Any) -> FakeClock:
         if hasattr(component, "now"):
             monkeypatch.setattr(component, "now", clock.now)
     return clock
+
+
+# -- the pdvault command --------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """How a ``pdvault`` command ended: exit code, standard output, standard error."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+    @property
+    def out_lines(self) -> list[str]:
+        return [line for line in self.out.splitlines() if line.strip()]
+
+
+def cli_env(base: Mapping[str, str] | None = None, **values: str) -> dict[str, str]:
+    """The inherited environment without any PDVAULT_* variable, then only ``values``."""
+    inherited = os.environ if base is None else base
+    env = {k: v for k, v in inherited.items() if not k.startswith("PDVAULT_")}
+    env.update(values)
+    return env
+
+
+def invoke_cli(*args: str, env: Mapping[str, str], cwd: Path | None = None) -> Result:
+    """``pdvault ARGS`` run in this process (typer's runner on ``pdvault.cli.app``), seeing
+    exactly the PDVAULT_* variables of ``env``: for tests of what a command does. Whether the
+    installed entry point behaves the same (exit code, output streams) is ``spawn_cli``'s."""
+    from pdvault.cli import app
+
+    # Variables the command must not see are removed for the call, like a fresh process.
+    hidden = {k: None for k in os.environ if k.startswith("PDVAULT_") and k not in env}
+    get_settings.cache_clear()
+    try:
+        with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+            outcome = CliRunner().invoke(
+                app, list(args), env={**hidden, **env}, prog_name="pdvault"
+            )
+    finally:
+        get_settings.cache_clear()
+    if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
+        raise outcome.exception
+    return Result(outcome.exit_code, outcome.stdout, outcome.stderr)
+
+
+def spawn_cli(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None, timeout: float = 120
+) -> Result:
+    """``python -m pdvault ARGS`` in a process of its own: the real entry point."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdvault", *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)

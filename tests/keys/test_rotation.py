@@ -17,14 +17,17 @@ import pytest
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring, KeyringError, load_keyring
+from pdvault.crypto.provider import LocalKeyProvider
 from pdvault.keys import ops
 from pdvault.main import create_app
+from tests.helpers import fake_clock
 from tests.keys.conftest import Shop, usage
 
 
 async def test_rotate_and_rewrap_under_reads_lose_none(
-    shop: Shop, keyed_settings: Settings
+    shop: Shop, keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = fake_clock(monkeypatch, shop.app.state.vault.keys)
     ids = await shop.create(300)
     assert await usage(keyed_settings) == {1: 300}
     stop = asyncio.Event()
@@ -35,18 +38,24 @@ async def test_rotate_and_rewrap_under_reads_lose_none(
             r = await shop.read(random.choice(ids))
             outcomes.append(r.status_code)
 
+    async def reads_go_on() -> None:
+        """Until the readers have done a few more reads (instead of waiting a set time)."""
+        target = len(outcomes) + 20
+        while len(outcomes) < target:
+            await asyncio.sleep(0)
+
     readers = [asyncio.create_task(reader()) for _ in range(4)]
-    await asyncio.sleep(0.2)
+    await reads_go_on()
     assert await ops.rotate(keyed_settings) == 2
-    await asyncio.sleep(1.1)  # the app's provider re-reads the changed file within a second
+    clock.advance(LocalKeyProvider.RELOAD_SECONDS)  # the app's provider re-reads the file
     newcomers = await shop.create(20)
     moved = await ops.run_rewrap(keyed_settings, batch=7)
     assert moved == 300
     assert await usage(keyed_settings) == {2: 320}
     await ops.retire(keyed_settings, 1)
     assert sorted(load_keyring(keyed_settings.keyring_path).keks) == [2]
-    await asyncio.sleep(1.1)  # the app now holds only version 2
-    await asyncio.sleep(0.3)
+    clock.advance(LocalKeyProvider.RELOAD_SECONDS)  # the app now holds only version 2
+    await reads_go_on()
     stop.set()
     await asyncio.gather(*readers)
     assert len(outcomes) > 50
