@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pdvault.crypto.keyring import Keyring
 from pdvault.customers.models import Customer
 from tests.conftest import customer_body, truncate_all
-from tests.faults.conftest import READ, admin_token, role_token, run_cli, server_env
+from tests.faults.conftest import READ, admin_token, role_token, server_env
+from tests.helpers import invoke_cli
 
 WRITERS = 5
 READERS = 2
@@ -147,9 +148,10 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(
         assert r.status_code == 200, r.text
     again.stop()
 
-    verified = run_cli(server_env(database_url, keyring, tmp_path / "data"), "audit", "verify")
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert verified.stdout.startswith("ok: "), verified.stdout
+    env = server_env(database_url, keyring, tmp_path / "data")
+    verified = invoke_cli("audit", "verify", env=env)  # the command's answer: in-process
+    assert verified.code == 0, verified.out + verified.err
+    assert verified.out.startswith("ok: "), verified.out
     # At least one event per acknowledged create and per read, all verified.
-    checked = int(verified.stdout.split()[1])
-    assert checked >= len(acked) + 2, verified.stdout
+    checked = int(verified.out.split()[1])
+    assert checked >= len(acked) + 2, verified.out
