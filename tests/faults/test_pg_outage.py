@@ -109,7 +109,7 @@ def _outage(
 ) -> Outage:
     cluster.stop(mode)
     stopped_at = time.monotonic()
-    time.sleep(2.0)
+    time.sleep(2.0)  # real: the database process stays down this long while clients write
     restart_at = time.monotonic()
     # Without pg_ctl's own wait (it polls coarsely): probe until a connection succeeds.
     cluster.start(wait=False)
@@ -203,7 +203,7 @@ def test_postgresql_stopped_mid_load(
         t.start()
     outages: list[Outage] = []
     try:
-        time.sleep(1.0)
+        time.sleep(1.0)  # real: the clients' load on the real server before the first outage
         # Immediate: connections just drop. Fast: backends are told to terminate first.
         for mode in ("immediate", "fast"):
             outages.append(_outage(cluster, mode, server.base_url, staff, ids))
