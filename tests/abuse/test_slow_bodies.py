@@ -29,7 +29,7 @@ from pdvault.policy import Role
 from pdvault.principals.bootstrap import create_principal_with_token
 from pdvault.principals.schemas import PrincipalIn
 from tests.conftest import Issued, TokenFactory, customer_body
-from tests.customers.conftest import assert_problem
+from tests.helpers import assert_problem
 
 SELF = "customer_self_service"
 READS = 50

@@ -13,7 +13,8 @@ import pytest
 from pdvault.crypto.blind_index import blind_index
 from pdvault.customers import sealing
 from tests.conftest import Issued, customer_body
-from tests.customers.conftest import assert_problem, assert_response_has_no, count_customers
+from tests.customers.conftest import assert_response_has_no, count_customers
+from tests.helpers import assert_problem
 
 SELF = "customer_self_service"
 FIRST, SECOND = "nhung@example.com", "Nhung@Example.com"

@@ -17,7 +17,7 @@ from pdvault.customers.reindex import EMAIL_REINDEX, rebuild_email_indexes
 from pdvault.db import new_id, utcnow
 from pdvault.upgrades import DataUpgrade, pending_upgrades
 from tests.conftest import Issued, customer_body
-from tests.customers.conftest import assert_problem
+from tests.helpers import assert_problem
 
 SELF = "customer_self_service"
 FIRST = "nhung@example.com"
