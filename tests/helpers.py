@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,8 +20,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from pdvault.auth.tokens import hash_token, new_token
 from pdvault.config import get_settings
 from pdvault.db import utcnow
+from pdvault.principals.models import Token
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -95,6 +98,24 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch, *components: Any) -> FakeClock:
         if hasattr(component, "now"):
             monkeypatch.setattr(component, "now", clock.now)
     return clock
+
+
+async def insert_token(app: Any, principal_id: str, expires_in: timedelta) -> str:
+    """A token of ``principal_id`` written straight into the database, expiring ``expires_in``
+    from now (negative: already expired); returns the token."""
+    token = new_token()
+    async with app.state.vault.sessions() as session:
+        session.add(
+            Token(
+                id=uuid.uuid4(),
+                principal_id=uuid.UUID(principal_id),
+                token_hash=hash_token(token),
+                created_at=utcnow() - timedelta(days=2),
+                expires_at=utcnow() + expires_in,
+            )
+        )
+        await session.commit()
+    return token
 
 
 # -- the pdvault command --------------------------------------------------------------------

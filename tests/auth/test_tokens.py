@@ -11,10 +11,8 @@ import httpx
 import pytest
 
 from pdvault.auth.tokens import hash_token, looks_like_token, new_token
-from pdvault.db import utcnow
-from pdvault.principals.models import Token
 from tests.conftest import Issued, TokenFactory
-from tests.helpers import assert_problem, fake_clock
+from tests.helpers import assert_problem, fake_clock, insert_token
 
 
 def assert_401(r: httpx.Response) -> None:
@@ -92,26 +90,10 @@ async def test_scheme_is_case_insensitive(client: httpx.AsyncClient, issue: Toke
         assert r.status_code == 200, (scheme, r.text)
 
 
-async def _insert_token(app: Any, principal_id: str, expires_in: timedelta) -> str:
-    token = new_token()
-    async with app.state.vault.sessions() as session:
-        session.add(
-            Token(
-                id=uuid.uuid4(),
-                principal_id=uuid.UUID(principal_id),
-                token_hash=hash_token(token),
-                created_at=utcnow() - timedelta(days=2),
-                expires_at=utcnow() + expires_in,
-            )
-        )
-        await session.commit()
-    return token
-
-
 async def test_expired_token(client: httpx.AsyncClient, app: Any, admin: Issued) -> None:
-    expired = await _insert_token(app, admin.principal_id, -timedelta(seconds=1))
-    long_expired = await _insert_token(app, admin.principal_id, -timedelta(days=365))
-    valid = await _insert_token(app, admin.principal_id, timedelta(hours=1))
+    expired = await insert_token(app, admin.principal_id, -timedelta(seconds=1))
+    long_expired = await insert_token(app, admin.principal_id, -timedelta(days=365))
+    valid = await insert_token(app, admin.principal_id, timedelta(hours=1))
     for token in (expired, long_expired):
         assert looks_like_token(token)
         r = await client.get("/v1/principals", headers={"Authorization": f"Bearer {token}"})
@@ -125,7 +107,7 @@ async def test_token_expiring_while_cached(
 ) -> None:
     """A token accepted moments before it expires is refused once the cache entry lapses."""
     clock = fake_clock(monkeypatch, app.state.vault.principals)
-    soon = await _insert_token(app, admin.principal_id, timedelta(seconds=0.8))
+    soon = await insert_token(app, admin.principal_id, timedelta(seconds=0.8))
     headers = {"Authorization": f"Bearer {soon}"}
     r = await client.get("/v1/principals", headers=headers)
     assert r.status_code == 200, r.text

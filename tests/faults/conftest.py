@@ -27,9 +27,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring
+from pdvault.customers.models import Customer
 from pdvault.policy import Role
 from pdvault.principals.bootstrap import create_principal_with_token
 from pdvault.principals.schemas import PrincipalIn
@@ -316,3 +319,13 @@ def values_of(body: dict[str, Any]) -> list[str]:
     """Every form of a customer's personal values that must never show in a problem."""
     digits = "".join(ch for ch in body["phone"] if ch.isdigit())
     return [body["full_name"], body["email"], body["address"], digits, "+84" + digits[1:]]
+
+
+async def customer_ids(url: str) -> set[str]:
+    """The ids of every customer row, read over a connection of its own."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return {str(v) for v in (await conn.scalars(select(Customer.id))).all()}
+    finally:
+        await engine.dispose()

@@ -24,9 +24,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pdvault.audit.ledger import AuditCheckpoint
 from pdvault.audit.models import AccessEvent
 from pdvault.crypto.keyring import Keyring
-from pdvault.customers.models import Customer
 from tests.conftest import customer_body
-from tests.faults.conftest import READ, Cluster, admin_token, role_token, server_env, values_of
+from tests.faults.conftest import (
+    READ,
+    Cluster,
+    admin_token,
+    customer_ids,
+    role_token,
+    server_env,
+    values_of,
+)
 from tests.helpers import PROBLEM_JSON, assert_problem, invoke_cli
 
 RECOVERY_BOUND = 5.0  # seconds from PostgreSQL accepting connections to reads answering 200
@@ -63,15 +70,6 @@ async def _checkpoint_times(url: str) -> list[datetime]:
     try:
         async with engine.connect() as conn:
             return list((await conn.scalars(select(AuditCheckpoint.at))).all())
-    finally:
-        await engine.dispose()
-
-
-async def _customer_ids(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return {str(v) for v in (await conn.scalars(select(Customer.id))).all()}
     finally:
         await engine.dispose()
 
@@ -247,7 +245,7 @@ def test_postgresql_stopped_mid_load(
         assert events.get(a.request_id) == ["allowed"], a.request_id
     created = [a for a in answers if a.kind == "create" and a.status == 201]
     assert created
-    stored = asyncio.run(_customer_ids(url))
+    stored = asyncio.run(customer_ids(url))
     for a in created:
         assert events.get(a.request_id) == ["allowed"], a.request_id
         assert httpx.Response(201, text=a.text).json()["id"] in stored
