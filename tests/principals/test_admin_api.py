@@ -17,7 +17,7 @@ from pdvault.crypto.keyring import Keyring
 from pdvault.models import Base
 from pdvault.principals.models import Token
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
-from tests.helpers import assert_problem, fake_clock
+from tests.helpers import FakeClock, assert_problem, fake_clock
 
 ROLES = ["admin", "storefront", "employee", "partner", "legal", "dpo", "auditor"]
 NON_ADMIN_ROLES = [r for r in ROLES if r != "admin"]
@@ -25,6 +25,12 @@ NON_ADMIN_ROLES = [r for r in ROLES if r != "admin"]
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
+
+
+@pytest.fixture
+def clock(app: Any, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The principal cache's clock, for this test: moved by hand past the cache's lifetime."""
+    return fake_clock(monkeypatch, app.state.vault.principals)
 
 
 async def _create(client: httpx.AsyncClient, admin: Issued, **body: Any) -> httpx.Response:
@@ -247,13 +253,8 @@ async def test_issue_token_bad_expiry(client: httpx.AsyncClient, admin: Issued, 
 
 
 async def test_disable_principal_stops_its_tokens(
-    client: httpx.AsyncClient,
-    app: Any,
-    admin: Issued,
-    issue: TokenFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, admin: Issued, issue: TokenFactory, clock: FakeClock
 ) -> None:
-    clock = fake_clock(monkeypatch, app.state.vault.principals)
     shop = await issue("storefront", "cửa hàng sẽ bị tắt")
     other = await issue("storefront", "cửa hàng khác")
     r = await client.post(
@@ -301,13 +302,8 @@ async def test_disable_principal_stops_its_tokens(
 
 
 async def test_revoke_token(
-    client: httpx.AsyncClient,
-    app: Any,
-    admin: Issued,
-    issue: TokenFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, admin: Issued, issue: TokenFactory, clock: FakeClock
 ) -> None:
-    clock = fake_clock(monkeypatch, app.state.vault.principals)
     shop = await issue("storefront")
     r = await client.post(
         f"/v1/principals/{shop.principal_id}/tokens",
@@ -336,9 +332,8 @@ async def test_revoke_token(
 
 
 async def test_revoked_admin_token_stops_admin(
-    client: httpx.AsyncClient, app: Any, admin: Issued, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, admin: Issued, clock: FakeClock
 ) -> None:
-    clock = fake_clock(monkeypatch, app.state.vault.principals)
     r = await _create(client, admin, name="admin thứ hai", role="admin")
     pid = r.json()["id"]
     r = await client.post(f"/v1/principals/{pid}/tokens", json={}, headers=admin.headers)
