@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from pdvault.main import create_app
 from pdvault.migrate import upgrade
 from pdvault.models import Base
 from pdvault.policy import Role
+from tests.helpers import free_port
 
 POSTGRES_URL = os.environ.get("PDVAULT_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -390,12 +390,6 @@ async def access_events(app: Any, **where: Any) -> list[dict[str, Any]]:
 
 
 # -- a real uvicorn on 127.0.0.1, for end-to-end tests ------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

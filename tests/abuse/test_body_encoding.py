@@ -11,7 +11,7 @@ import pytest
 
 from tests.abuse.test_hostile_input import counts, json_headers, targets
 from tests.conftest import Issued, TokenFactory, customer_body
-from tests.customers.conftest import assert_problem
+from tests.helpers import assert_problem
 
 
 @pytest.fixture

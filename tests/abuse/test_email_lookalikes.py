@@ -10,7 +10,8 @@ import pytest
 from pdvault.customers import normalize
 from pdvault.customers.normalize import FieldError
 from tests.conftest import Issued, TokenFactory, customer_body
-from tests.customers.conftest import assert_problem, names_field
+from tests.customers.conftest import names_field
+from tests.helpers import assert_problem
 
 LATIN = "paypal.mau@example.com"
 SELF = "customer_self_service"

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from pdvault.audit.models import AccessEvent
 from pdvault.customers.models import Customer
 from tests.conftest import Issued, TokenFactory, customer_body
-from tests.customers.conftest import assert_problem, names_field
+from tests.customers.conftest import names_field
+from tests.helpers import assert_problem
 
 MIB = 1024 * 1024
 SELF = "customer_self_service"

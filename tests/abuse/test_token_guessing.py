@@ -6,7 +6,6 @@ The limiter's clock is replaced by a hand-moved one, so nothing here waits or me
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from pdvault.db import utcnow
 from pdvault.main import create_app
 from pdvault.principals.models import Token
 from tests.conftest import Issued, truncate_all
+from tests.helpers import insert_token
 
 PROBLEM = "application/problem+json"
 LIMIT = 3
@@ -263,24 +263,8 @@ async def test_a_lapsed_token_while_over_the_limit_is_429_and_not_logged(
     assert await _event_count(guarded) == before
 
 
-async def _insert_token(app: Any, principal_id: str, expires_in: timedelta) -> str:
-    token = new_token()
-    async with app.state.vault.sessions() as session:
-        session.add(
-            Token(
-                id=uuid.uuid4(),
-                principal_id=uuid.UUID(principal_id),
-                token_hash=hash_token(token),
-                created_at=utcnow() - timedelta(days=2),
-                expires_at=utcnow() + expires_in,
-            )
-        )
-        await session.commit()
-    return token
-
-
 async def _revoked(app: Any, shop: Issued) -> str:
-    token = await _insert_token(app, shop.principal_id, timedelta(days=1))
+    token = await insert_token(app, shop.principal_id, timedelta(days=1))
     async with app.state.vault.sessions() as session:
         from sqlalchemy import update
 
@@ -300,7 +284,7 @@ async def test_every_kind_of_failure_counts(
     elif kind == "unknown":
         headers = bearer(new_token())
     elif kind == "token_expired":
-        headers = bearer(await _insert_token(guarded, shop.principal_id, -timedelta(seconds=1)))
+        headers = bearer(await insert_token(guarded, shop.principal_id, -timedelta(seconds=1)))
     else:
         headers = bearer(await _revoked(guarded, shop))
     attacker = from_address(ATTACKER)

@@ -37,6 +37,7 @@ from pdvault.audit.service import EventFilter, export_lines, list_events
 from pdvault.config import Settings
 from pdvault.pagination import encode_cursor
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
+from tests.helpers import assert_problem
 
 
 @pytest.fixture
@@ -45,7 +46,6 @@ def issue(issue_via_api: TokenFactory) -> TokenFactory:
     return issue_via_api
 
 
-PROBLEM_JSON = "application/problem+json"
 EVENTS = "/v1/audit/events"
 EXPORT = "/v1/audit/events/export"
 MakeCustomer = Callable[..., Awaitable[str]]
@@ -67,18 +67,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def assert_problem(r: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    body: dict[str, Any] = r.json()
-    for key in ("type", "title", "status", "detail"):
-        assert key in body, body
-    assert body["status"] == status
-    if reason is not None:
-        assert body.get("reason") == reason, body
-    return body
 
 
 def as_api(e: dict[str, Any]) -> dict[str, Any]:

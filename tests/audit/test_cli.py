@@ -1,4 +1,5 @@
-"""``pdvault audit verify | checkpoint``, run for real in a subprocess against the test database.
+"""``pdvault audit verify | checkpoint`` against the test database: in this process, and once
+as a process of its own (``python -m pdvault``) to prove the real entry point.
 
 These use ``database_url``, so they run once per engine. The ``app`` fixture truncates the
 database first; each test writes its events through the API (``client``) before the command
@@ -9,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from pdvault.audit.models import AccessEvent
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring, new_keyring
 from tests.conftest import TokenFactory, access_events
+from tests.helpers import Result, cli_env, invoke_cli, spawn_cli
 
 
 @pytest.fixture
@@ -52,48 +51,28 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
-
-    @property
-    def out_lines(self) -> list[str]:
-        return [line for line in self.out.splitlines() if line.strip()]
-
-
-@dataclass
 class Cli:
     database_url: str
     keyring: Keyring
     tmp: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PDVAULT_")}
-        env.update(
-            PDVAULT_DATABASE_URL=self.database_url,
-            PDVAULT_KEYS_JSON=self.keyring.to_json(),
-            PDVAULT_DATA_DIR=str(self.tmp / "cli-data"),
-        )
-        env.update(extra)
-        return env
+        ours = {
+            "PDVAULT_DATABASE_URL": self.database_url,
+            "PDVAULT_KEYS_JSON": self.keyring.to_json(),
+            "PDVAULT_DATA_DIR": str(self.tmp / "cli-data"),
+        }
+        return cli_env(**{**ours, **extra})
 
     async def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        proc = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "pdvault", *args],
-            cwd=self.tmp,
-            env=env if env is not None else self.env(),
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        """The command in this process (in a thread: it runs its own event loop)."""
+        env = env if env is not None else self.env()
+        return await asyncio.to_thread(invoke_cli, *args, env=env, cwd=self.tmp)
+
+    async def spawn(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        """The command as ``python -m pdvault``, in a process of its own."""
+        env = env if env is not None else self.env()
+        return await asyncio.to_thread(spawn_cli, *args, env=env, cwd=self.tmp, timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -246,7 +225,9 @@ async def test_missing_keyring_is_one_line(
     await some_events(client, issue, make_customer)
     env = cli.env(PDVAULT_KEYRING=str(cli.tmp / "no-such-keyring.json"))
     del env["PDVAULT_KEYS_JSON"]
-    result = await cli.run("audit", command, env=env)
+    # The real entry point: the exit code and one line on standard error, nothing on standard
+    # output, from the process itself.
+    result = await cli.spawn("audit", command, env=env)
     assert result.code != 0, result
     assert len(result.err_lines) == 1, result.err
     assert "Traceback" not in result.err + result.out

@@ -36,7 +36,8 @@ from pdvault.migrate import upgrade
 from pdvault.policy import Role
 from pdvault.principals import service as principals
 from pdvault.principals.schemas import PrincipalIn
-from tests.conftest import TokenFactory, _pg_admin, customer_body, free_port, truncate_all
+from tests.conftest import TokenFactory, _pg_admin, customer_body, truncate_all
+from tests.helpers import free_port
 
 PROBLEM = "application/problem+json"
 READ = {"purpose": "order_confirmation"}

@@ -16,10 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import random
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
@@ -50,6 +47,7 @@ from pdvault.policy import Role
 from pdvault.principals import service as principals
 from pdvault.principals.schemas import PrincipalIn
 from tests.conftest import TokenFactory, customer_body, truncate_all
+from tests.helpers import cli_env, invoke_cli
 
 EV = AccessEvent.__table__
 WR = AuditWriter.__table__
@@ -762,23 +760,15 @@ async def test_forged_writer_registration_is_caught(
 
 
 def _cli_verify(database_url: str, keyring: Keyring, cwd: Path) -> tuple[int, dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDVAULT_")}
-    env.update(
+    env = cli_env(
         PDVAULT_DATABASE_URL=database_url,
         PDVAULT_KEYS_JSON=keyring.to_json(),
         PDVAULT_DATA_DIR=str(cwd / "cli-data"),
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pdvault", "audit", "verify", "--json"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.stdout.strip(), proc.stderr
-    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return proc.returncode, out
+    result = invoke_cli("audit", "verify", "--json", env=env, cwd=cwd)
+    assert result.out.strip(), result.err
+    out: dict[str, Any] = json.loads(result.out.strip().splitlines()[-1])
+    return result.code, out
 
 
 def _triple(result: dict[str, Any] | VerifyResult) -> tuple[Any, Any, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import secrets
 import uuid
 from datetime import timedelta
@@ -13,19 +11,12 @@ import httpx
 import pytest
 
 from pdvault.auth.tokens import hash_token, looks_like_token, new_token
-from pdvault.db import utcnow
-from pdvault.principals.models import Token
 from tests.conftest import Issued, TokenFactory
-
-PROBLEM = "application/problem+json"
+from tests.helpers import assert_problem, fake_clock, insert_token
 
 
 def assert_401(r: httpx.Response) -> None:
-    assert r.status_code == 401, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == 401
+    assert_problem(r, 401)
     assert r.headers["www-authenticate"].lower().startswith("bearer")
     assert "x-request-id" in r.headers
 
@@ -99,26 +90,10 @@ async def test_scheme_is_case_insensitive(client: httpx.AsyncClient, issue: Toke
         assert r.status_code == 200, (scheme, r.text)
 
 
-async def _insert_token(app: Any, principal_id: str, expires_in: timedelta) -> str:
-    token = new_token()
-    async with app.state.vault.sessions() as session:
-        session.add(
-            Token(
-                id=uuid.uuid4(),
-                principal_id=uuid.UUID(principal_id),
-                token_hash=hash_token(token),
-                created_at=utcnow() - timedelta(days=2),
-                expires_at=utcnow() + expires_in,
-            )
-        )
-        await session.commit()
-    return token
-
-
 async def test_expired_token(client: httpx.AsyncClient, app: Any, admin: Issued) -> None:
-    expired = await _insert_token(app, admin.principal_id, -timedelta(seconds=1))
-    long_expired = await _insert_token(app, admin.principal_id, -timedelta(days=365))
-    valid = await _insert_token(app, admin.principal_id, timedelta(hours=1))
+    expired = await insert_token(app, admin.principal_id, -timedelta(seconds=1))
+    long_expired = await insert_token(app, admin.principal_id, -timedelta(days=365))
+    valid = await insert_token(app, admin.principal_id, timedelta(hours=1))
     for token in (expired, long_expired):
         assert looks_like_token(token)
         r = await client.get("/v1/principals", headers={"Authorization": f"Bearer {token}"})
@@ -128,17 +103,15 @@ async def test_expired_token(client: httpx.AsyncClient, app: Any, admin: Issued)
 
 
 async def test_token_expiring_while_cached(
-    client: httpx.AsyncClient, app: Any, admin: Issued
+    client: httpx.AsyncClient, app: Any, admin: Issued, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A token accepted moments before it expires is refused once the cache entry lapses."""
-    # Late in a long run a full garbage collection can take longer than the window below:
-    # collect first, so the pause falls outside it.
-    gc.collect()
-    soon = await _insert_token(app, admin.principal_id, timedelta(seconds=0.8))
+    clock = fake_clock(monkeypatch, app.state.vault.principals)
+    soon = await insert_token(app, admin.principal_id, timedelta(seconds=0.8))
     headers = {"Authorization": f"Bearer {soon}"}
     r = await client.get("/v1/principals", headers=headers)
     assert r.status_code == 200, r.text
-    await asyncio.sleep(1.4)  # past the expiry (0.8 s) and the cache (0.5 s)
+    clock.advance(1.4)  # past the expiry (0.8 s) and the cache (0.5 s)
     assert_401(await client.get("/v1/principals", headers=headers))
 
 

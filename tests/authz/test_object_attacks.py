@@ -7,7 +7,6 @@ not its own: no valid assignment answers exactly like a customer that does not e
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +20,9 @@ from pdvault.customers import normalize
 from pdvault.judicial.models import JudicialRequest
 from tests.authz.conftest import EventTail, create_partner
 from tests.conftest import Issued, TokenFactory, customer_body
+from tests.helpers import PROBLEM_JSON, assert_problem, fake_clock
 
 FULFILLMENT = "order_fulfillment"
-PROBLEM_JSON = "application/problem+json"
 
 
 def at(days: float) -> str:
@@ -77,15 +76,6 @@ async def partner_read(
         params={"purpose": FULFILLMENT, **params},
         headers=who.headers,
     )
-
-
-def assert_problem(r: httpx.Response, status: int, reason: str | None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM_JSON)
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    assert body.get("reason") == reason, body
-    return body
 
 
 def assert_one_denial(
@@ -502,7 +492,10 @@ async def test_token_of_disabled_principal_is_refused(
     issue: TokenFactory,
     customer: Customer,
     tail: EventTail,
+    app: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    clock = fake_clock(monkeypatch, app.state.vault.principals)
     staff = await issue("employee", "attack-employee-disabled")
     url = f"/v1/customers/{customer.id}"
     params = {"purpose": "order_confirmation"}
@@ -511,7 +504,7 @@ async def test_token_of_disabled_principal_is_refused(
 
     r = await client.post(f"/v1/principals/{staff.principal_id}/disable", headers=admin.headers)
     assert r.status_code == 200, r.text
-    await asyncio.sleep(0.6)  # past the per-worker principal cache (0.5 s in tests)
+    clock.advance(0.6)  # past the per-worker principal cache (0.5 s in tests)
 
     await tail.mark()
     r = await client.get(url, params=params, headers=staff.headers)

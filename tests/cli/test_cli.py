@@ -1,4 +1,6 @@
-"""The ``pdvault`` command, run for real in a subprocess against a fresh SQLite data dir.
+"""The ``pdvault`` command against a fresh SQLite data dir: what each command does is tested
+in this process (``invoke``); each command also runs once for real in a process of its own
+(``run``: exit code, standard output and error apart).
 
 These tests need no database fixture: each works in its own temporary directory with the
 SQLite default, so they run once, not once per engine.
@@ -6,10 +8,9 @@ SQLite default, so they run once, not once per engine.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -23,47 +24,25 @@ import pytest
 from pdvault.config import Settings
 from pdvault.crypto.keyring import load_keyring, new_keyring, write_keyring
 from pdvault.main import create_app
+from tests.helpers import Result, cli_env, free_port, invoke_cli, spawn_cli
 
 TIMEOUT = 60  # generous: a command that hangs (e.g. a server that started) fails the test
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
-
-
 def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The inherited environment without any PDVAULT_* variable, then only what we set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDVAULT_")}
-    env["PDVAULT_DATA_DIR"] = str(data_dir)
-    env["PDVAULT_HOST"] = "127.0.0.1"
-    env.update(extra)
-    return env
+    ours = {"PDVAULT_DATA_DIR": str(data_dir), "PDVAULT_HOST": "127.0.0.1"}
+    return cli_env(**{**ours, **extra})
 
 
 def run(cwd: Path, *args: str, **extra_env: str) -> Result:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pdvault", *args],
-        cwd=cwd,
-        env=clean_env(cwd / "data", **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    """``python -m pdvault ARGS`` in a process of its own, in ``cwd`` with data in ``cwd/data``."""
+    return spawn_cli(*args, env=clean_env(cwd / "data", **extra_env), cwd=cwd, timeout=TIMEOUT)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def invoke(cwd: Path, *args: str, **extra_env: str) -> Result:
+    """The same command run in this process (typer's runner): for what the command does."""
+    return invoke_cli(*args, env=clean_env(cwd / "data", **extra_env), cwd=cwd)
 
 
 def mode_of(path: Path) -> int:
@@ -135,7 +114,7 @@ def test_init_creates_keyring_0600_and_sqlite_and_prints_a_token(initialised: In
 
 def test_second_init_changes_nothing(initialised: Initialised) -> None:
     keyring_before = initialised.keyring.read_bytes()
-    again = run(initialised.root, "init")
+    again = invoke(initialised.root, "init")
     assert again.code == 0, again.err
     assert "nothing changed" in again.out
     assert "pdv_" not in again.out
@@ -155,7 +134,7 @@ async def test_init_token_works_against_the_api(initialised: Initialised) -> Non
 
 
 def test_init_json_on_fresh_dir_then_rerun(tmp_path: Path) -> None:
-    first = run(tmp_path, "init", "--json")
+    first = invoke(tmp_path, "init", "--json")
     assert first.code == 0, first.err
     lines = [line for line in first.out.splitlines() if line.strip()]
     assert len(lines) == 1, first.out
@@ -171,7 +150,7 @@ def test_init_json_on_fresh_dir_then_rerun(tmp_path: Path) -> None:
     assert mode_of(keyring) == 0o600
     before = keyring.read_bytes()
 
-    second = run(tmp_path, "init", "--json")
+    second = invoke(tmp_path, "init", "--json")
     assert second.code == 0, second.err
     lines = [line for line in second.out.splitlines() if line.strip()]
     assert len(lines) == 1, second.out
@@ -187,7 +166,7 @@ def test_init_refuses_an_unsafe_existing_keyring(tmp_path: Path) -> None:
     write_keyring(keyring, new_keyring())
     keyring.chmod(0o644)
     before = keyring.read_bytes()
-    result = run(tmp_path, "init")
+    result = invoke(tmp_path, "init")
     assert result.code != 0
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("pdvault:")
@@ -205,11 +184,11 @@ def test_lost_keyring_on_a_used_database_is_refused_not_replaced(
 ) -> None:
     """A keyring gone missing (an unmounted secret, a deleted file) must not be silently
     replaced: the database's data keys and writer signatures are under the old one."""
-    first = run(tmp_path, "init")
+    first = invoke(tmp_path, "init")
     assert first.code == 0, first.err
     keyring = tmp_path / "data" / "keyring.json"
     keyring.unlink()
-    result = run(tmp_path, *command)
+    result = invoke(tmp_path, *command)
     assert result.code != 0, result.out
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("pdvault:")
@@ -280,7 +259,8 @@ def test_serve_refuses_corrupt_keys_json_in_the_environment(tmp_path: Path) -> N
 
 
 async def test_token_create_prints_a_working_token(initialised: Initialised) -> None:
-    result = run(initialised.root, "token", "create", "--role", "storefront", "--name", "x")
+    args = ("token", "create", "--role", "storefront", "--name", "x")
+    result = await asyncio.to_thread(invoke, initialised.root, *args)  # its own event loop
     assert result.code == 0, result.err
     token = token_in(result.out)
     assert token != initialised.token
@@ -290,7 +270,8 @@ async def test_token_create_prints_a_working_token(initialised: Initialised) -> 
 
 
 async def test_token_create_admin_can_list_principals(initialised: Initialised) -> None:
-    result = run(initialised.root, "token", "create", "--role", "admin", "--name", "ops-admin")
+    args = ("token", "create", "--role", "admin", "--name", "ops-admin")
+    result = await asyncio.to_thread(invoke, initialised.root, *args)  # its own event loop
     assert result.code == 0, result.err
     r = await get_principals(initialised.data, token_in(result.out))
     assert r.status_code == 200, r.text
@@ -310,7 +291,7 @@ async def test_token_create_admin_can_list_principals(initialised: Initialised) 
 def test_token_create_with_bad_input_fails_with_one_line(
     initialised: Initialised, args: list[str]
 ) -> None:
-    result = run(initialised.root, "token", "create", *args)
+    result = invoke(initialised.root, "token", "create", *args)
     assert result.code != 0
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("pdvault:")
@@ -345,15 +326,15 @@ def test_keys_create_defaults_to_the_configured_keyring(tmp_path: Path) -> None:
     so the container image can create it in its mounted folder:
     `docker compose run --rm pdvault keys create`."""
     target = tmp_path / "mounted" / "keyring.json"
-    result = run(tmp_path, "keys", "create", PDVAULT_KEYRING=str(target))
+    result = invoke(tmp_path, "keys", "create", PDVAULT_KEYRING=str(target))
     assert result.code == 0, result.err
     assert mode_of(target) == 0o600
     assert load_keyring(target).keks
     assert str(target) in result.out
-    default = run(tmp_path, "keys", "create")  # no PDVAULT_KEYRING: inside the data dir
+    default = invoke(tmp_path, "keys", "create")  # no PDVAULT_KEYRING: inside the data dir
     assert default.code == 0, default.err
     assert mode_of(tmp_path / "data" / "keyring.json") == 0o600
-    again = run(tmp_path, "keys", "create", PDVAULT_KEYRING=str(target))
+    again = invoke(tmp_path, "keys", "create", PDVAULT_KEYRING=str(target))
     assert again.code != 0
     assert "already exists" in again.err
 
@@ -370,7 +351,9 @@ def test_keys_create_defaults_to_the_configured_keyring(tmp_path: Path) -> None:
 def test_bad_configuration_is_one_line_naming_the_variable(
     tmp_path: Path, command: list[str], variable: str, value: str
 ) -> None:
-    result = run(tmp_path, *command, **{variable: value})
+    # serve in this process would start a server if it wrongly accepted the value.
+    runner = run if command == ["serve"] else invoke
+    result = runner(tmp_path, *command, **{variable: value})
     assert result.code != 0
     assert len(result.err_lines) == 1, result.err
     line = result.err_lines[0]
@@ -403,7 +386,7 @@ def every_command() -> list[list[str]]:
 
 @pytest.mark.parametrize("command", every_command(), ids=lambda c: "-".join(c) or "top")
 def test_help(tmp_path: Path, command: list[str]) -> None:
-    result = run(tmp_path, *command, "--help")
+    result = invoke(tmp_path, *command, "--help")
     assert result.code == 0, result.err
     assert "Usage" in result.out
     assert "--help" in result.out
@@ -472,17 +455,17 @@ def test_key_commands_fail_in_one_line(tmp_path: Path) -> None:
 
 
 def test_keys_rotate_status_retire_on_a_fresh_vault(tmp_path: Path) -> None:
-    assert run(tmp_path, "init").code == 0
-    rotated = run(tmp_path, "keys", "rotate")
+    assert invoke(tmp_path, "init").code == 0
+    rotated = invoke(tmp_path, "keys", "rotate")
     assert rotated.code == 0, rotated.err
     assert "key version 2 is primary" in rotated.out
-    status = run(tmp_path, "keys", "status", "--json")
+    status = invoke(tmp_path, "keys", "status", "--json")
     report = json.loads(status.out)
     assert report["primary"] == 2
     assert [v["version"] for v in report["versions"]] == [1, 2]
-    assert run(tmp_path, "keys", "rewrap", "--quiet").out.strip() == "rewrapped 0 data keys"
-    primary = run(tmp_path, "keys", "retire", "2")
+    assert invoke(tmp_path, "keys", "rewrap", "--quiet").out.strip() == "rewrapped 0 data keys"
+    primary = invoke(tmp_path, "keys", "retire", "2")
     assert primary.code != 0
     assert "primary" in primary.err_lines[0]
-    assert run(tmp_path, "keys", "retire", "1").code == 0
+    assert invoke(tmp_path, "keys", "retire", "1").code == 0
     assert sorted(load_keyring(tmp_path / "data" / "keyring.json").keks) == [2]

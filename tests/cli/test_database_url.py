@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pdvault.config import Settings
-from tests.cli.test_cli import free_port, run
+from tests.cli.test_cli import run
 from tests.conftest import _pg_admin
+from tests.helpers import free_port
 
 SECRET = "pw-s3cret-not-shown"
 

@@ -17,8 +17,8 @@ from pdvault.customers.models import Customer
 from pdvault.customers.reindex import EMAIL_REINDEX
 from pdvault.db import make_engine, new_id
 from pdvault.upgrades import DataUpgrade, pending_in
-from tests.cli.test_cli import free_port
 from tests.cli.test_token_commands import Vault, vault  # noqa: F401 - a fixture
+from tests.helpers import free_port
 
 EMAILS = ["Lan.Mau@example.com", "lan.mau@example.com", "Hoa.Mau@example.com"]
 

@@ -33,7 +33,8 @@ from pdvault.main import create_app
 from pdvault.policy import Role
 from pdvault.principals import service as principals
 from pdvault.principals.schemas import PrincipalIn
-from tests.conftest import customer_body, free_port, truncate_all
+from tests.conftest import customer_body, truncate_all
+from tests.helpers import free_port
 
 ROOT_TOKEN = "pdvault-test-root"
 

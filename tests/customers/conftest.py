@@ -12,9 +12,6 @@ from sqlalchemy import func, select
 from pdvault.customers.models import Customer
 from tests.conftest import Issued, TokenFactory, access_events
 
-PROBLEM_JSON = "application/problem+json"
-
-
 RoleFactory = Callable[[str], Awaitable[Issued]]
 
 
@@ -51,25 +48,6 @@ async def staff(issue: TokenFactory) -> Issued:
 @pytest.fixture
 async def dpo(issue: TokenFactory) -> Issued:
     return await issue("dpo", "test-dpo")
-
-
-def assert_problem(
-    r: httpx.Response, status: int, reason: str | None = None, *, errors: bool = False
-) -> dict[str, Any]:
-    """The response is an RFC 9457 problem of this status (and denial reason)."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    body: dict[str, Any] = r.json()
-    for key in ("type", "title", "status", "detail"):
-        assert key in body, body
-    assert body["status"] == status
-    if reason is not None:
-        assert body.get("reason") == reason, body
-    if errors:
-        assert body.get("errors"), body
-        for err in body["errors"]:
-            assert set(err) >= {"loc", "msg"}, err
-    return body
 
 
 def error_locs(body: dict[str, Any]) -> list[list[str]]:

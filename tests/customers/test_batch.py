@@ -14,12 +14,12 @@ from pdvault.customers.models import Customer
 from tests.conftest import Issued, customer_body
 from tests.customers.conftest import (
     RoleFactory,
-    assert_problem,
     assert_response_has_no,
     count_customers,
     customer_events,
     names_field,
 )
+from tests.helpers import assert_problem
 
 
 async def _batch(client: httpx.AsyncClient, who: Issued, items: Any) -> httpx.Response:

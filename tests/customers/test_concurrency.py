@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import Issued, customer_body
-from tests.customers.conftest import assert_problem, count_customers
+from tests.customers.conftest import count_customers
+from tests.helpers import assert_problem
 
 N = 4
 

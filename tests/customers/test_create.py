@@ -12,12 +12,12 @@ import pytest
 from tests.conftest import Issued, TokenFactory, customer_body
 from tests.customers.conftest import (
     RoleFactory,
-    assert_problem,
     assert_response_has_no,
     count_customers,
     customer_events,
     names_field,
 )
+from tests.helpers import assert_problem
 
 REQUIRED = ["full_name", "phone", "email", "address", "consents", "policy_version"]
 

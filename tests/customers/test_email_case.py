@@ -13,17 +13,18 @@ import pytest
 from pdvault.crypto.blind_index import blind_index
 from pdvault.customers import sealing
 from tests.conftest import Issued, customer_body
-from tests.customers.conftest import assert_problem, assert_response_has_no, count_customers
+from tests.customers.conftest import assert_response_has_no, count_customers
+from tests.helpers import assert_problem
 
 SELF = "customer_self_service"
 FIRST, SECOND = "nhung@example.com", "Nhung@Example.com"
 
 
-async def _create(client: httpx.AsyncClient, who: Issued, email: str) -> httpx.Response:
+async def create_with_email(client: httpx.AsyncClient, who: Issued, email: str) -> httpx.Response:
     return await client.post("/v1/customers", json=customer_body(email=email), headers=who.headers)
 
 
-async def _search(client: httpx.AsyncClient, who: Issued, email: str) -> list[dict[str, Any]]:
+async def find_email(client: httpx.AsyncClient, who: Issued, email: str) -> list[dict[str, Any]]:
     r = await client.post(
         "/v1/customers/search", json={"email": email, "purpose": SELF}, headers=who.headers
     )
@@ -35,10 +36,10 @@ async def _search(client: httpx.AsyncClient, who: Issued, email: str) -> list[di
 async def test_other_case_is_the_same_customer_409(
     client: httpx.AsyncClient, shop: Issued, app: Any
 ) -> None:
-    r = await _create(client, shop, FIRST)
+    r = await create_with_email(client, shop, FIRST)
     assert r.status_code == 201, r.text
     first_id = r.json()["id"]
-    r = await _create(client, shop, SECOND)
+    r = await create_with_email(client, shop, SECOND)
     problem = assert_problem(r, 409, "duplicate_customer")
     assert problem["existing_id"] == first_id
     assert_response_has_no(r, ["nhung", "Nhung"])
@@ -57,7 +58,7 @@ async def test_other_case_in_a_batch_is_a_duplicate(
     results = r.json()["results"]
     assert [item["status"] for item in results] == [201, 409]
     assert results[1]["problem"]["existing_id"] == results[0]["id"]
-    r = await _create(client, shop, FIRST)
+    r = await create_with_email(client, shop, FIRST)
     assert_problem(r, 409, "duplicate_customer")
     assert await count_customers(app) == 1
 
@@ -65,11 +66,11 @@ async def test_other_case_in_a_batch_is_a_duplicate(
 async def test_search_by_either_case_finds_it_and_the_given_case_is_kept(
     client: httpx.AsyncClient, shop: Issued
 ) -> None:
-    r = await _create(client, shop, SECOND)
+    r = await create_with_email(client, shop, SECOND)
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
     for spelling in (FIRST, SECOND, "NHUNG@EXAMPLE.COM"):
-        hits = await _search(client, shop, spelling)
+        hits = await find_email(client, shop, spelling)
         assert [h["id"] for h in hits] == [cid], spelling
         # Stored as given: the local part keeps its capital; the domain is lower-cased.
         assert hits[0]["fields"]["email"] == "Nhung@example.com"
@@ -80,10 +81,10 @@ async def test_search_by_either_case_finds_it_and_the_given_case_is_kept(
 async def test_update_to_another_customers_email_in_other_case_is_409(
     client: httpx.AsyncClient, shop: Issued
 ) -> None:
-    r = await _create(client, shop, FIRST)
+    r = await create_with_email(client, shop, FIRST)
     assert r.status_code == 201, r.text
     first_id = r.json()["id"]
-    r = await _create(client, shop, "khac@example.com")
+    r = await create_with_email(client, shop, "khac@example.com")
     other = r.json()["id"]
     r = await client.patch(
         f"/v1/customers/{other}",
@@ -101,7 +102,7 @@ async def test_update_to_another_customers_email_in_other_case_is_409(
     )
     assert r.status_code == 200, r.text
     assert r.json()["fields"]["email"] == "Nhung@example.com"
-    assert [h["id"] for h in await _search(client, shop, FIRST)] == [first_id]
+    assert [h["id"] for h in await find_email(client, shop, FIRST)] == [first_id]
 
 
 @pytest.mark.parametrize("email", ["a@example.com", "A.B@Example.COM", "x@bücher.example"])

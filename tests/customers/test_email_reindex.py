@@ -16,24 +16,12 @@ from pdvault.customers.models import Customer
 from pdvault.customers.reindex import EMAIL_REINDEX, rebuild_email_indexes
 from pdvault.db import new_id, utcnow
 from pdvault.upgrades import DataUpgrade, pending_upgrades
-from tests.conftest import Issued, customer_body
-from tests.customers.conftest import assert_problem
+from tests.conftest import Issued
+from tests.customers.test_email_case import create_with_email, find_email
+from tests.helpers import assert_problem
 
 SELF = "customer_self_service"
 FIRST = "nhung@example.com"
-
-
-async def _create(client: httpx.AsyncClient, who: Issued, email: str) -> httpx.Response:
-    return await client.post("/v1/customers", json=customer_body(email=email), headers=who.headers)
-
-
-async def _search(client: httpx.AsyncClient, who: Issued, email: str) -> list[dict[str, Any]]:
-    r = await client.post(
-        "/v1/customers/search", json={"email": email, "purpose": SELF}, headers=who.headers
-    )
-    assert r.status_code == 200, r.text
-    items: list[dict[str, Any]] = r.json()["items"]
-    return items
 
 
 async def _seed_old_style(app: Any, email: str, created_offset: int) -> uuid.UUID:
@@ -74,7 +62,7 @@ async def test_rebuild_reports_collisions_by_id_and_keeps_both_rows(
         await session.commit()
         assert await pending_upgrades(session) == [EMAIL_REINDEX]
     # Before the rebuild, an old-style mixed-case row is not found in another case.
-    assert await _search(client, shop, "tuan.mau@example.com") == []
+    assert await find_email(client, shop, "tuan.mau@example.com") == []
 
     async with app.state.vault.sessions() as session:
         report = await rebuild_email_indexes(session, app.state.vault.keys, app.state.vault.audit)
@@ -104,9 +92,9 @@ async def test_rebuild_reports_collisions_by_id_and_keeps_both_rows(
     assert rows[newer].email_bidx is None  # out of the index until the operator resolves it
     assert {e.customer_id for e in events} >= {older, newer}
 
-    assert [h["id"] for h in await _search(client, shop, "NHUNG@example.com")] == [str(older)]
-    assert [h["id"] for h in await _search(client, shop, "tuan.mau@example.com")] == [str(alone)]
-    r = await _create(client, shop, "NHUNG@EXAMPLE.COM")
+    assert [h["id"] for h in await find_email(client, shop, "NHUNG@example.com")] == [str(older)]
+    assert [h["id"] for h in await find_email(client, shop, "tuan.mau@example.com")] == [str(alone)]
+    r = await create_with_email(client, shop, "NHUNG@EXAMPLE.COM")
     assert assert_problem(r, 409, "duplicate_customer")["existing_id"] == str(older)
 
     # Running it again (nothing pending, or asked again) changes nothing and reports the same.

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from tests.conftest import Issued, TokenFactory, customer_body
-from tests.customers.conftest import assert_problem, count_customers, customer_events, names_field
+from tests.customers.conftest import count_customers, customer_events, names_field
+from tests.helpers import assert_problem
 
 
 def _key(value: str, who: Issued) -> dict[str, str]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from pdvault.customers.models import AccessJustification
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
-from tests.customers.conftest import assert_problem
+from tests.helpers import assert_problem
 
 WHY = "Khách gọi tổng đài về đơn HT-0042 giao nhầm địa chỉ"
 PLACE = "/v1/audit/justifications"

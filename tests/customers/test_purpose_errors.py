@@ -14,7 +14,8 @@ import pytest
 
 from pdvault.policy import Access, Role
 from tests.conftest import Issued
-from tests.customers.conftest import assert_problem, customer_events
+from tests.customers.conftest import customer_events
+from tests.helpers import assert_problem
 
 EMPLOYEE_READS = [
     "order_confirmation",

@@ -13,12 +13,12 @@ import pytest
 from tests.conftest import Issued, TokenFactory, customer_body
 from tests.customers.conftest import (
     RoleFactory,
-    assert_problem,
     assert_response_has_no,
     customer_events,
     names_field,
     pii_of,
 )
+from tests.helpers import assert_problem
 
 ALL = ["full_name", "phone", "email", "address"]
 CONTACT = ["full_name", "phone", "email"]

@@ -9,11 +9,11 @@ import pytest
 
 from tests.conftest import Issued, TokenFactory, customer_body
 from tests.customers.conftest import (
-    assert_problem,
     assert_response_has_no,
     customer_events,
     names_field,
 )
+from tests.helpers import assert_problem
 
 PHONE_SPELLINGS = ["0976 543 210", "+84 976 543 210", "84976543210"]
 E164 = "+84976543210"

@@ -17,7 +17,8 @@ from pdvault.crypto.envelope import encrypt_field
 from pdvault.customers import sealing
 from pdvault.customers.models import Customer
 from tests.conftest import Issued, customer_body
-from tests.customers.conftest import assert_problem, customer_events
+from tests.customers.conftest import customer_events
+from tests.helpers import assert_problem
 
 SELF = {"purpose": "customer_self_service"}
 FIELDS = ("full_name", "phone", "email", "address")

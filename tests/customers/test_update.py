@@ -12,11 +12,11 @@ import pytest
 from tests.conftest import Issued, TokenFactory, customer_body
 from tests.customers.conftest import (
     RoleFactory,
-    assert_problem,
     assert_response_has_no,
     customer_events,
     names_field,
 )
+from tests.helpers import assert_problem
 
 SELF = {"purpose": "customer_self_service"}
 NEW_ADDRESS = "Số 99 Đường Đã Sửa, Cần Thơ"

@@ -13,8 +13,8 @@ from sqlalchemy import insert
 from pdvault.customers.models import Consent
 from pdvault.db import new_id, utcnow
 from tests.conftest import Issued, TokenFactory
-from tests.customers.conftest import assert_problem
 from tests.documents.conftest import MARKER, PDF, Download, Upload, document_events
+from tests.helpers import assert_problem
 
 MakeCustomer = Callable[..., Awaitable[str]]
 

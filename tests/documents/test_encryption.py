@@ -15,8 +15,8 @@ from pdvault.crypto.envelope import DecryptionError, seal
 from pdvault.crypto.provider import WrappedKey
 from pdvault.documents.models import Document
 from tests.conftest import Issued
-from tests.customers.conftest import assert_problem
 from tests.documents.conftest import MARKER, PDF, PNG, Download, Upload, document_events
+from tests.helpers import assert_problem
 
 MakeCustomer = Callable[..., Awaitable[str]]
 

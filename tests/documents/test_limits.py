@@ -14,8 +14,8 @@ from pdvault.crypto.keyring import Keyring
 from pdvault.crypto.provider import LocalKeyProvider
 from pdvault.main import create_app
 from tests.conftest import Issued
-from tests.customers.conftest import assert_problem
 from tests.documents.conftest import PDF
+from tests.helpers import assert_problem
 
 MakeCustomer = Callable[..., Awaitable[str]]
 SMALL = 4096

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.conftest import Issued, TokenFactory
-from tests.customers.conftest import assert_problem
 from tests.documents.conftest import PDF, Upload, document_events
+from tests.helpers import assert_problem
 
 MakeCustomer = Callable[..., Awaitable[str]]
 

@@ -8,9 +8,6 @@ call the erasure makes, then the customer's key, ciphertexts and indexes nulled 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -30,8 +27,8 @@ from pdvault.documents.service import (
 )
 from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
 from tests.conftest import Issued, access_events
-from tests.customers.conftest import assert_problem
 from tests.documents.conftest import MARKER, PDF, Download, Upload, document_events
+from tests.helpers import Result, assert_problem, cli_env, invoke_cli, spawn_cli
 
 MakeCustomer = Callable[..., Awaitable[str]]
 
@@ -259,26 +256,17 @@ async def test_documents_metadata_for_the_export(
 # -- the command ----------------------------------------------------------------------------
 
 
-def cli_env(database_url: str, keyring: Keyring, tmp: Any) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDVAULT_")}
-    env.update(
+def env_for(database_url: str, keyring: Keyring, tmp: Any) -> dict[str, str]:
+    return cli_env(
         PDVAULT_DATABASE_URL=database_url,
         PDVAULT_KEYS_JSON=keyring.to_json(),
         PDVAULT_DATA_DIR=str(tmp / "cli-data"),
     )
-    return env
 
 
-async def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "pdvault", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+async def run_cli(env: dict[str, str], *args: str) -> Result:
+    """The command in this process (in a thread: it runs its own event loop)."""
+    return await asyncio.to_thread(invoke_cli, *args, env=env)
 
 
 async def test_cli_sweep(
@@ -300,35 +288,36 @@ async def test_cli_sweep(
             .values(retain_until=utcnow() - timedelta(days=1))
         )
         await session.commit()
-    env = cli_env(database_url, keyring, tmp_path)
+    env = env_for(database_url, keyring, tmp_path)
     done = await run_cli(env, "retention", "sweep")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "shredded 1 document(s) whose retention period had ended"
+    assert done.code == 0, done.err
+    assert done.out.strip() == "shredded 1 document(s) whose retention period had ended"
     docs = await rows(app)
     assert is_shredded(docs[expired])
     assert not is_shredded(docs[current])
     events = await access_events(app, action="document.shred")
     assert [(e["basis"], e["outcome"]) for e in events] == [(f"document:{expired}", "allowed")]
     again = await run_cli(env, "retention", "sweep")
-    assert again.returncode == 0
-    assert again.stdout.startswith("shredded 0 document(s)")
+    assert again.code == 0
+    assert again.out.startswith("shredded 0 document(s)")
     verify = await run_cli(env, "audit", "verify")
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.code == 0, verify.out + verify.err
 
 
 async def test_cli_sweep_help_and_failure(
     database_url: str, keyring: Keyring, tmp_path: Any
 ) -> None:
-    env = cli_env(database_url, keyring, tmp_path)
+    env = env_for(database_url, keyring, tmp_path)
     shown = await run_cli(env, "retention", "sweep", "--help")
-    assert shown.returncode == 0
-    assert "retention period has ended" in shown.stdout
+    assert shown.code == 0
+    assert "retention period has ended" in shown.out
     listed = await run_cli(env, "retention", "--help")
-    assert listed.returncode == 0
-    assert "sweep" in listed.stdout
+    assert listed.code == 0
+    assert "sweep" in listed.out
     env["PDVAULT_DATABASE_URL"] = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
-    failed = await run_cli(env, "retention", "sweep")
-    assert failed.returncode != 0
-    lines = [line for line in failed.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, failed.stderr
+    # The real entry point, in a process of its own: exit code and one line on standard error.
+    failed = await asyncio.to_thread(spawn_cli, "retention", "sweep", env=env)
+    assert failed.code != 0
+    lines = failed.err_lines
+    assert len(lines) == 1, failed.err
     assert lines[0].startswith("pdvault: ")

@@ -9,7 +9,6 @@ import pytest
 
 from pdvault.documents.sniff import sniff
 from tests.conftest import Issued
-from tests.customers.conftest import assert_problem
 from tests.documents.conftest import (
     GIF,
     JPEG,
@@ -23,6 +22,7 @@ from tests.documents.conftest import (
     Upload,
     document_events,
 )
+from tests.helpers import assert_problem
 
 MakeCustomer = Callable[..., Awaitable[str]]
 

@@ -14,8 +14,8 @@ from sqlalchemy import update
 from pdvault.customers.models import Customer
 from pdvault.db import utcnow
 from tests.conftest import Issued
-from tests.customers.conftest import assert_problem
 from tests.documents.conftest import PDF, Upload, document_events
+from tests.helpers import assert_problem
 
 MakeCustomer = Callable[..., Awaitable[str]]
 ICT = timezone(timedelta(hours=7))

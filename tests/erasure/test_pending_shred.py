@@ -9,18 +9,22 @@ erasure is ``complete`` even while another snapshot is open.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
 from pdvault.crypto.keyring import Keyring
 from pdvault.customers.models import Customer
+from pdvault.erasure import router as erasure_router
 from pdvault.erasure.models import DeletionRequest
+from pdvault.erasure.shred import CHECKPOINT_PAUSE_SECONDS, settle_storage
 from tests.audit.test_cli import Cli
 from tests.conftest import Issued, access_events
 from tests.erasure.test_shredding import present, stored_bytes
@@ -153,6 +157,7 @@ async def test_a_busy_checkpoint_is_retried_before_the_erasure_is_called_pending
     subject: SubjectFactory,
     shop: Issued,
     dpo: Issued,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A snapshot released while the erasure retries its checkpoint: complete, not pending."""
     s = await subject()
@@ -165,14 +170,19 @@ async def test_a_busy_checkpoint_is_retried_before_the_erasure_is_called_pending
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM customers").fetchone()
 
-    async def release_soon() -> None:
-        await asyncio.sleep(0.3)
-        reader.execute("COMMIT")
-        reader.close()
+    pauses: list[float] = []
 
-    releasing = asyncio.create_task(release_soon())
+    async def release_in_the_pause(seconds: float) -> None:
+        """The pause between checkpoint attempts: the reader lets go there, at once."""
+        pauses.append(seconds)
+        if len(pauses) == 1:
+            reader.execute("COMMIT")
+            reader.close()
+
+    retrying = functools.partial(settle_storage, sleep=release_in_the_pause)
+    monkeypatch.setattr(erasure_router, "settle_storage", retrying)
     r = await approve_deletion(client, dpo, request["id"])
-    await releasing
+    assert pauses == [CHECKPOINT_PAUSE_SECONDS]  # the first attempt was busy, the second not
     assert r.status_code == 200, r.text
     assert r.json()["shredding"] == "complete"
     assert shred_reasons(await access_events(app, customer_id=s.id)) == ["shred_complete"]

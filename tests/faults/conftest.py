@@ -27,15 +27,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from pdvault.config import Settings
 from pdvault.crypto.keyring import Keyring
+from pdvault.customers.models import Customer
 from pdvault.policy import Role
 from pdvault.principals.bootstrap import create_principal_with_token
 from pdvault.principals.schemas import PrincipalIn
-from tests.conftest import IN_CI, free_port
+from tests.conftest import IN_CI
+from tests.helpers import cli_env, free_port
 
-PROBLEM = "application/problem+json"
 READ = {"purpose": "order_confirmation"}
 
 
@@ -241,18 +244,14 @@ class Server:
 
 
 def server_env(database_url: str, keyring: Keyring, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PDVAULT_")}
-    env.update(
-        {
-            "PDVAULT_DATABASE_URL": database_url,
-            "PDVAULT_KEYS_JSON": keyring.to_json(),
-            "PDVAULT_DATA_DIR": str(data_dir),
-            "PDVAULT_HOST": "127.0.0.1",
-            "PDVAULT_LOG_LEVEL": "WARNING",
-        }
-    )
-    env.update(extra)
-    return env
+    ours = {
+        "PDVAULT_DATABASE_URL": database_url,
+        "PDVAULT_KEYS_JSON": keyring.to_json(),
+        "PDVAULT_DATA_DIR": str(data_dir),
+        "PDVAULT_HOST": "127.0.0.1",
+        "PDVAULT_LOG_LEVEL": "WARNING",
+    }
+    return cli_env(**{**ours, **extra})
 
 
 @pytest.fixture
@@ -316,30 +315,17 @@ def role_token(base_url: str, admin: dict[str, str], role: str) -> dict[str, str
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-def run_cli(
-    env: dict[str, str], *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pdvault", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def values_of(body: dict[str, Any]) -> list[str]:
     """Every form of a customer's personal values that must never show in a problem."""
     digits = "".join(ch for ch in body["phone"] if ch.isdigit())
     return [body["full_name"], body["email"], body["address"], digits, "+84" + digits[1:]]
 
 
-def assert_problem_503(r: httpx.Response, forbidden: list[str]) -> None:
-    assert r.status_code == 503, (r.status_code, r.text)
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    doc = r.json()
-    assert doc["status"] == 503
-    assert {"type", "title", "status", "detail"} <= doc.keys()
-    for value in forbidden:
-        assert value not in r.text, value
+async def customer_ids(url: str) -> set[str]:
+    """The ids of every customer row, read over a connection of its own."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return {str(v) for v in (await conn.scalars(select(Customer.id))).all()}
+    finally:
+        await engine.dispose()

@@ -26,8 +26,9 @@ import pytest
 
 from pdvault.crypto.keyring import new_keyring, parse_keyring, write_keyring
 from pdvault.main import create_app
-from tests.cli.test_cli import Result, free_port, run, settings_for, token_in
+from tests.cli.test_cli import Result, run, settings_for, token_in
 from tests.conftest import customer_body
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

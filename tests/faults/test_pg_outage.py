@@ -24,19 +24,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pdvault.audit.ledger import AuditCheckpoint
 from pdvault.audit.models import AccessEvent
 from pdvault.crypto.keyring import Keyring
-from pdvault.customers.models import Customer
 from tests.conftest import customer_body
 from tests.faults.conftest import (
-    PROBLEM,
     READ,
     Cluster,
     admin_token,
-    assert_problem_503,
+    customer_ids,
     role_token,
-    run_cli,
     server_env,
     values_of,
 )
+from tests.helpers import PROBLEM_JSON, assert_problem, invoke_cli
 
 RECOVERY_BOUND = 5.0  # seconds from PostgreSQL accepting connections to reads answering 200
 CLIENTS = 3
@@ -76,15 +74,6 @@ async def _checkpoint_times(url: str) -> list[datetime]:
         await engine.dispose()
 
 
-async def _customer_ids(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return {str(v) for v in (await conn.scalars(select(Customer.id))).all()}
-    finally:
-        await engine.dispose()
-
-
 def _reads_ok(base_url: str, staff: dict[str, str], ids: list[str], rounds: int) -> bool:
     """``rounds`` reads, each on a fresh connection (so both workers serve some), all 200."""
     fresh = httpx.Limits(max_keepalive_connections=0)
@@ -118,7 +107,7 @@ def _outage(
 ) -> Outage:
     cluster.stop(mode)
     stopped_at = time.monotonic()
-    time.sleep(2.0)
+    time.sleep(2.0)  # real: the database process stays down this long while clients write
     restart_at = time.monotonic()
     # Without pg_ctl's own wait (it polls coarsely): probe until a connection succeeds.
     cluster.start(wait=False)
@@ -212,7 +201,7 @@ def test_postgresql_stopped_mid_load(
         t.start()
     outages: list[Outage] = []
     try:
-        time.sleep(1.0)
+        time.sleep(1.0)  # real: the clients' load on the real server before the first outage
         # Immediate: connections just drop. Fast: backends are told to terminate first.
         for mode in ("immediate", "fast"):
             outages.append(_outage(cluster, mode, server.base_url, staff, ids))
@@ -243,10 +232,10 @@ def test_postgresql_stopped_mid_load(
     assert 503 in statuses
     for a in answers:
         if a.status == 503:
-            assert a.content_type.startswith(PROBLEM), a.content_type
+            assert a.content_type.startswith(PROBLEM_JSON), a.content_type
             fake = httpx.Response(503, text=a.text, headers={"content-type": a.content_type})
             sent = values_of(a.body) if a.body is not None else []
-            assert_problem_503(fake, forbidden + sent)
+            assert_problem(fake, 503, absent=forbidden + sent)
 
     # Every read that returned data is in the log, allowed; every acknowledged create exists.
     events = asyncio.run(_events_by_request(url))
@@ -256,7 +245,7 @@ def test_postgresql_stopped_mid_load(
         assert events.get(a.request_id) == ["allowed"], a.request_id
     created = [a for a in answers if a.kind == "create" and a.status == 201]
     assert created
-    stored = asyncio.run(_customer_ids(url))
+    stored = asyncio.run(customer_ids(url))
     for a in created:
         assert events.get(a.request_id) == ["allowed"], a.request_id
         assert httpx.Response(201, text=a.text).json()["id"] in stored
@@ -278,6 +267,7 @@ def test_postgresql_stopped_mid_load(
     for outage in outages:
         assert any(at > outage.back_wall for at in stamps), outage.mode
 
-    verified = run_cli(server_env(url, keyring, tmp_path / "data"), "audit", "verify")
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert verified.stdout.startswith("ok: "), verified.stdout
+    env = server_env(url, keyring, tmp_path / "data")
+    verified = invoke_cli("audit", "verify", env=env)  # the command's answer: in-process
+    assert verified.code == 0, verified.out + verified.err
+    assert verified.out.startswith("ok: "), verified.out

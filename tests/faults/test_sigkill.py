@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from pdvault.crypto.keyring import Keyring
-from pdvault.customers.models import Customer
 from tests.conftest import customer_body, truncate_all
-from tests.faults.conftest import READ, admin_token, role_token, run_cli, server_env
+from tests.faults.conftest import READ, admin_token, customer_ids, role_token, server_env
+from tests.helpers import invoke_cli
 
 WRITERS = 5
 READERS = 2
@@ -33,15 +31,6 @@ def expected_fields(body: dict[str, Any]) -> dict[str, str]:
         "phone": "+84" + digits[1:],
         "address": body["address"],
     }
-
-
-async def _ids_in_db(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return {str(v) for v in (await conn.scalars(select(Customer.id))).all()}
-    finally:
-        await engine.dispose()
 
 
 def test_sigkill_during_writes_loses_nothing_acknowledged(
@@ -129,7 +118,7 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(
 
         # Anything stored but never acknowledged was a write cut off by the kill: it must be
         # whole (every field decrypts to what one such request sent), never half a row.
-        stored = asyncio.run(_ids_in_db(database_url))
+        stored = asyncio.run(customer_ids(database_url))
         assert set(acked) <= stored
         sent = {b["full_name"]: b for b in unanswered + list(in_flight.values())}
         for cid in stored - set(acked):
@@ -147,9 +136,10 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(
         assert r.status_code == 200, r.text
     again.stop()
 
-    verified = run_cli(server_env(database_url, keyring, tmp_path / "data"), "audit", "verify")
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert verified.stdout.startswith("ok: "), verified.stdout
+    env = server_env(database_url, keyring, tmp_path / "data")
+    verified = invoke_cli("audit", "verify", env=env)  # the command's answer: in-process
+    assert verified.code == 0, verified.out + verified.err
+    assert verified.out.startswith("ok: "), verified.out
     # At least one event per acknowledged create and per read, all verified.
-    checked = int(verified.stdout.split()[1])
-    assert checked >= len(acked) + 2, verified.stdout
+    checked = int(verified.out.split()[1])
+    assert checked >= len(acked) + 2, verified.out

@@ -36,7 +36,8 @@ from pdvault.policy import Role
 from pdvault.principals import service as principals
 from pdvault.principals.schemas import PrincipalIn
 from tests.conftest import customer_body
-from tests.faults.conftest import READ, assert_problem_503, unavailable, values_of
+from tests.faults.conftest import READ, unavailable, values_of
+from tests.helpers import assert_problem
 
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
@@ -166,10 +167,10 @@ async def test_full_disk_gives_503_then_recovers(rig: Rig, small_disk: Path) -> 
     filler = _fill(small_disk)
     try:
         for _ in range(2):
-            assert_problem_503(await rig.read(cid), forbidden)
-            assert_problem_503(await rig.search(kept), forbidden)
+            assert_problem(await rig.read(cid), 503, absent=forbidden)
+            assert_problem(await rig.search(kept), 503, absent=forbidden)
             r, body = await rig.create()
-            assert_problem_503(r, forbidden + values_of(body))
+            assert_problem(r, 503, absent=forbidden + values_of(body))
     finally:
         filler.unlink()
     assert _rows(rig.db, "customers") == customers
@@ -200,10 +201,10 @@ async def test_read_only_disk_gives_503_then_recovers(rig: Rig, small_disk: Path
     assert done.returncode == 0, done.stderr
     try:
         for _ in range(2):
-            assert_problem_503(await rig.read(cid), forbidden)
-            assert_problem_503(await rig.search(kept), forbidden)
+            assert_problem(await rig.read(cid), 503, absent=forbidden)
+            assert_problem(await rig.search(kept), 503, absent=forbidden)
             r, body = await rig.create()
-            assert_problem_503(r, forbidden + values_of(body))
+            assert_problem(r, 503, absent=forbidden + values_of(body))
     finally:
         done = _mount("-o", "remount,rw", str(small_disk))
         assert done.returncode == 0, done.stderr

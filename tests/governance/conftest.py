@@ -15,7 +15,6 @@ from pdvault.governance.models import Breach, Complaint
 from tests.conftest import Issued, TokenFactory, access_events
 
 COMPLAINTS, BREACHES = "/v1/complaints", "/v1/breaches"
-PROBLEM_JSON = "application/problem+json"
 
 # Distinctive fake free text: never in a log, never shown to an auditor.
 DESCRIPTION = "Zyxwq khiếu nại mẫu: email quảng cáo sau khi rút đồng ý"
@@ -92,16 +91,6 @@ async def moved(
         r = await move(client, who, complaint_id, to)
         assert r.status_code == 200, r.text
         body = r.json()
-    return body
-
-
-def assert_problem(r: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    if reason is not None:
-        assert body.get("reason") == reason, body
     return body
 
 

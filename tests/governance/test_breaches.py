@@ -17,11 +17,11 @@ from tests.conftest import Issued
 from tests.governance.conftest import (
     BREACHES,
     ago,
-    assert_problem,
     governance_events,
     iso,
     set_breach,
 )
+from tests.helpers import assert_problem
 from tests.judicial.conftest import mark_erased
 
 

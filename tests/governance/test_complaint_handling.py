@@ -10,7 +10,8 @@ import httpx
 
 from pdvault.customers.models import Consent
 from tests.conftest import Issued, access_events
-from tests.governance.conftest import FileComplaint, assert_problem, moved
+from tests.governance.conftest import FileComplaint, moved
+from tests.helpers import assert_problem
 
 PURPOSE = {"purpose": "complaint_handling"}
 

@@ -27,13 +27,13 @@ from tests.governance.conftest import (
     NOTE,
     FileComplaint,
     ago,
-    assert_problem,
     complaint_body,
     governance_events,
     move,
     moved,
     set_complaint,
 )
+from tests.helpers import assert_problem
 from tests.judicial.conftest import mark_erased
 
 STATES = ["received", "investigating", "upheld", "rejected", "closed"]

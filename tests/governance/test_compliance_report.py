@@ -20,12 +20,12 @@ from tests.conftest import Issued, TokenFactory, access_events
 from tests.governance.conftest import (
     BREACHES,
     ago,
-    assert_problem,
     governance_events,
     iso,
     moved,
     set_complaint,
 )
+from tests.helpers import assert_problem
 from tests.judicial.conftest import request_body
 
 REPORT = "/v1/reports/compliance"

@@ -18,7 +18,6 @@ from pdvault.customers.models import Customer
 from pdvault.judicial.models import JudicialRequest
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
 
-PROBLEM_JSON = "application/problem+json"
 BASE = "/v1/judicial-requests"
 
 
@@ -199,19 +198,6 @@ async def mark_erased(app: Any, customer_id: str) -> None:
             )
         )
         await session.commit()
-
-
-def assert_problem(r: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
-    """The response is an RFC 9457 problem of this status (and denial reason)."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    body: dict[str, Any] = r.json()
-    for key in ("type", "title", "status", "detail"):
-        assert key in body, body
-    assert body["status"] == status
-    if reason is not None:
-        assert body.get("reason") == reason, body
-    return body
 
 
 def error_locs(body: dict[str, Any]) -> list[list[str]]:

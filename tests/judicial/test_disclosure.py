@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import Issued, TokenFactory
+from tests.helpers import assert_problem
 from tests.judicial.conftest import (
     BASE,
     FileFactory,
@@ -18,7 +19,6 @@ from tests.judicial.conftest import (
     PersonFactory,
     approved,
     assert_no_values,
-    assert_problem,
     decide,
     expire,
     judicial_events,

@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from tests.conftest import Issued, TokenFactory
+from tests.helpers import assert_problem
 from tests.judicial.conftest import (
     BASE,
     FileFactory,
     PersonFactory,
     approved,
-    assert_problem,
     decide,
     error_locs,
     expire,

@@ -23,6 +23,7 @@ from pdvault.db import make_engine, make_sessionmaker, writable
 from pdvault.keys import ops
 from pdvault.keys.holders import HOLDERS
 from pdvault.keys.rotation import read_batch, rewrap, rewrap_batch, rewrapped, write_batch
+from tests.helpers import fake_clock
 from tests.keys.conftest import Shop, usage
 
 CUSTOMERS = HOLDERS[0]
@@ -100,8 +101,12 @@ async def test_a_row_changed_between_read_and_write_is_left_as_it_is(
 
 
 async def test_a_partial_run_is_carried_on_by_the_next(
-    shop: Shop, keyed_settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    shop: Shop,
+    keyed_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    clock = fake_clock(monkeypatch, shop.app.state.vault.keys)
     ids = await shop.create(50)
     await ops.rotate(keyed_settings)
     keys = LocalKeyProvider.from_file(keyed_settings.keyring_path)
@@ -120,7 +125,7 @@ async def test_a_partial_run_is_carried_on_by_the_next(
     assert await rewrap(sessions, keys, batch=4) == 29
     assert await usage(keyed_settings) == {2: 50}
     assert await rewrap(sessions, keys, batch=4) == 0
-    await asyncio.sleep(1.1)  # the app re-reads the rotated keyring file
+    clock.advance(LocalKeyProvider.RELOAD_SECONDS)  # the app re-reads the rotated keyring
     for cid in ids:
         assert (await shop.read(cid)).status_code == 200
 

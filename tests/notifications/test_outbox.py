@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from pdvault.notifications.models import Notification
 from pdvault.notifications.service import enqueue, notice_row
 from tests.conftest import Issued, access_events
-from tests.customers.conftest import assert_problem
+from tests.helpers import assert_problem
 from tests.rights_fixtures import SubjectFactory
 
 OUTBOX = "/v1/notifications"

@@ -13,7 +13,6 @@ from sqlalchemy import update
 from pdvault.customers.models import Customer
 from tests.conftest import Issued
 
-PROBLEM_JSON = "application/problem+json"
 ALL_FIELDS = ("full_name", "phone", "email", "address")
 ALL_PLAIN = dict.fromkeys(ALL_FIELDS, "plain")
 
@@ -24,19 +23,6 @@ def now() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
-
-
-def assert_problem(r: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
-    """The response is an RFC 9457 problem of this status (and denial reason)."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
-    body: dict[str, Any] = r.json()
-    for key in ("type", "title", "status", "detail"):
-        assert key in body, body
-    assert body["status"] == status
-    if reason is not None:
-        assert body.get("reason") == reason, body
-    return body
 
 
 async def create_partner(

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import Issued, TokenFactory, access_events
+from tests.helpers import assert_problem
 from tests.partners.conftest import (
-    assert_problem,
     assign,
     assignment_body,
     create_grant,

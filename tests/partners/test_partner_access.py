@@ -16,9 +16,9 @@ from pdvault.db import new_id
 from pdvault.partners.masking import mask_address, mask_email, mask_full_name, mask_phone
 from pdvault.partners.models import Assignment
 from tests.conftest import Issued, TokenFactory, access_events
+from tests.helpers import assert_problem
 from tests.partners.conftest import (
     ALL_PLAIN,
-    assert_problem,
     assign,
     create_grant,
     create_partner,

@@ -15,7 +15,8 @@ from fastapi.routing import APIRoute
 from pdvault.config import Settings
 from pdvault.main import create_app
 from tests.conftest import Issued, TokenFactory, access_events
-from tests.partners.conftest import assert_problem, create_partner
+from tests.helpers import assert_problem
+from tests.partners.conftest import create_partner
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/policy", "/openapi.json", "/redoc"}
 PARTNER_OWN = {"/v1/partner/assignments", "/v1/partner/customers/{customer_id}"}

@@ -15,25 +15,10 @@ from pdvault.crypto.keyring import Keyring
 from pdvault.crypto.provider import LocalKeyProvider
 from pdvault.main import create_app
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
+from tests.helpers import assert_problem
 
-PROBLEM = "application/problem+json"
 MIB = 1024 * 1024
 SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-
-
-def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].split(";")[0].strip() == PROBLEM
-    body: dict[str, Any] = r.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert isinstance(body["type"], str)
-    assert body["type"]
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    assert isinstance(body["detail"], str)
-    assert "Traceback" not in r.text
-    return body
 
 
 @pytest.fixture

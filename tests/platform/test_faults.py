@@ -19,7 +19,8 @@ from pdvault.crypto.keyring import Keyring
 from pdvault.crypto.provider import LocalKeyProvider
 from pdvault.customers.models import Customer
 from pdvault.main import create_app
-from tests.conftest import Issued, TokenFactory, access_events, customer_body, free_port
+from tests.conftest import Issued, TokenFactory, access_events, customer_body
+from tests.helpers import free_port
 
 PROBLEM = "application/problem+json"
 

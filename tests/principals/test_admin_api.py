@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import uuid
@@ -18,25 +17,20 @@ from pdvault.crypto.keyring import Keyring
 from pdvault.models import Base
 from pdvault.principals.models import Token
 from tests.conftest import Issued, TokenFactory, access_events, customer_body
+from tests.helpers import FakeClock, assert_problem, fake_clock
 
 ROLES = ["admin", "storefront", "employee", "partner", "legal", "dpo", "auditor"]
 NON_ADMIN_ROLES = [r for r in ROLES if r != "admin"]
-PROBLEM = "application/problem+json"
 
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def assert_problem(r: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = r.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    if reason is not None:
-        assert body.get("reason") == reason, body
-    return body
+@pytest.fixture
+def clock(app: Any, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The principal cache's clock, for this test: moved by hand past the cache's lifetime."""
+    return fake_clock(monkeypatch, app.state.vault.principals)
 
 
 async def _create(client: httpx.AsyncClient, admin: Issued, **body: Any) -> httpx.Response:
@@ -259,7 +253,7 @@ async def test_issue_token_bad_expiry(client: httpx.AsyncClient, admin: Issued, 
 
 
 async def test_disable_principal_stops_its_tokens(
-    client: httpx.AsyncClient, admin: Issued, issue: TokenFactory
+    client: httpx.AsyncClient, admin: Issued, issue: TokenFactory, clock: FakeClock
 ) -> None:
     shop = await issue("storefront", "cửa hàng sẽ bị tắt")
     other = await issue("storefront", "cửa hàng khác")
@@ -278,7 +272,7 @@ async def test_disable_principal_stops_its_tokens(
     assert disabled_at is not None
     assert r.json()["id"] == shop.principal_id
 
-    await asyncio.sleep(0.6)  # longer than the 0.5 s principal cache
+    clock.advance(0.6)  # longer than the 0.5 s principal cache
     for issued in (shop, second):
         r = await client.post(
             "/v1/customers/search",
@@ -307,7 +301,9 @@ async def test_disable_principal_stops_its_tokens(
     assert listed[other.principal_id]["disabled_at"] is None
 
 
-async def test_revoke_token(client: httpx.AsyncClient, admin: Issued, issue: TokenFactory) -> None:
+async def test_revoke_token(
+    client: httpx.AsyncClient, admin: Issued, issue: TokenFactory, clock: FakeClock
+) -> None:
     shop = await issue("storefront")
     r = await client.post(
         f"/v1/principals/{shop.principal_id}/tokens",
@@ -325,7 +321,7 @@ async def test_revoke_token(client: httpx.AsyncClient, admin: Issued, issue: Tok
     revoked_at = out["revoked_at"]
     assert revoked_at is not None
 
-    await asyncio.sleep(0.6)
+    clock.advance(0.6)
     assert await _works(client, shop) == 401
     assert await _works(client, sibling) == 200  # only that token
 
@@ -335,7 +331,9 @@ async def test_revoke_token(client: httpx.AsyncClient, admin: Issued, issue: Tok
     assert await _works(client, shop) == 401
 
 
-async def test_revoked_admin_token_stops_admin(client: httpx.AsyncClient, admin: Issued) -> None:
+async def test_revoked_admin_token_stops_admin(
+    client: httpx.AsyncClient, admin: Issued, clock: FakeClock
+) -> None:
     r = await _create(client, admin, name="admin thứ hai", role="admin")
     pid = r.json()["id"]
     r = await client.post(f"/v1/principals/{pid}/tokens", json={}, headers=admin.headers)
@@ -343,7 +341,7 @@ async def test_revoked_admin_token_stops_admin(client: httpx.AsyncClient, admin:
     assert (await client.get("/v1/principals", headers=second.headers)).status_code == 200
     r = await client.post(f"/v1/tokens/{second.token_id}/revoke", headers=admin.headers)
     assert r.status_code == 200
-    await asyncio.sleep(0.6)
+    clock.advance(0.6)
     assert_problem(await client.get("/v1/principals", headers=second.headers), 401)
 
 

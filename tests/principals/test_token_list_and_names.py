@@ -8,7 +8,8 @@ import uuid
 import httpx
 
 from tests.conftest import Issued, TokenFactory
-from tests.principals.test_admin_api import _create, assert_problem
+from tests.helpers import assert_problem
+from tests.principals.test_admin_api import _create
 
 
 async def test_list_a_principals_tokens_without_the_secret(

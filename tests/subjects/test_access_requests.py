@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Issued, access_events
-from tests.customers.conftest import assert_problem
+from tests.helpers import assert_problem
 from tests.rights_fixtures import SubjectFactory
 
 REQUESTS = "/v1/access-requests"

@@ -8,7 +8,7 @@ import httpx
 
 from pdvault.notifications.service import enqueue, notice_row
 from tests.conftest import Issued, access_events
-from tests.customers.conftest import assert_problem
+from tests.helpers import assert_problem
 from tests.rights_fixtures import SubjectFactory, approve_deletion, file_deletion
 
 

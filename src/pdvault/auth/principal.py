@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,10 +34,21 @@ class PrincipalCache:
     Revocation and disabling are checked in the database on every miss, so with ``ttl`` ≤ 1 s a
     revoked token or disabled principal stops working within a second on every worker, without
     any cross-process signalling. The worker that revokes also drops its own entries at once.
+
+    ``clock`` (seconds, for the entries' lifetime) and ``now`` (the wall time a token's expiry
+    is compared with) are the real clocks unless a test hands in a fake one to advance.
     """
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.ttl = ttl
+        self.clock = clock
+        self.now = now
         self._entries: dict[str, tuple[Actor, float]] = {}
 
     def get(self, token_hash: str) -> Actor | None:
@@ -43,7 +56,7 @@ class PrincipalCache:
         if entry is None:
             return None
         actor, expires = entry
-        if time.monotonic() >= expires:
+        if self.clock() >= expires:
             self._entries.pop(token_hash, None)
             return None
         return actor
@@ -53,7 +66,7 @@ class PrincipalCache:
             return
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[token_hash] = (actor, time.monotonic() + self.ttl)
+        self._entries[token_hash] = (actor, self.clock() + self.ttl)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -99,7 +112,7 @@ async def resolve_token(
         return Resolution(actor, "principal_disabled")
     if tok.revoked_at is not None:
         return Resolution(actor, "token_revoked")
-    if tok.expires_at <= utcnow():
+    if tok.expires_at <= cache.now():
         return Resolution(actor, "token_expired")
     cache.put(digest, actor)
     return Resolution(actor, None)

@@ -7,7 +7,7 @@ and unwrapping are async because such a provider makes a network call.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -86,11 +86,18 @@ class LocalKeyProvider:
     name = "local"
     RELOAD_SECONDS = 1.0
 
-    def __init__(self, keyring: Keyring, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        path: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._keyring = keyring
         self._path = path
         self._stamp = _stamp(path) if path is not None else None
-        self._checked = time.monotonic()
+        self.clock = clock  # when to look at the file again (a test advances a fake one)
+        self._checked = clock()
 
     @classmethod
     def from_file(cls, path: object) -> LocalKeyProvider:
@@ -104,7 +111,7 @@ class LocalKeyProvider:
     def _refresh(self, force: bool = False) -> None:
         if self._path is None:
             return
-        now = time.monotonic()
+        now = self.clock()
         if not force and now - self._checked < self.RELOAD_SECONDS:
             return
         self._checked = now

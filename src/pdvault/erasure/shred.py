@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -112,6 +113,7 @@ async def settle_storage(
     *,
     attempts: int = CHECKPOINT_ATTEMPTS,
     pause: float = CHECKPOINT_PAUSE_SECONDS,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> bool:
     """After an erasure commits: True once no earlier page image is left in the files.
 
@@ -120,7 +122,8 @@ async def settle_storage(
     the deleted content in the main file. A reader holding an older snapshot (a backup, a
     verify) makes the checkpoint busy: it is retried, and False means the erasure stays
     ``pending`` until ``pdvault retention sweep`` settles it. PostgreSQL: no live row holds the
-    key once committed (dead tuples until vacuum: docs/erasure.md), so True at once.
+    key once committed (dead tuples until vacuum: docs/erasure.md), so True at once. ``sleep``
+    waits out the pause between attempts (a test hands in one that returns at once).
     """
     if engine.dialect.name != "sqlite":
         return True
@@ -144,7 +147,7 @@ async def settle_storage(
 
     for attempt in range(attempts):
         if attempt:
-            await asyncio.sleep(pause)
+            await sleep(pause)
         try:
             async with engine.connect() as conn:
                 if await conn.run_sync(checkpoint):
