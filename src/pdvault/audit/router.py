@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from pdvault.access import AuditedAccess
 from pdvault.audit import service
 from pdvault.audit.schemas import (
     AccessReport,
@@ -20,6 +19,7 @@ from pdvault.audit.schemas import (
 from pdvault.audit.verify import verify_log
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
+from pdvault.customers.access import AuditedAccess
 from pdvault.db import AwareUTC
 from pdvault.deps import SessionDep, VaultDep, read_route, require
 from pdvault.openapi_docs import problems

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent, Customer
 from pdvault.erasure.models import DeletionRequest
-from pdvault.governance.cases import open_complaint_basis
+from pdvault.governance.models import CASE_OPEN, Complaint
 from pdvault.notifications.service import has_pending_notice
 from pdvault.policy import Condition, Facts, Permit, conditions_needed
 from pdvault.subjects.models import PENDING, AccessRequest, RequestColumns
@@ -137,3 +137,20 @@ async def load_facts(
         partner=None,
         judicial=None,
     )
+
+
+async def open_complaint_basis(session: AsyncSession, customer_id: uuid.UUID) -> str | None:
+    """``complaint:<id>`` of the oldest open case on this customer, or None.
+
+    Open: received, investigating, or upheld and not yet closed (measures under way).
+    """
+    found = await session.scalar(
+        select(Complaint.id)
+        .where(
+            Complaint.customer_id == customer_id,
+            Complaint.status.in_([s.value for s in CASE_OPEN]),
+        )
+        .order_by(Complaint.received_at, Complaint.id)
+        .limit(1)
+    )
+    return f"complaint:{found}" if found is not None else None

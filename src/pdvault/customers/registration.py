@@ -12,10 +12,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import sealing
+from pdvault.customers.access import AuditedAccess
 from pdvault.customers.models import Consent, Customer
 from pdvault.customers.schemas import BatchResult, CustomerCreated, CustomerIn
 from pdvault.db import Base, new_id, utcnow

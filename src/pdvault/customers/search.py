@@ -6,10 +6,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess, denial_reason
 from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import justifications, sealing
+from pdvault.customers.access import AuditedAccess, denial_reason
 from pdvault.customers.facts import SUBJECTS, load_facts, subject_of
 from pdvault.customers.models import Customer
 from pdvault.customers.schemas import SearchHit, SearchIn

@@ -1,6 +1,6 @@
 """Reading and correcting one customer. Every path records its access event; the route
 commits. Registration is in ``registration.py``, search in ``search.py``, and the audited
-steps every reader shares (404/410, decrypt-or-503, the disclosure) in ``pdvault.access``."""
+steps every reader shares (404/410, decrypt-or-503, the disclosure) in ``access.py``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess
 from pdvault.audit.writer import EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import sealing
+from pdvault.customers.access import AuditedAccess
 from pdvault.customers.facts import load_facts
 from pdvault.customers.models import Customer
 from pdvault.customers.registration import DUPLICATE, customer_with_email

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess, denial_reason
 from pdvault.audit.writer import ALLOWED, AuditLog, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.config import Settings
 from pdvault.crypto.envelope import new_data_key
+from pdvault.customers.access import AuditedAccess, denial_reason
 from pdvault.customers.facts import load_facts
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow

@@ -9,24 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.db import utcnow
-from pdvault.governance.models import CASE_OPEN, Complaint, ComplaintTransition
-
-
-async def open_complaint_basis(session: AsyncSession, customer_id: uuid.UUID) -> str | None:
-    """``complaint:<id>`` of the oldest open case on this customer, or None.
-
-    Open: received, investigating, or upheld and not yet closed (measures under way).
-    """
-    found = await session.scalar(
-        select(Complaint.id)
-        .where(
-            Complaint.customer_id == customer_id,
-            Complaint.status.in_([s.value for s in CASE_OPEN]),
-        )
-        .order_by(Complaint.received_at, Complaint.id)
-        .limit(1)
-    )
-    return f"complaint:{found}" if found is not None else None
+from pdvault.governance.models import Complaint, ComplaintTransition
 
 
 async def shred_customer_complaints(session: AsyncSession, customer_id: uuid.UUID) -> int:

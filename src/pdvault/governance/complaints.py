@@ -15,12 +15,12 @@ from sqlalchemy import ColumnElement, and_, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess
 from pdvault.audit.models import AccessEvent
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import decrypt_field, encrypt_field, new_data_key
 from pdvault.crypto.provider import WrappedKey
+from pdvault.customers.access import AuditedAccess
 from pdvault.db import new_id, utcnow
 from pdvault.errors import (
     Conflict,

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import sealing
+from pdvault.customers.access import AuditedAccess
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, NotFound, Unprocessable

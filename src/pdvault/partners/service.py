@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import NO_SUCH_CUSTOMER, AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
+from pdvault.customers.access import NO_SUCH_CUSTOMER, AuditedAccess
 from pdvault.customers.facts import SUBJECTS, subject_of
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow

@@ -7,10 +7,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess
 from pdvault.audit.schemas import AccessReportItem
 from pdvault.audit.service import access_report
 from pdvault.auth.principal import Actor
+from pdvault.customers.access import AuditedAccess
 from pdvault.customers.models import Customer
 from pdvault.db import utcnow
 from pdvault.documents.service import documents_metadata

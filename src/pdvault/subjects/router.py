@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
-from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
+from pdvault.customers.access import AuditedAccess
 from pdvault.deps import SessionDep, VaultDep, require
 from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.policy import Access, Operation, default_purpose

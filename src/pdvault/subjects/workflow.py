@@ -13,11 +13,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pdvault.access import AuditedAccess
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
 from pdvault.customers import sealing
+from pdvault.customers.access import AuditedAccess
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, NotFound, Problem

@@ -1,5 +1,6 @@
-"""``pdvault.access``: the one place a reader's 404 (unknown), 410 (erased) and 503 (a value
-that fails its integrity check) are decided, each answered with its access event committed."""
+"""``pdvault.customers.access``: the one place a reader's 404 (unknown), 410 (erased) and 503
+(a value that fails its integrity check) are decided, each answered with its access event
+(committed)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from pdvault.access import AuditedAccess, denial_reason
 from pdvault.auth.principal import Actor
 from pdvault.crypto.envelope import DecryptionError
+from pdvault.customers.access import AuditedAccess, denial_reason
 from pdvault.customers.models import Customer
 from pdvault.db import utcnow
 from pdvault.errors import Gone, NotFound, Problem, ServiceUnavailable
