@@ -189,7 +189,7 @@ class _Shared:
             await raw.driver_connection.execute(self._pg_script)  # type: ignore[union-attr]
 
     def restore_settings(self) -> None:
-        """Undo what a test set on the shared settings (``app.state.vault.settings.x = ...``)."""
+        """Undo what a test set on the shared settings (``app.state.runtime.settings.x = ...``)."""
         self.settings.__dict__.update(self.pristine)
 
 
@@ -214,7 +214,7 @@ def settings(shared: _Shared) -> Iterator[Settings]:
 async def app(settings: Settings, keyring: Keyring, shared: _Shared) -> AsyncIterator[Any]:
     if settings is shared.settings:
         application = shared.app()
-        state = getattr(application.state, "vault", None)
+        state = getattr(application.state, "runtime", None)
         if state is not None:  # what the app object keeps across lifespans
             state.metrics.reset()
             state.auth_failures.clear()
@@ -253,7 +253,7 @@ async def admin(app: Any) -> Issued:
     from pdvault.principals import service
     from pdvault.principals.schemas import PrincipalIn
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         principal = await service.create_principal(
             session, PrincipalIn(name="test-admin", role=Role.ADMIN)
         )
@@ -278,7 +278,7 @@ async def save_principal(
     from pdvault.principals import service
     from pdvault.principals.schemas import PrincipalIn
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         principal = await service.create_principal(
             session,
             PrincipalIn(
@@ -383,7 +383,7 @@ async def access_events(app: Any, **where: Any) -> list[dict[str, Any]]:
 
     from pdvault.audit.models import AccessEvent
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         rows = (await session.scalars(select(AccessEvent).order_by(AccessEvent.seq))).all()
         out = [{c.name: getattr(r, c.name) for c in AccessEvent.__table__.columns} for r in rows]
     return [e for e in out if all(str(e.get(k)) == str(v) for k, v in where.items())]

@@ -104,7 +104,7 @@ async def insert_token(app: Any, principal_id: str, expires_in: timedelta) -> st
     """A token of ``principal_id`` written straight into the database, expiring ``expires_in``
     from now (negative: already expired); returns the token."""
     token = new_token()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         session.add(
             Token(
                 id=uuid.uuid4(),

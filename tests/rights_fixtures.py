@@ -106,7 +106,7 @@ async def approve_deletion(
 
 async def make_overdue(app: Any, request_id: str) -> None:
     """Move a request's due time into the past directly (the API never back-dates)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(DeletionRequest)
             .where(DeletionRequest.id == uuid.UUID(request_id))

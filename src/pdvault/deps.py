@@ -17,17 +17,17 @@ from pdvault.auth.throttle import scope_client_address
 from pdvault.auth.tokens import looks_like_token
 from pdvault.errors import Forbidden, TooManyRequests, Unauthorized
 from pdvault.policy import Operation, Reason, may_call, rule_for
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 
-async def get_vault(request: Request) -> Vault:
+async def get_runtime(request: Request) -> Runtime:
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread handoff on
     # every request (8.7% of a PostgreSQL read's samples in docs/performance.md) for nothing.
-    vault: Vault = request.app.state.vault
-    return vault
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-VaultDep = Annotated[Vault, Depends(get_vault)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 # What a route is, marked on its endpoint (below its ``@router`` line) instead of listed by
@@ -80,10 +80,10 @@ def _is_read_route(request: Request) -> bool:
     return getattr(endpoint, READ_ROUTE, False) is True
 
 
-async def get_session(request: Request, vault: VaultDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     # Opening the session takes no connection: its transaction begins (on SQLite, a write
     # route's BEGIN IMMEDIATE) at the handler's first statement, never at authentication.
-    async with vault.sessions_for(_is_read_route(request))() as session:
+    async with runtime.sessions_for(_is_read_route(request))() as session:
         yield session
 
 
@@ -92,22 +92,22 @@ async def get_session(request: Request, vault: VaultDep) -> AsyncIterator[AsyncS
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_actor(request: Request, vault: VaultDep, session: SessionDep) -> Actor:
+async def get_actor(request: Request, runtime: RuntimeDep, session: SessionDep) -> Actor:
     header = request.headers.get("authorization")
     if header is None:
         raise Unauthorized()  # no token, no guess: not counted
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        _failed(request, vault, "malformed")
+        _failed(request, runtime, "malformed")
         raise Unauthorized()
-    resolved = await _look_up(request, vault, session, token.strip())
+    resolved = await _look_up(request, runtime, session, token.strip())
     if resolved is None:
-        _failed(request, vault, "unknown" if looks_like_token(token.strip()) else "malformed")
+        _failed(request, runtime, "unknown" if looks_like_token(token.strip()) else "malformed")
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
     if resolved.lapsed is not None:
-        _failed(request, vault, resolved.lapsed)
+        _failed(request, runtime, resolved.lapsed)
         # A known holder (disabled, or a revoked or expired token): the refusal is logged.
-        raise await vault.audit.denied(
+        raise await runtime.audit.denied(
             session,
             resolved.actor,
             EventDraft(
@@ -126,7 +126,7 @@ CurrentActor = Annotated[Actor, Depends(get_actor)]
 
 
 async def _look_up(
-    request: Request, vault: Vault, session: AsyncSession, token: str
+    request: Request, runtime: Runtime, session: AsyncSession, token: str
 ) -> Resolution | None:
     """The token's holder. On SQLite a write route's session begins with BEGIN IMMEDIATE and
     holds the write lock until the handler commits, so there the token is read in a read
@@ -134,12 +134,12 @@ async def _look_up(
     session takes none, and PostgreSQL has no database-wide write lock: the request's own
     session serves (no second connection per write request)."""
     if _is_read_route(request) or session.get_bind().dialect.name != "sqlite":
-        return await resolve_token(session, vault.principals, token)
-    async with vault.sessions_for(True)() as lookup:
-        return await resolve_token(lookup, vault.principals, token)
+        return await resolve_token(session, runtime.principals, token)
+    async with runtime.sessions_for(True)() as lookup:
+        return await resolve_token(lookup, runtime.principals, token)
 
 
-def _failed(request: Request, vault: Vault, kind: str) -> None:
+def _failed(request: Request, runtime: Runtime, kind: str) -> None:
     """One failed authentication, counted against the client's address (auth/throttle.py).
 
     Only failures are ever refused for the count: a token that resolves to a working holder
@@ -147,12 +147,12 @@ def _failed(request: Request, vault: Vault, kind: str) -> None:
     An address over the limit gets 429 instead of 401, and a lapsed token's refusal is then
     not logged, so a replayed token cannot fill the log faster than the limit allows.
     """
-    address = scope_client_address(request.scope, vault.settings.trusted_proxy_hops)
-    wait = vault.auth_failures.retry_after(address)
-    vault.auth_failures.failed(address)
-    vault.metrics.auth_failures.labels(kind).inc()
+    address = scope_client_address(request.scope, runtime.settings.trusted_proxy_hops)
+    wait = runtime.auth_failures.retry_after(address)
+    runtime.auth_failures.failed(address)
+    runtime.metrics.auth_failures.labels(kind).inc()
     if wait is not None:
-        vault.metrics.auth_throttled.inc()
+        runtime.metrics.auth_throttled.inc()
         raise TooManyRequests(
             "The bearer token does not authenticate, and too many failed authentications "
             "came from this address; retry after Retry-After seconds.",
@@ -167,14 +167,14 @@ def require(operation: Operation) -> Callable[..., Awaitable[Actor]]:
     """
 
     async def gate(
-        request: Request, actor: CurrentActor, vault: VaultDep, session: SessionDep
+        request: Request, actor: CurrentActor, runtime: RuntimeDep, session: SessionDep
     ) -> Actor:
         if may_call(actor.role, operation):
             return actor
         raw = request.path_params.get("customer_id")
         customer_id = _as_uuid(raw)
         purpose = known_purpose(request.query_params.get("purpose"))
-        raise await vault.audit.denied(
+        raise await runtime.audit.denied(
             session,
             actor,
             EventDraft(

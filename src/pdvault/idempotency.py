@@ -18,7 +18,7 @@ from starlette.responses import Response
 from pdvault.auth.principal import Actor
 from pdvault.db import Base, UTCDateTime, utcnow
 from pdvault.errors import Unprocessable
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 _SANE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -85,21 +85,21 @@ class IdempotentCall:
     """
 
     def __init__(
-        self, vault: Vault, session: AsyncSession, actor: Actor, operation: str, key: str | None
+        self, runtime: Runtime, session: AsyncSession, actor: Actor, operation: str, key: str | None
     ) -> None:
         if key is not None and not _SANE_KEY.match(key):
             raise Unprocessable(
                 "Idempotency-Key must be 1-255 visible ASCII characters.",
                 errors=[{"loc": ["header", "Idempotency-Key"], "msg": "invalid key"}],
             )
-        self.vault, self.session, self.actor = vault, session, actor
+        self.runtime, self.session, self.actor = runtime, session, actor
         self.operation, self.key = operation, key
         self.fingerprint = ""
 
     async def replay(self, canonical_body: bytes) -> Response | None:
         if self.key is None:
             return None
-        self.fingerprint = request_fingerprint(self.vault.keys.index_key(), canonical_body)
+        self.fingerprint = request_fingerprint(self.runtime.keys.index_key(), canonical_body)
         return await self._stored()
 
     async def _stored(self) -> Response | None:

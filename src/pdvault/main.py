@@ -37,9 +37,9 @@ from pdvault.openapi_docs import annotate_bodies, annotate_roles, declare_bearer
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
+from pdvault.runtime import Runtime
 from pdvault.subjects.access_router import router as access_requests_router
 from pdvault.subjects.router import router as subjects_router
-from pdvault.vault import Vault
 
 DESCRIPTION = """\
 pdvault keeps a shop's customer data encrypted at rest and hands it out only for a stated
@@ -109,7 +109,7 @@ def _lifespan(
     settings: Settings, keys: KeyProvider | None, metrics: Metrics
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan: opens the key provider (unless given one) and the vault on it as
-    ``app.state.vault``; closes them at shutdown."""
+    ``app.state.runtime``; closes them at shutdown."""
     auth_failures = AuthFailureLimiter(
         settings.auth_failure_limit,
         settings.auth_failure_window_seconds,
@@ -120,15 +120,15 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         provider = keys or await open_key_provider(settings)
-        vault = _assemble(settings, provider, metrics, auth_failures)
-        app.state.vault = vault
-        vault.checkpointer.start()
+        runtime = _assemble(settings, provider, metrics, auth_failures)
+        app.state.runtime = runtime
+        runtime.checkpointer.start()
         try:
             yield
         finally:
-            await vault.checkpointer.stop()
-            await vault.audit.close()
-            await vault.engine.dispose()
+            await runtime.checkpointer.stop()
+            await runtime.audit.close()
+            await runtime.engine.dispose()
             if keys is None:
                 await provider.close()
 
@@ -137,7 +137,7 @@ def _lifespan(
 
 def _assemble(
     settings: Settings, provider: KeyProvider, metrics: Metrics, auth_failures: AuthFailureLimiter
-) -> Vault:
+) -> Runtime:
     """The engine, its sessions and the access log (with its checkpointer) on ``provider``."""
     engine = make_engine(
         settings.effective_database_url,
@@ -161,7 +161,7 @@ def _assemble(
     )
     audit.on_append.append(checkpointer.appended)
     audit.attach(sessions)
-    return Vault(
+    return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,

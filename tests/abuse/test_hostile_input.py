@@ -29,7 +29,7 @@ async def shop(issue: TokenFactory) -> Issued:
 
 async def counts(app: Any) -> tuple[int, int]:
     """(customers, access events): what a refused request must leave unchanged."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         customers = await session.scalar(select(func.count()).select_from(Customer))
         events = await session.scalar(select(func.count()).select_from(AccessEvent))
     return int(customers or 0), int(events or 0)

@@ -243,7 +243,7 @@ async def _call_stalled(app: Any, path: str, headers: dict[str, str], first: byt
 
 @pytest.fixture
 async def shop(quick_app: Any) -> Issued:
-    async with quick_app.state.vault.sessions() as session:
+    async with quick_app.state.runtime.sessions() as session:
         from pdvault.principals import service
 
         principal = await service.create_principal(
@@ -329,7 +329,7 @@ async def test_authentication_waits_for_no_writer(
     """While another transaction writes, a request that is refused before it writes anything
     (here: its body is invalid) is answered at once: looking up its token takes no lock."""
     shop = await issue("storefront", "lookup-shop")
-    app.state.vault.principals.clear()  # the token is looked up in the database again
+    app.state.runtime.principals.clear()  # the token is looked up in the database again
     async with writer_holding_the_lock(database_url):
         started = time.monotonic()
         r = await client.post("/v1/customers", json={"full_name": 1}, headers=shop.headers)

@@ -136,7 +136,7 @@ async def guarded(settings: Settings, keyring: Keyring, database_url: str) -> As
     await truncate_all(database_url)
     application = create_app(small_limit(settings), LocalKeyProvider(keyring))
     async with application.router.lifespan_context(application):
-        application.state.vault.auth_failures.clock = Clock()
+        application.state.runtime.auth_failures.clock = Clock()
         yield application
 
 
@@ -164,7 +164,7 @@ async def shop(guarded: Any) -> Issued:
     from pdvault.principals import service
     from pdvault.principals.schemas import PrincipalIn
 
-    async with guarded.state.vault.sessions() as session:
+    async with guarded.state.runtime.sessions() as session:
         principal = await service.create_principal(
             session, PrincipalIn(name="test-storefront", role=Role.STOREFRONT)
         )
@@ -221,7 +221,7 @@ async def test_a_guesser_behind_the_shared_proxy_locks_out_no_valid_client(
 ) -> None:
     """Behind a proxy with the default settings every client has the proxy's address: one
     client's junk tokens, however many and however long, never refuse another's valid one."""
-    clock: Clock = guarded.state.vault.auth_failures.clock
+    clock: Clock = guarded.state.runtime.auth_failures.clock
     proxy = ("10.0.0.2", 5555)
     guesser, customer = from_address(proxy), from_address(proxy)
     for _ in range(20):  # ten minutes of guessing, faster than the window forgets
@@ -236,7 +236,7 @@ async def test_a_guesser_behind_the_shared_proxy_locks_out_no_valid_client(
 async def test_the_lock_lifts_when_the_window_passes(
     from_address: ClientFactory, shop: Issued, guarded: Any
 ) -> None:
-    clock: Clock = guarded.state.vault.auth_failures.clock
+    clock: Clock = guarded.state.runtime.auth_failures.clock
     attacker = from_address(ATTACKER)
     for _ in range(LIMIT):
         await attacker.post(CUSTOMERS, json=SEARCH, headers=bearer(new_token()))
@@ -265,7 +265,7 @@ async def test_a_lapsed_token_while_over_the_limit_is_429_and_not_logged(
 
 async def _revoked(app: Any, shop: Issued) -> str:
     token = await insert_token(app, shop.principal_id, timedelta(days=1))
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         from sqlalchemy import update
 
         await session.execute(
@@ -341,7 +341,7 @@ async def _event_count(app: Any) -> int:
 
     from pdvault.audit.models import AccessEvent
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(AccessEvent)) or 0)
 
 

@@ -571,7 +571,7 @@ class StatementLog:
 @pytest.fixture
 def statements(app: Any) -> Iterator[StatementLog]:
     log = StatementLog([])
-    engine = app.state.vault.engine.sync_engine
+    engine = app.state.runtime.engine.sync_engine
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         log.statements.append(statement)
@@ -612,7 +612,7 @@ async def test_export_stream_memory_does_not_grow_with_the_log(
     the previous page's items are still referenced while the next page is fetched.)
     """
     shop = await issue("storefront")
-    sessions = app.state.vault.sessions
+    sessions = app.state.runtime.sessions
     flt = EventFilter()
 
     async def consume() -> int:
@@ -685,9 +685,9 @@ async def test_checkpoints_are_signed_by_the_published_key(
     client: httpx.AsyncClient, app: Any, world: World
 ) -> None:
     stored = await access_events(app)
-    made = await app.state.vault.checkpointer.checkpoint_now()
+    made = await app.state.runtime.checkpointer.checkpoint_now()
     assert made is not None
-    assert await app.state.vault.checkpointer.checkpoint_now() is None, "nothing moved"
+    assert await app.state.runtime.checkpointer.checkpoint_now() is None, "nothing moved"
 
     r = await client.get("/v1/audit/checkpoints", headers=world.auditor.headers)
     assert r.status_code == 200, r.text
@@ -736,7 +736,7 @@ async def test_checkpoints_page_oldest_first(
     made = []
     for _ in range(3):
         await make_customer()
-        cp = await app.state.vault.checkpointer.checkpoint_now()
+        cp = await app.state.runtime.checkpointer.checkpoint_now()
         assert cp is not None
         made.append(cp.seq)
     seen: list[int] = []
@@ -797,7 +797,7 @@ async def test_verify_fresh_log_then_tampered(
     assert body["first_invalid_seq"] is None
     assert body["checkpoint"] is None, "no checkpoint yet"
 
-    cp = await app.state.vault.checkpointer.checkpoint_now()
+    cp = await app.state.runtime.checkpointer.checkpoint_now()
     assert cp is not None
     r = await client.get("/v1/audit/verify", headers=world.auditor.headers)
     body = r.json()
@@ -808,7 +808,7 @@ async def test_verify_fresh_log_then_tampered(
 
     # tamper with one event in the middle: an employee's read becomes something else
     target = next(e for e in stored if e["action"] == "customer.read" and e["role"] == "employee")
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(AccessEvent)
             .where(AccessEvent.seq == target["seq"])

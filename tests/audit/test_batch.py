@@ -33,7 +33,7 @@ async def test_concurrent_reads_share_commits_and_every_event_lands(
 ) -> None:
     employee = await issue("employee")
     ids = [await make_customer() for _ in range(5)]
-    batcher = app.state.vault.audit.batcher
+    batcher = app.state.runtime.audit.batcher
     before = batcher.batches
 
     async def read(n: int) -> httpx.Response:
@@ -52,8 +52,8 @@ async def test_concurrent_reads_share_commits_and_every_event_lands(
     assert 1 <= committed < 40  # shared commits, not one per read
     assert batcher.largest > 1
 
-    vault = app.state.vault
-    result = await verify_log(vault.engine, vault.audit.signer.public_raw)
+    runtime = app.state.runtime
+    result = await verify_log(runtime.engine, runtime.audit.signer.public_raw)
     assert result.ok, result.problem
 
 
@@ -64,7 +64,7 @@ async def test_a_search_goes_through_the_writers(
     body = customer_body()
     r = await client.post("/v1/customers", json=body, headers=shop.headers)
     assert r.status_code == 201, r.text
-    batcher = app.state.vault.audit.batcher
+    batcher = app.state.runtime.audit.batcher
     before = batcher.batches
     r = await client.post(
         "/v1/customers/search", json={"email": body["email"], **READ}, headers=employee.headers
@@ -107,6 +107,6 @@ async def test_a_batch_that_cannot_commit_refuses_its_reads_and_the_writers_reco
     r = await client.get(path, params=READ, headers=employee.headers)
     assert r.status_code == 200, r.text
     assert r.json()["fields"]["full_name"] == body["full_name"]
-    vault = app.state.vault
-    result = await verify_log(vault.engine, vault.audit.signer.public_raw)
+    runtime = app.state.runtime
+    result = await verify_log(runtime.engine, runtime.audit.signer.public_raw)
     assert result.ok, result.problem

@@ -98,12 +98,12 @@ async def some_events(
 
 
 async def checkpoint_count(app: Any) -> int:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(AuditCheckpoint)) or 0)
 
 
 async def tamper(app: Any, seq: int, **values: Any) -> None:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(update(AccessEvent).where(AccessEvent.seq == seq).values(**values))
         await session.commit()
 
@@ -143,7 +143,7 @@ async def test_verify_names_the_tampered_seq(
 ) -> None:
     """The log is checkpointed first: only then is every kind of tampering detectable."""
     await some_events(client, issue, make_customer)
-    assert await app.state.vault.checkpointer.checkpoint_now() is not None
+    assert await app.state.runtime.checkpointer.checkpoint_now() is not None
     stored = await access_events(app)
     target = next(e for e in stored if e["action"] == "customer.read" and e["outcome"] == "denied")
     await tamper(app, target["seq"], outcome="allowed", reason=None)

@@ -95,7 +95,7 @@ def assert_closed(r: httpx.Response, kept: Kept) -> None:
 
 
 async def _token(app: Any, role: Role, name: str) -> dict[str, str]:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         principal = await principals.create_principal(session, PrincipalIn(name=name, role=role))
         created = await principals.issue_token(session, principal, 1)
         await session.commit()
@@ -103,7 +103,7 @@ async def _token(app: Any, role: Role, name: str) -> dict[str, str]:
 
 
 async def _count(app: Any, model: Any) -> int:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -217,7 +217,7 @@ async def test_locked_access_log_means_503_and_no_data(
     assert r.json()["fields"]["email"] == kept.body["email"]
     assert await _count(rig.app, AccessEvent) == events_before + 1
     result = await verify_log(
-        rig.app.state.vault.engine, rig.app.state.vault.audit.signer.public_raw
+        rig.app.state.runtime.engine, rig.app.state.runtime.audit.signer.public_raw
     )
     assert result.ok, result
     assert result.checked == events_before + 1

@@ -649,7 +649,7 @@ async def test_no_personal_value_reaches_the_log_logs_or_metrics(
 ) -> None:
     call = Caller(client)
     await exercise_everything(call, admin, issue)
-    assert await app.state.vault.checkpointer.checkpoint_now() is not None
+    assert await app.state.runtime.checkpointer.checkpoint_now() is not None
 
     # Every operation the app serves was called.
     served = {
@@ -662,7 +662,7 @@ async def test_no_personal_value_reaches_the_log_logs_or_metrics(
 
     # Every column of every row of the log's tables.
     rows: list[tuple[str, dict[str, Any]]] = []
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         for model in (AccessEvent, AuditWriter, AuditCheckpoint):
             columns = list(model.__table__.columns)
             for row in (await session.execute(select(*columns))).all():

@@ -109,7 +109,7 @@ class Snapshot:
 
 
 async def _admin_token(app: Any) -> str:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         principal = await principals.create_principal(
             session, PrincipalIn(name="tamper-admin", role=Role.ADMIN)
         )
@@ -187,9 +187,9 @@ async def _write_events_naming_no_token(apps: list[Any]) -> None:
     """Events without a token or a target, as every event was before those columns existed
     (their canonical form is the 14-column one): the log holds both forms, interleaved."""
     for i in range(6):
-        vault = apps[i % 2].state.vault
-        async with vault.sessions() as session:
-            await vault.audit.append(
+        runtime = apps[i % 2].state.runtime
+        async with runtime.sessions() as session:
+            await runtime.audit.append(
                 session, None, EventDraft(action="retention.sweep", outcome=ALLOWED)
             )
             await session.commit()
@@ -226,10 +226,10 @@ async def _build(database_url: str, keyring: Keyring, data_dir: Path) -> Snapsho
             )
         await _write_log(clients, await _admin_token(apps[0]))
         await _write_events_naming_no_token(apps)
-        await apps[0].state.vault.checkpointer.checkpoint_now()
-        signer: LogSigner = apps[0].state.vault.audit.signer
-        result = await verify_log(apps[0].state.vault.engine, signer.public_raw)
-        async with apps[0].state.vault.engine.connect() as conn:
+        await apps[0].state.runtime.checkpointer.checkpoint_now()
+        signer: LogSigner = apps[0].state.runtime.audit.signer
+        result = await verify_log(apps[0].state.runtime.engine, signer.public_raw)
+        async with apps[0].state.runtime.engine.connect() as conn:
             snap = Snapshot(
                 await _rows(conn, EV, EV.c.seq),
                 await _rows(conn, WR, WR.c.writer_id),

@@ -106,7 +106,7 @@ async def test_token_expiring_while_cached(
     client: httpx.AsyncClient, app: Any, admin: Issued, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A token accepted moments before it expires is refused once the cache entry lapses."""
-    clock = fake_clock(monkeypatch, app.state.vault.principals)
+    clock = fake_clock(monkeypatch, app.state.runtime.principals)
     soon = await insert_token(app, admin.principal_id, timedelta(seconds=0.8))
     headers = {"Authorization": f"Bearer {soon}"}
     r = await client.get("/v1/principals", headers=headers)

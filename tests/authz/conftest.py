@@ -22,11 +22,11 @@ class EventTail:
         self.seq = 0
 
     async def mark(self) -> None:
-        async with self.app.state.vault.sessions() as session:
+        async with self.app.state.runtime.sessions() as session:
             self.seq = int(await session.scalar(select(func.max(AccessEvent.seq))) or 0)
 
     async def new(self) -> list[dict[str, Any]]:
-        async with self.app.state.vault.sessions() as session:
+        async with self.app.state.runtime.sessions() as session:
             rows = (
                 await session.scalars(
                     select(AccessEvent).where(AccessEvent.seq > self.seq).order_by(AccessEvent.seq)

@@ -258,7 +258,7 @@ async def test_search_matrix(
 
 
 async def version_of(app: Any, customer_id: str) -> int:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         version = await session.scalar(
             select(Customer.version).where(Customer.id == uuid.UUID(customer_id))
         )

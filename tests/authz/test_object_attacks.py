@@ -408,7 +408,7 @@ async def test_disclosure_after_expiry_is_refused(
         {"id": customer.id, "fields": {"full_name": "Trần Thị Mẫu", "phone": customer.phone}}
     ]
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(JudicialRequest)
             .where(JudicialRequest.id == uuid.UUID(request_id))
@@ -495,7 +495,7 @@ async def test_token_of_disabled_principal_is_refused(
     app: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = fake_clock(monkeypatch, app.state.vault.principals)
+    clock = fake_clock(monkeypatch, app.state.runtime.principals)
     staff = await issue("employee", "attack-employee-disabled")
     url = f"/v1/customers/{customer.id}"
     params = {"purpose": "order_confirmation"}

@@ -17,13 +17,13 @@ from pdvault.customers.models import Customer
 from pdvault.customers.reindex import EMAIL_REINDEX
 from pdvault.db import make_engine, new_id
 from pdvault.upgrades import DataUpgrade, pending_in
-from tests.cli.test_token_commands import Vault, vault  # noqa: F401 - a fixture
+from tests.cli.test_token_commands import Runtime, runtime  # noqa: F401 - a fixture
 from tests.helpers import free_port
 
 EMAILS = ["Lan.Mau@example.com", "lan.mau@example.com", "Hoa.Mau@example.com"]
 
 
-def _settings(v: Vault) -> Settings:
+def _settings(v: Runtime) -> Settings:
     return Settings(
         data_dir=v.root / "data",
         database_url=v.env.get("PDVAULT_DATABASE_URL"),
@@ -64,17 +64,17 @@ async def _seed_old_style(settings: Settings) -> list[uuid.UUID]:
     return [r["id"] for r in rows]
 
 
-def test_serve_refuses_until_migrate_rebuilds_and_reports_by_id(vault: Vault) -> None:  # noqa: F811
-    settings = _settings(vault)
+def test_serve_refuses_until_migrate_rebuilds_and_reports_by_id(runtime: Runtime) -> None:  # noqa: F811
+    settings = _settings(runtime)
     ids = asyncio.run(_seed_old_style(settings))
 
-    refused = vault.run("serve", "--port", str(free_port()))
+    refused = runtime.run("serve", "--port", str(free_port()))
     assert refused.code != 0
     assert len(refused.err_lines) == 1, refused.err
     assert "pending" in refused.err_lines[0]
     assert "pdvault migrate" in refused.err_lines[0]
 
-    migrated = vault.run("migrate")
+    migrated = runtime.run("migrate")
     assert migrated.code == 0, migrated.err
     out = migrated.out
     assert "rebuilt for 3 customers" in out
@@ -85,9 +85,9 @@ def test_serve_refuses_until_migrate_rebuilds_and_reports_by_id(vault: Vault) ->
     assert asyncio.run(pending_in(settings)) == []
 
     # Nothing pending: a second migrate reads no customer; asked for, it lists what remains.
-    quiet = vault.run("migrate")
+    quiet = runtime.run("migrate")
     assert quiet.code == 0, quiet.err
     assert "rebuilt" not in quiet.out
-    asked = vault.run("migrate", "--reindex-emails")
+    asked = runtime.run("migrate", "--reindex-emails")
     assert asked.code == 0, asked.err
     assert f"{ids[0]} keeps; {ids[1]} left out" in asked.out

@@ -26,7 +26,7 @@ from tests.conftest import ENGINES, POSTGRES_URL, _pg_admin
 
 
 @dataclass
-class Vault:
+class Runtime:
     root: Path
     env: dict[str, str]
     admin_token: str
@@ -36,7 +36,7 @@ class Vault:
 
 
 @pytest.fixture(params=ENGINES)
-def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vault]:
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
     """``pdvault init`` on a fresh directory (SQLite) or a fresh PostgreSQL database."""
     env: dict[str, str] = {}
     name = None
@@ -48,59 +48,59 @@ def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vault]:
         env["PDVAULT_DATABASE_URL"] = url.render_as_string(hide_password=False)
     first = run(tmp_path, "init", **env)
     assert first.code == 0, first.err
-    yield Vault(tmp_path, env, token_in(first.out))
+    yield Runtime(tmp_path, env, token_in(first.out))
     if name is not None:
         assert POSTGRES_URL is not None
         asyncio.run(_pg_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _principals(vault: Vault, token: str) -> int:
-    if vault.env:  # the in-process app of test_cli reads SQLite only
+async def _principals(runtime: Runtime, token: str) -> int:
+    if runtime.env:  # the in-process app of test_cli reads SQLite only
         return 200
-    return (await get_principals(vault.root / "data", token)).status_code
+    return (await get_principals(runtime.root / "data", token)).status_code
 
 
-def _listed(vault: Vault, *args: str) -> list[dict[str, Any]]:
-    result = vault.run("token", "list", "--json", *args)
+def _listed(runtime: Runtime, *args: str) -> list[dict[str, Any]]:
+    result = runtime.run("token", "list", "--json", *args)
     assert result.code == 0, result.err
     items: list[dict[str, Any]] = json.loads(result.out)
     return items
 
 
-async def test_create_prints_id_and_token_list_shows_it_revoke_stops_it(vault: Vault) -> None:
-    created = vault.run("token", "create", "--role", "admin", "--name", "ops")
+async def test_create_prints_id_and_token_list_shows_it_revoke_stops_it(runtime: Runtime) -> None:
+    created = runtime.run("token", "create", "--role", "admin", "--name", "ops")
     assert created.code == 0, created.err
     token = token_in(created.out)
     ids = [w for w in created.out.split() if _is_uuid(w)]
     assert ids, created.out
     token_id = ids[0]
-    assert await _principals(vault, token) == 200
+    assert await _principals(runtime, token) == 200
 
-    listed = {t["id"]: t for t in _listed(vault)}
+    listed = {t["id"]: t for t in _listed(runtime)}
     assert token_id in listed
     assert listed[token_id]["principal_name"] == "ops"
     assert listed[token_id]["role"] == "admin"
     assert listed[token_id]["revoked_at"] is None
     assert len(listed) == 2  # the first admin's and this one
-    text = vault.run("token", "list")
+    text = runtime.run("token", "list")
     assert text.code == 0, text.err
     assert token_id in text.out
     assert "pdv_" not in text.out  # a token is shown once, at creation
     principal_id = listed[token_id]["principal_id"]
-    assert [t["id"] for t in _listed(vault, "--principal", principal_id)] == [token_id]
+    assert [t["id"] for t in _listed(runtime, "--principal", principal_id)] == [token_id]
 
-    revoked = vault.run("token", "revoke", token_id)
+    revoked = runtime.run("token", "revoke", token_id)
     assert revoked.code == 0, revoked.err
     assert token_id in revoked.out
-    if not vault.env:  # the in-process app reads the SQLite data dir: the token stopped
-        assert await _principals(vault, token) == 401
-    assert {t["id"]: t for t in _listed(vault)}[token_id]["revoked_at"] is not None
-    again = vault.run("token", "revoke", token_id)  # already revoked: said, not an error
+    if not runtime.env:  # the in-process app reads the SQLite data dir: the token stopped
+        assert await _principals(runtime, token) == 401
+    assert {t["id"]: t for t in _listed(runtime)}[token_id]["revoked_at"] is not None
+    again = runtime.run("token", "revoke", token_id)  # already revoked: said, not an error
     assert again.code == 0, again.err
 
 
-def test_create_json_is_one_object(vault: Vault) -> None:
-    result = vault.run("token", "create", "--role", "auditor", "--name", "audit", "--json")
+def test_create_json_is_one_object(runtime: Runtime) -> None:
+    result = runtime.run("token", "create", "--role", "auditor", "--name", "audit", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     assert doc["token"].startswith("pdv_")
@@ -109,16 +109,16 @@ def test_create_json_is_one_object(vault: Vault) -> None:
     assert doc["expires_at"]
 
 
-def test_a_second_principal_with_the_same_name_fails_in_one_line(vault: Vault) -> None:
-    assert vault.run("token", "create", "--role", "storefront", "--name", "shop").code == 0
-    again = vault.run("token", "create", "--role", "employee", "--name", "shop")
+def test_a_second_principal_with_the_same_name_fails_in_one_line(runtime: Runtime) -> None:
+    assert runtime.run("token", "create", "--role", "storefront", "--name", "shop").code == 0
+    again = runtime.run("token", "create", "--role", "employee", "--name", "shop")
     assert again.code != 0
     assert len(again.err_lines) == 1, again.err
     assert again.err_lines[0].startswith("pdvault:")
     assert "already exists" in again.err_lines[0]
     assert "database unavailable" not in again.err
     assert "pdv_" not in again.out
-    assert len(_listed(vault)) == 2
+    assert len(_listed(runtime)) == 2
 
 
 @pytest.mark.parametrize(
@@ -130,8 +130,8 @@ def test_a_second_principal_with_the_same_name_fails_in_one_line(vault: Vault) -
         (["token", "list", "--principal", str(uuid.UUID(int=7))], "no such principal"),
     ],
 )
-def test_bad_ids_fail_in_one_line(vault: Vault, args: list[str], says: str) -> None:
-    result = vault.run(*args)
+def test_bad_ids_fail_in_one_line(runtime: Runtime, args: list[str], says: str) -> None:
+    result = runtime.run(*args)
     assert result.code != 0
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("pdvault:")

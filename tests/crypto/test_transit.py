@@ -211,7 +211,7 @@ async def test_the_vault_on_transit_rotates_rewraps_and_retires(
     await truncate_all(database_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with app.state.vault.sessions() as session:
+        async with app.state.runtime.sessions() as session:
             tokens = {}
             for role in ("storefront", "employee"):
                 p = await principals.create_principal(
@@ -251,8 +251,8 @@ async def test_the_vault_on_transit_rotates_rewraps_and_retires(
             report = await ops.status(settings)
             assert [(v["version"], v["data_keys"]) for v in report["versions"]] == [(1, 0), (2, 12)]
             await ops.retire(settings, 1)
-            await app.state.vault.keys.refresh()
-            assert app.state.vault.keys.versions() == [2]
+            await app.state.runtime.keys.refresh()
+            assert app.state.runtime.keys.versions() == [2]
             assert await read_all() == {200}
             r = await c.post("/v1/customers", json=customer_body(), headers=tokens["storefront"])
             assert r.status_code == 201
@@ -311,7 +311,7 @@ async def test_the_command_line_jobs_run_on_transit_and_the_log_verifies(
     await truncate_all(database_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with app.state.vault.sessions() as session:
+        async with app.state.runtime.sessions() as session:
             p = await principals.create_principal(
                 session, PrincipalIn(name="tr-shop", role=Role("storefront"))
             )

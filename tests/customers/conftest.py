@@ -65,7 +65,7 @@ def assert_no_values(text: str, values: Iterable[str]) -> None:
 
 
 async def count_customers(app: Any) -> int:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(Customer)) or 0)
 
 

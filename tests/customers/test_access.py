@@ -28,9 +28,9 @@ def _actor() -> Actor:
 
 
 async def _refusal(app: Any, step: Callable[[AuditedAccess], Awaitable[object]]) -> Problem:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.connection()  # as in a request: the session has begun its transaction
-        access = AuditedAccess(app.state.vault, session, _actor())
+        access = AuditedAccess(app.state.runtime, session, _actor())
         with pytest.raises(Problem) as raised:
             await step(access)
     return raised.value
@@ -49,7 +49,7 @@ async def test_an_erased_customer_is_410_with_its_event(
     app: Any, make_customer: Callable[..., Awaitable[str]]
 ) -> None:
     cid = uuid.UUID(await make_customer())
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(update(Customer).where(Customer.id == cid).values(erased_at=utcnow()))
         await session.commit()
     problem = await _refusal(app, lambda a: a.live_customer(ACTION, cid, "product_consultation"))
@@ -79,8 +79,8 @@ async def test_a_value_that_opens_is_returned_and_logs_nothing(app: Any) -> None
     async def opening() -> str:
         return "opened"
 
-    async with app.state.vault.sessions() as session:
-        access = AuditedAccess(app.state.vault, session, _actor())
+    async with app.state.runtime.sessions() as session:
+        access = AuditedAccess(app.state.runtime, session, _actor())
         assert await access.decrypted(ACTION, opening(), customer_id=None) == "opened"
     assert await access_events(app, action=ACTION) == []
 

@@ -27,7 +27,7 @@ async def _batch(client: httpx.AsyncClient, who: Issued, items: Any) -> httpx.Re
 
 
 async def _ids(app: Any) -> set[str]:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return {str(i) for i in (await session.scalars(select(Customer.id))).all()}
 
 

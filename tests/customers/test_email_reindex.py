@@ -26,7 +26,7 @@ FIRST = "nhung@example.com"
 
 async def _seed_old_style(app: Any, email: str, created_offset: int) -> uuid.UUID:
     """A customer as written before this change: its email index over the address as given."""
-    keys = app.state.vault.keys
+    keys = app.state.runtime.keys
     cid = new_id()
     values = {
         "full_name": "Nguyễn Thị Mẫu",
@@ -45,7 +45,7 @@ async def _seed_old_style(app: Any, email: str, created_offset: int) -> uuid.UUI
         policy_version="2024-01",
         erased_at=None,
     )
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(insert(Customer), [row])
         await session.commit()
     return cid
@@ -57,15 +57,17 @@ async def test_rebuild_reports_collisions_by_id_and_keeps_both_rows(
     older = await _seed_old_style(app, "Nhung@example.com", 1)
     newer = await _seed_old_style(app, "nhung@example.com", 2)
     alone = await _seed_old_style(app, "Tuan.Mau@example.com", 3)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         session.add(DataUpgrade(name=EMAIL_REINDEX, requested_at=utcnow()))
         await session.commit()
         assert await pending_upgrades(session) == [EMAIL_REINDEX]
     # Before the rebuild, an old-style mixed-case row is not found in another case.
     assert await find_email(client, shop, "tuan.mau@example.com") == []
 
-    async with app.state.vault.sessions() as session:
-        report = await rebuild_email_indexes(session, app.state.vault.keys, app.state.vault.audit)
+    async with app.state.runtime.sessions() as session:
+        report = await rebuild_email_indexes(
+            session, app.state.runtime.keys, app.state.runtime.audit
+        )
         await session.commit()
     assert report.reindexed == 3
     assert report.collisions == [(older, [newer])]
@@ -76,7 +78,7 @@ async def test_rebuild_reports_collisions_by_id_and_keeps_both_rows(
     assert "nhung" not in joined.lower()
     assert "example" not in joined
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         assert await pending_upgrades(session) == []
         rows = {
             r.id: r
@@ -88,7 +90,7 @@ async def test_rebuild_reports_collisions_by_id_and_keeps_both_rows(
             await session.scalars(select(AccessEvent).where(AccessEvent.action == EMAIL_REINDEX))
         ).all()
     assert set(rows) == {older, newer}  # both rows kept
-    assert rows[older].email_bidx == sealing.index_of(app.state.vault.keys, "email", FIRST)
+    assert rows[older].email_bidx == sealing.index_of(app.state.runtime.keys, "email", FIRST)
     assert rows[newer].email_bidx is None  # out of the index until the operator resolves it
     assert {e.customer_id for e in events} >= {older, newer}
 
@@ -98,7 +100,9 @@ async def test_rebuild_reports_collisions_by_id_and_keeps_both_rows(
     assert assert_problem(r, 409, "duplicate_customer")["existing_id"] == str(older)
 
     # Running it again (nothing pending, or asked again) changes nothing and reports the same.
-    async with app.state.vault.sessions() as session:
-        again = await rebuild_email_indexes(session, app.state.vault.keys, app.state.vault.audit)
+    async with app.state.runtime.sessions() as session:
+        again = await rebuild_email_indexes(
+            session, app.state.runtime.keys, app.state.runtime.audit
+        )
         await session.commit()
     assert again.collisions == [(older, [newer])]

@@ -44,7 +44,7 @@ async def test_a_special_case_read_keeps_its_justification_sealed_and_linked(
     [event] = await access_events(app, action="customer.read", customer_id=cid)
     assert event["purpose"] == "special_case_support"
     assert event["outcome"] == "allowed"
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         [row] = (await session.scalars(select(AccessJustification))).all()
     assert (row.request_id, str(row.customer_id), row.action) == (
         event["request_id"],

@@ -33,14 +33,14 @@ async def _create(client: httpx.AsyncClient, shop: Issued, **overrides: Any) -> 
 
 
 async def _row(app: Any, cid: str) -> Customer:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.get(Customer, uuid.UUID(cid))
         assert row is not None
         return row
 
 
 async def _set(app: Any, cid: str, **values: Any) -> None:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Customer).where(Customer.id == uuid.UUID(cid)).values(**values)
         )
@@ -48,7 +48,7 @@ async def _set(app: Any, cid: str, **values: Any) -> None:
 
 
 def _integrity_failures(app: Any, kind: str) -> float:
-    value = app.state.vault.metrics.registry.get_sample_value(
+    value = app.state.runtime.metrics.registry.get_sample_value(
         "pdvault_integrity_failures_total", {"kind": kind}
     )
     return float(value or 0.0)
@@ -180,7 +180,7 @@ async def test_a_row_of_the_first_format_opens_and_an_update_reseals_every_field
     such a row is refused (a row's fields share one format)."""
     cid, body = await _create(client, shop)
     row = await _row(app, cid)
-    data_key = await sealing.data_key_of(app.state.vault.keys, row)
+    data_key = await sealing.data_key_of(app.state.runtime.keys, row)
     legacy = {COLUMNS[f]: encrypt_field(data_key, row.id, f, str(_stored(body, f))) for f in FIELDS}
     await _set(app, cid, **legacy)
     r = await _read(client, shop, cid)
@@ -221,7 +221,7 @@ async def test_nothing_else_reads_a_stale_field(
     )
     assert_problem(r, 503)
     assert "Nguyễn" not in r.text
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         assert (
             await session.scalar(select(Customer.version).where(Customer.id == uuid.UUID(cid))) == 2
         )

@@ -147,7 +147,7 @@ async def test_withdrawn_processing_consent_leaves_self_service_only(
     """As the rule table says: accounting is not a legal purpose (R7.1), self-service is."""
     cid = await make_customer()
     doc = await stored(upload, shop, cid)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             insert(Consent),
             [

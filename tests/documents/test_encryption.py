@@ -33,7 +33,7 @@ async def test_no_plaintext_at_rest(
     cid = await make_customer()
     for data in (PDF, PNG):
         await stored(upload, shop, cid, data)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         blobs = (await session.scalars(text("SELECT ciphertext FROM documents"))).all()
         assert len(blobs) == 2
         for blob in blobs:
@@ -58,8 +58,8 @@ async def test_each_document_has_its_own_key_bound_to_its_id(
 ) -> None:
     cid = await make_customer()
     first, second = await stored(upload, shop, cid), await stored(upload, shop, cid)
-    keys = app.state.vault.keys
-    async with app.state.vault.sessions() as session:
+    keys = app.state.runtime.keys
+    async with app.state.runtime.sessions() as session:
         rows = {
             str(d.id): d
             for d in await session.scalars(
@@ -87,7 +87,7 @@ async def test_a_ciphertext_moved_to_another_row_fails_closed(
 ) -> None:
     cid = await make_customer()
     source, target = await stored(upload, shop, cid, PNG), await stored(upload, shop, cid)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         src = await session.get(Document, uuid.UUID(source))
         assert src is not None
         blob = await session.scalar(
@@ -122,7 +122,7 @@ async def test_a_document_moved_to_another_customer_fails_closed(
 ) -> None:
     owner, other = await make_customer(), await make_customer()
     doc = await stored(upload, shop, owner)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Document)
             .where(Document.id == uuid.UUID(doc))
@@ -135,7 +135,7 @@ async def test_a_document_moved_to_another_customer_fails_closed(
 
 
 async def _set_content_type(app: Any, doc: str, content_type: str) -> None:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Document).where(Document.id == uuid.UUID(doc)).values(content_type=content_type)
         )
@@ -171,10 +171,10 @@ async def test_a_content_type_changed_in_the_database_fails_closed(
 
 async def _as_legacy(app: Any, doc: str, data: bytes) -> None:
     """Re-seal a document in the first format (no content type in the associated data)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.get(Document, uuid.UUID(doc))
         assert row is not None
-        key = await app.state.vault.keys.unwrap_data_key(
+        key = await app.state.runtime.keys.unwrap_data_key(
             WrappedKey(row.kek_version, row.wrapped_dek), row.id
         )
         context = b"pdvault/document|1|%s|%s" % (row.id.hex.encode(), row.customer_id.hex.encode())

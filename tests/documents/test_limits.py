@@ -169,7 +169,7 @@ async def _storefront_token(application: Any) -> str:
     from pdvault.principals import service
     from pdvault.principals.schemas import PrincipalIn
 
-    async with application.state.vault.sessions() as session:
+    async with application.state.runtime.sessions() as session:
         principal = await service.create_principal(
             session, PrincipalIn(name="limit-storefront", role=Role.STOREFRONT)
         )

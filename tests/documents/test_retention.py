@@ -41,7 +41,7 @@ async def stored(upload: Upload, shop: Issued, cid: str, kind: str = "invoice") 
 
 async def rows(app: Any) -> dict[str, Any]:
     """Each document's key, bytes and dates as stored (the ciphertext is deferred in the ORM)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         result = await session.execute(
             select(
                 Document.id,
@@ -67,7 +67,7 @@ def is_shredded(row: Any) -> bool:
 
 async def erase(app: Any, customer_id: str, now: datetime | None = None) -> int:
     cid = uuid.UUID(customer_id)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         shredded = await shred_unretained_documents(session, cid, now or utcnow())
         await session.execute(
             update(Customer)
@@ -152,12 +152,12 @@ async def test_sweep_shreds_what_has_expired_and_logs_each(
     c = await stored(upload, shop, second, "other")  # no retention: never swept
     until = (await rows(app))[a].retain_until
     assert until is not None
-    audit = app.state.vault.audit
+    audit = app.state.runtime.audit
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         assert await sweep_expired(session, until - timedelta(seconds=1), audit=audit) == 0
         await session.commit()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         assert await sweep_expired(session, until, batch=1, audit=audit) == 2
         await session.commit()
     docs = await rows(app)
@@ -169,7 +169,7 @@ async def test_sweep_shreds_what_has_expired_and_logs_each(
         [(first, f"document:{a}"), (second, f"document:{b}")]
     )
     assert all(e["principal_id"] is None and e["role"] is None for e in events)
-    async with app.state.vault.sessions() as session:  # re-running changes nothing
+    async with app.state.runtime.sessions() as session:  # re-running changes nothing
         assert await sweep_expired(session, until + timedelta(days=1), audit=audit) == 0
         await session.commit()
     assert len(await access_events(app, action="document.shred")) == 2
@@ -183,14 +183,14 @@ async def test_sweep_commits_each_batch(
         await stored(upload, shop, cid, "invoice")
     later = datetime.now(UTC) + timedelta(days=365 * 12)
     commits = []
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
 
         async def commit() -> None:
             commits.append(1)
             await session.commit()
 
         shredded = await sweep_expired(
-            session, later, batch=2, audit=app.state.vault.audit, after_batch=commit
+            session, later, batch=2, audit=app.state.runtime.audit, after_batch=commit
         )
     assert shredded == 5
     assert len(commits) == 3
@@ -204,7 +204,7 @@ async def test_sweep_spares_a_customer_on_legal_hold(
     kept = await stored(upload, shop, held)
     gone = await stored(upload, shop, free)
     later = datetime.now(UTC) + timedelta(days=365 * 12)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         request_id = new_id()
         await session.execute(
             insert(JudicialRequest),
@@ -230,8 +230,8 @@ async def test_sweep_spares_a_customer_on_legal_hold(
             [{"request_id": request_id, "customer_id": uuid.UUID(held)}],
         )
         await session.commit()
-    async with app.state.vault.sessions() as session:
-        assert await sweep_expired(session, later, audit=app.state.vault.audit) == 1
+    async with app.state.runtime.sessions() as session:
+        assert await sweep_expired(session, later, audit=app.state.runtime.audit) == 1
         await session.commit()
     docs = await rows(app)
     assert not is_shredded(docs[kept])
@@ -245,7 +245,7 @@ async def test_documents_metadata_for_the_export(
     first = await stored(upload, shop, cid, "invoice")
     second = await stored(upload, shop, cid, "other")
     await stored(upload, shop, other, "invoice")
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         meta = await documents_metadata(session, uuid.UUID(cid))
     assert [str(m.id) for m in meta] == [first, second]
     assert [m.kind.value for m in meta] == ["invoice", "other"]
@@ -281,7 +281,7 @@ async def test_cli_sweep(
     cid = await make_customer()
     expired = await stored(upload, shop, cid, "invoice")
     current = await stored(upload, shop, cid, "receipt")
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Document)
             .where(Document.id == uuid.UUID(expired))

@@ -113,7 +113,7 @@ async def test_erased_customer_takes_no_new_document(
     app: Any, upload: Upload, shop: Issued, make_customer: MakeCustomer
 ) -> None:
     cid = await make_customer()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Customer).where(Customer.id == uuid.UUID(cid)).values(erased_at=utcnow())
         )

@@ -35,7 +35,7 @@ async def test_a_request_is_pending_and_due_after_the_deadline(
     assert out["customer_id"] == s.id
     assert out["overdue"] is False
     assert out["note"] is None  # the filer's answer carries no free text back
-    hours = app.state.vault.settings.deletion_deadline_hours
+    hours = app.state.runtime.settings.deletion_deadline_hours
     assert hours == 72
     assert at(out["due_at"]) - at(out["requested_at"]) == timedelta(hours=hours)
     r = await client.get(f"{DELETIONS}/{out['id']}", headers=dpo.headers)
@@ -45,7 +45,7 @@ async def test_a_request_is_pending_and_due_after_the_deadline(
 async def test_the_deadline_is_configuration(
     client: httpx.AsyncClient, app: Any, subject: SubjectFactory, shop: Issued
 ) -> None:
-    app.state.vault.settings.deletion_deadline_hours = 24
+    app.state.runtime.settings.deletion_deadline_hours = 24
     s = await subject()
     out = await file_deletion(client, shop, s.id)
     assert at(out["due_at"]) - at(out["requested_at"]) == timedelta(hours=24)

@@ -16,7 +16,7 @@ from tests.rights_fixtures import approve_deletion, file_deletion
 
 
 async def stored_bodies(app: Any) -> list[bytes]:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return [bytes(b) for b in await session.scalars(select(IdempotencyRecord.body))]
 
 

@@ -32,7 +32,7 @@ from tests.rights_fixtures import DELETIONS, SubjectFactory, approve_deletion, f
 
 
 async def wrapped_key_of(app: Any, customer_id: str) -> bytes:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.scalar(select(Customer).where(Customer.id == uuid.UUID(customer_id)))
         assert row is not None
         assert row.wrapped_dek
@@ -44,7 +44,7 @@ def shred_reasons(events: list[dict[str, Any]]) -> list[str]:
 
 
 async def shredding_of(app: Any, request_id: str) -> str | None:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         req = await session.get(DeletionRequest, uuid.UUID(request_id))
         assert req is not None
         return req.shredding
@@ -71,7 +71,7 @@ async def test_a_reader_holding_a_snapshot_keeps_the_erasure_pending_until_the_s
         reader.execute("SELECT count(*) FROM customers").fetchone()
         holder: Any = reader
     else:
-        conn = await app.state.vault.engine.connect()
+        conn = await app.state.runtime.engine.connect()
         await conn.execution_options(isolation_level="REPEATABLE READ")
         await conn.execute(text("SELECT count(*) FROM customers"))
         holder = conn
@@ -107,9 +107,9 @@ async def test_a_reader_holding_a_snapshot_keeps_the_erasure_pending_until_the_s
     # The sweep (pdvault retention sweep) settles what is pending, and says so.
     from pdvault.erasure.ops import settle_pending
 
-    vault = app.state.vault
-    async with vault.sessions() as session:
-        done = await settle_pending(vault.engine, session, vault.audit)
+    runtime = app.state.runtime
+    async with runtime.sessions() as session:
+        done = await settle_pending(runtime.engine, session, runtime.audit)
     assert done.pending == 0
     assert done.settled == (1 if engine_name == "sqlite" else 0)
     assert await shredding_of(app, request["id"]) == "complete"
@@ -130,7 +130,7 @@ async def test_without_readers_the_erasure_is_complete_at_once(
     dpo: Issued,
 ) -> None:
     if engine_name == "sqlite":  # every pooled connection zeroes what it frees
-        async with app.state.vault.engine.connect() as conn:
+        async with app.state.runtime.engine.connect() as conn:
             assert (await conn.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1
     s = await subject()
     request = await file_deletion(client, shop, s.id)
@@ -205,7 +205,7 @@ async def test_the_retention_sweep_command_settles_pending_erasures(
     request = await file_deletion(client, shop, s.id)
     assert (await approve_deletion(client, dpo, request["id"])).status_code == 200
     # As an erasure that met a reader (or one executed before migration 0010) leaves it.
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(DeletionRequest)
             .where(DeletionRequest.id == uuid.UUID(request["id"]))
@@ -218,7 +218,7 @@ async def test_the_retention_sweep_command_settles_pending_erasures(
         reader = sqlite3.connect(str(make_url(database_url).database), isolation_level=None)
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM customers").fetchone()
-        async with app.state.vault.sessions() as session:  # a write the reader has not seen
+        async with app.state.runtime.sessions() as session:  # a write the reader has not seen
             await session.execute(text("UPDATE customers SET version = version"))
             await session.commit()
         try:

@@ -47,7 +47,7 @@ def cli(database_url: str, keyring: Keyring, tmp_path: Path) -> Cli:
 
 async def snapshot(app: Any, customer_id: str) -> dict[str, Any]:
     """The customer's row as a backup holds it."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.scalar(select(Customer).where(Customer.id == uuid.UUID(customer_id)))
         assert row is not None
         return {c: getattr(row, c) for c in KEY_COLUMNS}
@@ -55,7 +55,7 @@ async def snapshot(app: Any, customer_id: str) -> dict[str, Any]:
 
 async def restore(app: Any, customer_id: str, values: dict[str, Any]) -> None:
     """Put the backed-up row back over the tombstone (the restore of the customer tables)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Customer).where(Customer.id == uuid.UUID(customer_id)).values(**values)
         )
@@ -150,10 +150,10 @@ async def test_reapply_takes_ids_kept_outside_and_ignores_erasures_before_since(
 
     from pdvault.erasure.ops import reapply_erasures
 
-    vault = app.state.vault
-    async with vault.sessions() as session:
+    runtime = app.state.runtime
+    async with runtime.sessions() as session:
         report = await reapply_erasures(
-            vault.engine, session, vault.audit, later, [uuid.UUID(listed.id)]
+            runtime.engine, session, runtime.audit, later, [uuid.UUID(listed.id)]
         )
     assert (report.checked, report.reshredded, report.settled) == (1, 1, True)
     assert (await read(client, staff, listed.id)).status_code == 410

@@ -22,12 +22,12 @@ from tests.rights_fixtures import Subject, SubjectFactory, approve_deletion, fil
 
 async def secrets_of(app: Any, s: Subject) -> dict[str, bytes]:
     """Every byte string that would betray the person: values, indexes, key, ciphertexts."""
-    keys = app.state.vault.keys
+    keys = app.state.runtime.keys
     email, phone = normalize.email(s.body["email"]), normalize.phone(s.body["phone"])
     found: dict[str, bytes] = {f"value {i}": v.encode() for i, v in enumerate(s.values)}
     found["email index"] = sealing.index_of(keys, "email", email)
     found["phone index"] = sealing.index_of(keys, "phone", phone)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.scalar(select(Customer).where(Customer.id == uuid.UUID(s.id)))
         assert row is not None
         for column in ("wrapped_dek", "full_name_ct", "phone_ct", "email_ct", "address_ct"):

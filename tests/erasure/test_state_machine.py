@@ -51,7 +51,7 @@ class Harness:
         return self.loop.run_until_complete(coro)
 
     async def _token(self, role: str) -> dict[str, str]:
-        async with self.app.state.vault.sessions() as session:
+        async with self.app.state.runtime.sessions() as session:
             p = await principals.create_principal(
                 session, PrincipalIn(name=f"sm-{role}", role=Role(role))
             )
@@ -185,7 +185,7 @@ def deletion_machine(h: Harness) -> type[RuleBasedStateMachine]:
             ids = [uuid.UUID(c) for c in self.customers]
 
             async def load() -> tuple[dict[str, tuple[str, str]], dict[str, bool]]:
-                async with h.app.state.vault.sessions() as session:
+                async with h.app.state.runtime.sessions() as session:
                     reqs = (
                         await session.scalars(
                             select(DeletionRequest).where(DeletionRequest.customer_id.in_(ids))

@@ -57,7 +57,7 @@ def used_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def vault(used_vault: Path, tmp_path: Path) -> Path:
+def runtime(used_vault: Path, tmp_path: Path) -> Path:
     """A private copy of the used vault, free to break."""
     root = tmp_path / "vault"
     shutil.copytree(used_vault, root)
@@ -205,14 +205,14 @@ def test_serve_refuses_an_unusable_keyring_in_one_line(
     ],
 )
 def test_other_commands_refuse_an_unusable_keyring(
-    vault: Path, case: str, command: list[str]
+    runtime: Path, case: str, command: list[str]
 ) -> None:
-    path = keyring_of(vault)
+    path = keyring_of(runtime)
     good = path.read_text()
     breaks, phrase = CASES[case]
     breaks(path)
     bad = path.read_bytes()
-    result = run(vault, *command)
+    result = run(runtime, *command)
     if command == ["audit", "verify"] and case == "other-kek-bytes":
         # verify needs only the signing key: with the vault's own seed and a wrong KEK the
         # log is intact and says so (another vault's seed fails every writer's signature).
@@ -226,23 +226,23 @@ def test_other_commands_refuse_an_unusable_keyring(
     assert path.read_bytes() == bad
 
 
-def test_serve_starts_with_the_right_keyring(vault: Path) -> None:
+def test_serve_starts_with_the_right_keyring(runtime: Path) -> None:
     """The refusals above could fail: the untouched copy passes every start check (it gets
     as far as binding; a port already taken proves it without leaving a server running)."""
     import socket
 
-    parse_keyring(keyring_of(vault).read_text())
+    parse_keyring(keyring_of(runtime).read_text())
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run(vault, "serve", "--port", str(port))
+        result = run(runtime, "serve", "--port", str(port))
     assert "Uvicorn running" not in result.err
     assert "address already in use" in result.err.lower(), result.err
     assert "keys do not match" not in result.err
     assert "keyring" not in result.err
 
 
-def test_serve_refuses_garbage_keys_json(vault: Path) -> None:
-    result = run(vault, "serve", PDVAULT_KEYS_JSON='{"format": "pdvault-keyring/1", "keks": {')
+def test_serve_refuses_garbage_keys_json(runtime: Path) -> None:
+    result = run(runtime, "serve", PDVAULT_KEYS_JSON='{"format": "pdvault-keyring/1", "keks": {')
     assert_one_line_refusal(result, "corrupt: not valid JSON", [])

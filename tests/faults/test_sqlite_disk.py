@@ -85,7 +85,7 @@ class Rig:
 
 
 async def _token(app: Any, role: Role) -> dict[str, str]:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         principal = await principals.create_principal(
             session, PrincipalIn(name=f"disk-{role.value}", role=role)
         )
@@ -147,7 +147,7 @@ def _fill(point: Path) -> Path:
 
 async def _verified(rig: Rig) -> int:
     result = await verify_log(
-        rig.app.state.vault.engine, rig.app.state.vault.audit.signer.public_raw
+        rig.app.state.runtime.engine, rig.app.state.runtime.audit.signer.public_raw
     )
     assert result.ok, result
     return result.checked
@@ -196,7 +196,7 @@ async def test_read_only_disk_gives_503_then_recovers(rig: Rig, small_disk: Path
     customers = _rows(rig.db, "customers")
     events = _rows(rig.db, "access_events")
 
-    await rig.app.state.vault.engine.dispose()  # no file open for writing: remount may go on
+    await rig.app.state.runtime.engine.dispose()  # no file open for writing: remount may go on
     done = _mount("-o", "remount,ro", str(small_disk))
     assert done.returncode == 0, done.stderr
     try:

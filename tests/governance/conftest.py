@@ -104,7 +104,7 @@ def ago(**delta: float) -> datetime:
 
 async def set_complaint(app: Any, complaint_id: str, **values: Any) -> None:
     """Move a complaint's times directly (the API never back-dates)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Complaint).where(Complaint.id == uuid.UUID(complaint_id)).values(**values)
         )
@@ -112,7 +112,7 @@ async def set_complaint(app: Any, complaint_id: str, **values: Any) -> None:
 
 
 async def set_breach(app: Any, breach_id: str, **values: Any) -> None:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Breach).where(Breach.id == uuid.UUID(breach_id)).values(**values)
         )

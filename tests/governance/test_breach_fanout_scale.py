@@ -32,7 +32,7 @@ INSERT_CHUNK = 20_000
 async def _bulk_customers(app: Any, count: int) -> None:
     """Minimal tombstone-shaped rows straight into the table (the schema allows NULL keys)."""
     now = utcnow()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         connection = await session.connection()
         for start in range(0, count, INSERT_CHUNK):
             rows = [
@@ -133,7 +133,7 @@ async def test_fanout_to_200k_customers_is_bounded_batched_and_rerunnable(
     again = (await client.post(url, headers=dpo.headers)).json()
     assert (again["queued"], again["already_queued"], again["notices"]) == (0, CUSTOMERS, CUSTOMERS)
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         total, distinct = (
             await session.execute(
                 select(func.count(), func.count(func.distinct(Notification.customer_id))).where(

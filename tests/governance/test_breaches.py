@@ -62,7 +62,7 @@ async def test_recording_sets_the_authority_deadline_72_hours_after_detection(
     assert body["affected_count"] == 2
     assert sorted(body["customer_ids"]) == sorted([a, b])
     assert body["all_customers"] is False
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         stored = (await session.scalars(select(BreachCustomer.customer_id))).all()
     assert sorted(str(c) for c in stored) == sorted([a, b])
     [event] = await governance_events(app, "breach.record")
@@ -209,7 +209,7 @@ async def test_subject_notices_go_to_the_outbox_once_per_named_customer(
     again = (await client.post(url, headers=dpo.headers)).json()
     assert (again["queued"], again["already_queued"], again["notices"]) == (0, 2, 2)
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         notices = (await session.scalars(select(Notification))).all()
     assert sorted(str(n.customer_id) for n in notices) == sorted([a, b])
     for n in notices:
@@ -235,7 +235,7 @@ async def test_subject_notices_go_to_the_outbox_once_per_named_customer(
 async def test_a_breach_affecting_everyone_notifies_every_live_customer_in_batches(
     app: Any, client: httpx.AsyncClient, dpo: Issued, make_customer: Any
 ) -> None:
-    app.state.vault.settings.breach_fanout_batch = 2  # several batches, one insert each
+    app.state.runtime.settings.breach_fanout_batch = 2  # several batches, one insert each
     ids = [await make_customer() for _ in range(5)]
     await mark_erased(app, ids[0])
     breach = await record(client, dpo, all_customers=True)
@@ -245,7 +245,7 @@ async def test_a_breach_affecting_everyone_notifies_every_live_customer_in_batch
     late_comer = await make_customer()
     second = (await client.post(url, headers=dpo.headers)).json()
     assert (second["queued"], second["already_queued"], second["notices"]) == (1, 4, 5)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         notified = (await session.scalars(select(Notification.customer_id))).all()
     assert sorted(str(c) for c in notified) == sorted([*ids[1:], late_comer])
 

@@ -95,7 +95,7 @@ async def test_withdrawn_processing_consent_does_not_close_complaint_handling(
 ) -> None:
     """R7.1: complaint handling is a legal purpose, so it survives a withdrawal."""
     cid = await make_customer()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         session.add(
             Consent(
                 customer_id=uuid.UUID(cid),

@@ -62,7 +62,7 @@ class Harness:
         from pdvault.principals import service
         from pdvault.principals.schemas import PrincipalIn
 
-        async with self.app.state.vault.sessions() as session:
+        async with self.app.state.runtime.sessions() as session:
             principal = await service.create_principal(
                 session, PrincipalIn(name=f"machine-{role}", role=Role(role))
             )

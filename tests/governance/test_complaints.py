@@ -56,7 +56,7 @@ SECRETS = [DESCRIPTION, CONTACT, NOTE, MEASURES, "Zyxwq", "zyxwq"]
 
 
 async def _row(app: Any, complaint_id: str) -> Complaint:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.get(Complaint, uuid.UUID(complaint_id))
         assert row is not None
         return row
@@ -117,7 +117,7 @@ async def test_text_is_sealed_under_the_complaints_own_key_bound_to_its_id(
             assert b"Zyxwq" not in blob
             assert b"zyxwq" not in blob
     assert a.wrapped_dek != b.wrapped_dek  # one data key per complaint
-    keys = app.state.vault.keys
+    keys = app.state.runtime.keys
     key_a = await keys.unwrap_data_key(WrappedKey(a.kek_version, a.wrapped_dek), a.id)
     assert decrypt_field(key_a, a.id, "description", a.description_ct) == DESCRIPTION
     # Moved to the other complaint, or to the other column, it no longer opens.
@@ -157,7 +157,7 @@ async def test_unknown_customer_is_404_and_erased_is_410_both_logged(
         (ghost, "not_found"),
         (erased, "erased"),
     ]
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         assert (await session.scalars(select(Complaint))).all() == []
 
 
@@ -298,7 +298,7 @@ async def test_the_history_keeps_who_when_measures_evidence_and_the_ground(
     assert closed["closed_at"] is not None
     assert closed["rejection_ground"] == "inaccurate_registration_data"
     # Notes and measures are ciphertexts at rest, each bound to its transition.
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         rows = (await session.scalars(select(ComplaintTransition))).all()
     assert len(rows) == 3
     for row in rows:
@@ -431,7 +431,7 @@ async def test_shredding_a_customers_complaints_nulls_keys_and_every_ciphertext(
     await moved(client, dpo, gone[0]["id"], "investigating", "upheld")
     other = await file_complaint(kept)
     await moved(client, dpo, other["id"], "investigating")
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         assert await shred_customer_complaints(session, uuid.UUID(erased)) == 2
         await session.commit()
     for c in gone:
@@ -445,7 +445,7 @@ async def test_shredding_a_customers_complaints_nulls_keys_and_every_ciphertext(
         )
         assert row.category == "misuse"
         assert row.customer_id == uuid.UUID(erased)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         steps = (await session.scalars(select(ComplaintTransition))).all()
     by_complaint: dict[str, list[ComplaintTransition]] = {}
     for s in steps:

@@ -57,7 +57,7 @@ async def _deletion_requests(app: Any, customers: list[str], by: str) -> None:
         }
         for i, (req, due, dec, status) in enumerate(plan)
     ]
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(insert(DeletionRequest), rows)
         await session.commit()
 
@@ -89,7 +89,7 @@ async def _complaints(app: Any, client: httpx.AsyncClient, dpo: Issued, cid: str
     await set_complaint(
         app, old, received_at=ago(days=40), due_at=ago(days=10), decided_at=ago(days=39)
     )
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(ComplaintTransition)
             .where(ComplaintTransition.complaint_id == uuid.UUID(old))

@@ -167,7 +167,7 @@ async def approved(client: httpx.AsyncClient, who: Issued, request_id: str) -> d
 
 async def set_valid_until(app: Any, request_id: str, moment: datetime) -> None:
     """Move a request's expiry directly in the database (the API never lets it be past)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(JudicialRequest)
             .where(JudicialRequest.id == uuid.UUID(request_id))
@@ -182,7 +182,7 @@ async def expire(app: Any, request_id: str) -> None:
 
 async def mark_erased(app: Any, customer_id: str) -> None:
     """A tombstone as erasure leaves it (the deletion workflow is tested elsewhere)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Customer)
             .where(Customer.id == uuid.UUID(customer_id))

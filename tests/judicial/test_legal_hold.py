@@ -27,14 +27,14 @@ HANOI = timezone(timedelta(hours=7))
 
 
 async def _held(app: Any, ids: list[str], now: datetime | None = None) -> set[str]:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         found = await customers_on_legal_hold(session, [uuid.UUID(i) for i in ids], now=now)
     assert all(isinstance(c, uuid.UUID) for c in found)
     return {str(c) for c in found}
 
 
 async def _is_held(app: Any, customer_id: str) -> bool:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return await is_on_legal_hold(session, uuid.UUID(customer_id))
 
 
@@ -208,7 +208,7 @@ async def test_many_customers_across_requests(
 
 
 async def _backdate_filing(app: Any, request_id: str, moment: datetime) -> None:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(JudicialRequest)
             .where(JudicialRequest.id == uuid.UUID(request_id))
@@ -227,12 +227,12 @@ async def test_an_unapproved_request_lapses_after_the_set_time(
         legal, [a.id], valid_until=iso(datetime.now(UTC) + timedelta(days=90))
     )
     filed_at = datetime.fromisoformat(filed["filed_at"].replace("Z", "+00:00"))
-    days = app.state.vault.settings.judicial_unapproved_hold_days
+    days = app.state.runtime.settings.judicial_unapproved_hold_days
     assert days == 14
     assert await _held(app, [a.id], now=filed_at + timedelta(days=days, seconds=-1)) == {a.id}
     assert await _held(app, [a.id], now=filed_at + timedelta(days=days)) == set()
     assert await _held(app, [a.id], now=filed_at + timedelta(days=60)) == set()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         moment = filed_at + timedelta(days=3)
         assert await is_on_legal_hold(session, uuid.UUID(a.id), moment, unapproved_hold_days=2) is (
             False

@@ -62,7 +62,7 @@ async def shop(keyed_settings: Settings, database_url: str) -> AsyncIterator[Sho
     app = create_app(keyed_settings)
     async with app.router.lifespan_context(app):
         headers: dict[str, dict[str, str]] = {}
-        async with app.state.vault.sessions() as session:
+        async with app.state.runtime.sessions() as session:
             for role in ("storefront", "employee", "admin"):
                 p = await principals.create_principal(
                     session, PrincipalIn(name=f"rot-{role}", role=Role(role))

@@ -106,7 +106,7 @@ async def test_a_partial_run_is_carried_on_by_the_next(
     sessions: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = fake_clock(monkeypatch, shop.app.state.vault.keys)
+    clock = fake_clock(monkeypatch, shop.app.state.runtime.keys)
     ids = await shop.create(50)
     await ops.rotate(keyed_settings)
     keys = LocalKeyProvider.from_file(keyed_settings.keyring_path)

@@ -26,7 +26,7 @@ from tests.keys.conftest import Shop, usage
 async def test_rotate_and_rewrap_under_reads_lose_none(
     shop: Shop, keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = fake_clock(monkeypatch, shop.app.state.vault.keys)
+    clock = fake_clock(monkeypatch, shop.app.state.runtime.keys)
     ids = await shop.create(300)
     assert await usage(keyed_settings) == {1: 300}
     stop = asyncio.Event()
@@ -112,7 +112,7 @@ def env_of(settings: Settings) -> dict[str, str]:
 async def test_rewrap_resumes_after_kill_9(
     shop: Shop, keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = fake_clock(monkeypatch, shop.app.state.vault.keys)
+    clock = fake_clock(monkeypatch, shop.app.state.runtime.keys)
     ids = await shop.create(2000)
     env = env_of(keyed_settings)
     interrupted = False

@@ -20,7 +20,7 @@ OUTBOX = "/v1/notifications"
 async def put(
     app: Any, customer_id: str, key: str | None = None, kind: str = "breach_notification"
 ) -> int:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         added = await enqueue(
             session, [notice_row(uuid.UUID(customer_id), kind, {"ref": "BR-MAU-1"}, key)]
         )
@@ -29,7 +29,7 @@ async def put(
 
 
 async def count(app: Any) -> int:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(Notification)) or 0)
 
 

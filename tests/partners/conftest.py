@@ -88,7 +88,7 @@ async def assign(
 
 async def mark_erased(app: Any, customer_id: str) -> None:
     """Stand-in for an executed deletion: the tombstone flag (no erasure endpoint yet)."""
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(Customer)
             .where(Customer.id == uuid.UUID(customer_id))

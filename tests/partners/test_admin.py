@@ -646,7 +646,7 @@ async def test_an_erasure_replaces_the_customers_assignment_references(
             headers=staff.headers,
         )
         assert r.status_code == 201, r.text
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await shred_customer(session, uuid.UUID(cid), now())
         await session.commit()
         rows = (

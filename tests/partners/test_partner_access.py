@@ -136,7 +136,7 @@ async def assert_like_missing(
 async def insert_expired_assignment(app: Any, partner_id: str, customer_id: str) -> str:
     """The API refuses a past expiry, so an assignment that has lapsed is written directly."""
     aid = new_id()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         session.add(
             Assignment(
                 id=aid,
@@ -538,7 +538,7 @@ async def test_withdrawn_processing_consent_is_403(
     await assign(client, world.staff, world.b.id, cid)
     r, _ = await read(app, client, world.b.who, cid)
     assert r.status_code == 200
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         session.add(
             Consent(
                 id=new_id(),

@@ -147,7 +147,7 @@ async def blocked_events(database_url: str, engine_name: str) -> AsyncIterator[A
 
 
 async def _customer_count(app: Any) -> int:
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(Customer)) or 0)
 
 

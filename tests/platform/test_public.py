@@ -109,9 +109,9 @@ async def test_metrics_show_the_database_pool_and_latency(
     assert _sample(text, "pdvault_db_pool_checked_out") == 0  # nothing lent between requests
     size = _sample(text, "pdvault_db_pool_size")
     if engine_name == "postgresql":
-        assert size == app.state.vault.settings.db_pool_size
+        assert size == app.state.runtime.settings.db_pool_size
     else:
         assert size >= 0
-    async with app.state.vault.engine.connect():
+    async with app.state.runtime.engine.connect():
         held = (await client.get("/metrics")).text
         assert _sample(held, "pdvault_db_pool_checked_out") == 1

@@ -53,15 +53,15 @@ def test_the_edge_matches_whole_paths_by_method() -> None:
 async def test_a_marked_route_gets_a_read_session(
     app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vault = app.state.vault
-    real = vault.sessions_for
+    runtime = app.state.runtime
+    real = runtime.sessions_for
     asked: list[bool] = []
 
     def recording(read_only: bool) -> Any:
         asked.append(read_only)
         return real(read_only)
 
-    monkeypatch.setattr(vault, "sessions_for", recording)
+    monkeypatch.setattr(runtime, "sessions_for", recording)
     some = uuid.uuid4()
     # The request's session opens before authentication: no token needed to see which.
     assert (await client.get(f"/v1/customers/{some}")).status_code == 401

@@ -30,7 +30,7 @@ def _b64(raw: bytes) -> str:
 @pytest.fixture
 def clock(app: Any, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The principal cache's clock, for this test: moved by hand past the cache's lifetime."""
-    return fake_clock(monkeypatch, app.state.vault.principals)
+    return fake_clock(monkeypatch, app.state.runtime.principals)
 
 
 async def _create(client: httpx.AsyncClient, admin: Issued, **body: Any) -> httpx.Response:
@@ -190,7 +190,7 @@ async def test_list_limit_bounds_accepted(client: httpx.AsyncClient, admin: Issu
 async def _all_rows(app: Any) -> list[str]:
     """Every row of every application table, rendered as text."""
     out: list[str] = []
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         for table in Base.metadata.sorted_tables:
             rows = (await session.execute(select(table))).all()
             out.extend(repr(tuple(row)) for row in rows)
@@ -219,7 +219,7 @@ async def test_issue_token_shown_once_stored_as_sha256(
     issued = Issued(pid, token, out["id"])
     assert await _works(client, issued) == 200
 
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.get(Token, uuid.UUID(out["id"]))
         assert row is not None
         assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
@@ -444,9 +444,9 @@ async def test_admin_keys_status(
     out = r.json()
     assert out["provider"] == "local"
     primary = out["primary_version"]
-    assert primary == app.state.vault.keys.primary_version
+    assert primary == app.state.runtime.keys.primary_version
     assert [v["version"] for v in out["versions"] if v["primary"]] == [primary]
-    assert {v["version"] for v in out["versions"]} >= set(app.state.vault.keys.versions())
+    assert {v["version"] for v in out["versions"]} >= set(app.state.runtime.keys.versions())
     by_version = {v["version"]: v["customer_keys"] for v in out["versions"]}
     assert by_version[primary] == 3
     assert sum(by_version.values()) == 3

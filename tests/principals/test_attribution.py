@@ -66,7 +66,7 @@ async def test_a_read_with_a_token_an_admin_issued_names_the_token_and_its_issue
     assert event["basis"] is None  # nothing in free text
 
     # The token keeps who issued it.
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         row = await session.get(Token, uuid.UUID(borrowed.token_id))
         assert row is not None
         assert str(row.issued_by) == admin.principal_id

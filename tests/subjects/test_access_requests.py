@@ -36,7 +36,7 @@ async def test_an_open_access_request_lets_the_dpo_export_until_fulfilled(
     assert_problem(await client.get(export, headers=dpo.headers), 403, "no_open_case")
     req = await file(client, dpo, s.id)
     assert req["status"] == "pending"
-    hours = app.state.vault.settings.access_request_deadline_hours
+    hours = app.state.runtime.settings.access_request_deadline_hours
     assert at(req["due_at"]) - at(req["requested_at"]) == timedelta(hours=hours)
     r = await client.get(export, headers=dpo.headers)
     assert r.status_code == 200, r.text
@@ -200,7 +200,7 @@ async def test_rejection_reasons_are_sealed_and_shredded_with_the_customer(
         assert (await client.get(f"{dreqs}/{first}", headers=who.headers)).json()[
             "rejection_reason"
         ] == reason
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         for model in (AccessRequest, DeletionRequest):
             rows = (
                 await session.execute(select(model.rejection_reason, model.rejection_reason_ct))
@@ -236,7 +236,7 @@ async def test_a_reason_written_before_sealing_is_hidden_after_erasure(
 
     s = await subject()
     areq = await file(client, dpo, s.id)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(AccessRequest).values(status="rejected", rejection_reason="Cũ (mẫu)")
         )
@@ -253,7 +253,7 @@ async def test_a_reason_written_before_sealing_is_hidden_after_erasure(
     one = await client.get(f"{REQUESTS}/{areq['id']}", headers=dpo.headers)
     assert one.json()["rejection_reason"] is None
     # Not only hidden: the erasure removed the clear words from the database itself.
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         stored = (
             await session.execute(
                 select(AccessRequest.rejection_reason, AccessRequest.rejection_reason_ct).where(
@@ -277,7 +277,7 @@ async def test_seal_free_text_moves_clear_reasons_under_the_customers_key(
 
     live, gone = await subject(), await subject()
     kept, lost = await file(client, dpo, live.id), await file(client, dpo, gone.id)
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         await session.execute(
             update(AccessRequest).values(status="rejected", rejection_reason="Cũ (mẫu)")
         )
@@ -289,11 +289,11 @@ async def test_seal_free_text_moves_clear_reasons_under_the_customers_key(
     assert (
         await client.post(f"{dreqs}/{r.json()['id']}/approve", headers=dpo.headers)
     ).status_code == 200
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         # The erased customer's clear reason went with the erasure: one left to seal.
-        assert await seal_clear_reasons(session, app.state.vault.keys, batch=1) == 1
+        assert await seal_clear_reasons(session, app.state.runtime.keys, batch=1) == 1
         await session.commit()
-        assert await seal_clear_reasons(session, app.state.vault.keys) == 0
+        assert await seal_clear_reasons(session, app.state.runtime.keys) == 0
         rows = {
             str(i): (clear, sealed)
             for i, clear, sealed in await session.execute(

@@ -92,7 +92,7 @@ async def test_the_export_lists_notices(
     client: httpx.AsyncClient, app: Any, subject: SubjectFactory, shop: Issued
 ) -> None:
     s = await subject()
-    async with app.state.vault.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         import uuid
 
         await enqueue(session, [notice_row(uuid.UUID(s.id), "breach_notification", {"b": "x"})])

@@ -21,7 +21,7 @@ from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.access import AuditedAccess
 from pdvault.db import AwareUTC
-from pdvault.deps import SessionDep, VaultDep, read_route, require
+from pdvault.deps import RuntimeDep, SessionDep, read_route, require
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit, int_after
 from pdvault.policy import Operation
@@ -72,9 +72,9 @@ Filter = Annotated[service.EventFilter, Depends(event_filter)]
 
 
 async def _log(
-    vault: VaultDep, session: SessionDep, actor: Actor, action: str, **kw: object
+    runtime: RuntimeDep, session: SessionDep, actor: Actor, action: str, **kw: object
 ) -> None:
-    await vault.audit.append(
+    await runtime.audit.append(
         session,
         actor,
         EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]
@@ -90,7 +90,7 @@ async def _log(
 @read_route
 async def list_events(
     flt: Filter,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_EVENTS))],
     limit: Limit = 50,
@@ -98,7 +98,7 @@ async def list_events(
 ) -> EventPage:
     items, next_cursor = await service.list_events(session, flt, limit, int_after(cursor))
     # A read route (deps.read_route): its event is group-committed before the page leaves.
-    await vault.audit.commit_read(
+    await runtime.audit.commit_read(
         session, actor, EventDraft(action=Operation.AUDIT_EVENTS.value, outcome=ALLOWED)
     )
     return EventPage(items=items, next_cursor=next_cursor)
@@ -115,14 +115,14 @@ async def list_events(
 )
 async def export_events(
     flt: Filter,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_EXPORT))],
 ) -> StreamingResponse:
-    await _log(vault, session, actor, Operation.AUDIT_EXPORT.value)
+    await _log(runtime, session, actor, Operation.AUDIT_EXPORT.value)
     await session.commit()
     return StreamingResponse(
-        service.export_lines(vault.sessions, flt),
+        service.export_lines(runtime.sessions, flt),
         media_type="application/x-ndjson",
         headers={"Cache-Control": "no-store"},
     )
@@ -135,13 +135,13 @@ async def export_events(
     responses=problems(401, 403, 503),
 )
 async def verify(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_VERIFY))],
 ) -> VerifyOut:
-    await _log(vault, session, actor, Operation.AUDIT_VERIFY.value)
+    await _log(runtime, session, actor, Operation.AUDIT_VERIFY.value)
     await session.commit()
-    result = await verify_log(vault.engine, vault.audit.signer.public_raw)
+    result = await verify_log(runtime.engine, runtime.audit.signer.public_raw)
     return VerifyOut(
         ok=result.ok,
         checked=result.checked,
@@ -160,14 +160,14 @@ async def verify(
     responses=problems(401, 403, 422, 503),
 )
 async def checkpoints(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_CHECKPOINTS))],
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CheckpointPage:
     items, next_cursor = await service.list_checkpoints(session, limit, int_after(cursor))
-    await _log(vault, session, actor, Operation.AUDIT_CHECKPOINTS.value)
+    await _log(runtime, session, actor, Operation.AUDIT_CHECKPOINTS.value)
     await session.commit()
     return CheckpointPage(items=items, next_cursor=next_cursor)
 
@@ -179,13 +179,13 @@ async def checkpoints(
     responses=problems(401, 403, 503),
 )
 async def public_key(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_PUBLIC_KEY))],
 ) -> PublicKeyOut:
-    await _log(vault, session, actor, Operation.AUDIT_PUBLIC_KEY.value)
+    await _log(runtime, session, actor, Operation.AUDIT_PUBLIC_KEY.value)
     await session.commit()
-    signer = vault.audit.signer
+    signer = runtime.audit.signer
     return PublicKeyOut(
         algorithm="Ed25519",
         key_id=signer.key_id,
@@ -202,19 +202,19 @@ async def public_key(
 )
 async def access_report(
     customer_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_ACCESS_REPORT))],
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
     cursor: Cursor = None,
 ) -> AccessReport:
     # Like every read of an erased customer: 410 (the auditor keeps the events in /v1/audit).
-    await AuditedAccess(vault, session, actor).live_customer(
+    await AuditedAccess(runtime, session, actor).live_customer(
         Operation.CUSTOMER_ACCESS_REPORT.value, customer_id
     )
     items, next_cursor = await service.access_report(session, customer_id, limit, int_after(cursor))
     await _log(
-        vault, session, actor, Operation.CUSTOMER_ACCESS_REPORT.value, customer_id=customer_id
+        runtime, session, actor, Operation.CUSTOMER_ACCESS_REPORT.value, customer_id=customer_id
     )
     await session.commit()
     return AccessReport(customer_id=customer_id, items=items, next_cursor=next_cursor)

@@ -34,7 +34,7 @@ from pdvault.policy import (
     decide,
 )
 from pdvault.policy.explain import purpose_refusal
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 T = TypeVar("T")
 NO_SUCH_CUSTOMER = "No such customer."
@@ -59,8 +59,8 @@ class Disclosed:
 
 
 class AuditedAccess:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
 
     async def refused(
         self,
@@ -77,7 +77,7 @@ class AuditedAccess:
         draft = EventDraft.refusal(
             action, reason, customer_id=customer_id, purpose=purpose, fields=fields, basis=basis
         )
-        return await self.vault.audit.denied(self.session, self.actor, draft, problem=problem)
+        return await self.runtime.audit.denied(self.session, self.actor, draft, problem=problem)
 
     async def permit(
         self,
@@ -190,7 +190,7 @@ class AuditedAccess:
         self, action: str, customer: Customer, fields: Sequence[str]
     ) -> dict[str, str]:
         """The plaintext of ``fields``, or the logged 503."""
-        opening = sealing.open_fields(self.vault.keys, customer, fields)
+        opening = sealing.open_fields(self.runtime.keys, customer, fields)
         return await self.decrypted(action, opening, customer_id=customer.id)
 
     async def disclose(
@@ -206,7 +206,7 @@ class AuditedAccess:
     ) -> Disclosed:
         """The whole read path: permit, live customer and facts (``subject``; by default the
         customer's own), decision, decryption, and the read's event committed before return.
-        ``export``: the read produces the customer's export (``subjects/export.py``)."""
+        ``export``: the read produces the customer's export (``export.py``)."""
         permit = await self.permit(action, purpose, fields, Access.READ, customer_id)
         if subject is None:
             customer, facts = await self._subject(
@@ -218,10 +218,10 @@ class AuditedAccess:
         values = await self.decrypt_fields(action, customer, decision.fields)
         if justification is not None and allowed_on_justification(decision):
             await justifications.keep(
-                self.vault, self.session, self.actor, action, [customer], justification
+                self.runtime, self.session, self.actor, action, [customer], justification
             )
         event = EventDraft.allowed(action, customer.id, decision)
-        await self.vault.audit.commit_read(self.session, self.actor, event)
+        await self.runtime.audit.commit_read(self.session, self.actor, event)
         return Disclosed(customer, decision, values)
 
     async def _subject(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pdvault.auth.principal import Actor
 from pdvault.customers.justifications import list_justifications
 from pdvault.customers.schemas import JustificationPage
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit
 from pdvault.policy import Operation
@@ -28,7 +28,7 @@ router = APIRouter(tags=["audit"])
     responses=problems(401, 403, 422, 503),
 )
 async def justifications(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_JUSTIFICATIONS))],
     customer_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -39,6 +39,8 @@ async def justifications(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JustificationPage:
-    page = await list_justifications(vault, session, actor, customer_id, request_id, limit, cursor)
+    page = await list_justifications(
+        runtime, session, actor, customer_id, request_id, limit, cursor
+    )
     await session.commit()
     return page

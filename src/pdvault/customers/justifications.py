@@ -24,7 +24,7 @@ from pdvault.db import begin_writing, new_id, utcnow
 from pdvault.observability import request_id_var
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Operation
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 
 def context_of(justification_id: uuid.UUID) -> str:
@@ -33,7 +33,7 @@ def context_of(justification_id: uuid.UUID) -> str:
 
 
 async def keep(
-    vault: Vault,
+    runtime: Runtime,
     session: AsyncSession,
     actor: Actor,
     action: str,
@@ -56,23 +56,25 @@ async def keep(
                 principal_id=actor.principal_id,
                 action=action,
                 at=now,
-                text_ct=await sealing.seal_text(vault.keys, customer, context_of(row_id), text),
+                text_ct=await sealing.seal_text(runtime.keys, customer, context_of(row_id), text),
             )
         )
     await session.flush()
 
 
-async def _open(vault: Vault, customer: Customer | None, row: AccessJustification) -> str | None:
+async def _decrypt_text(
+    runtime: Runtime, customer: Customer | None, row: AccessJustification
+) -> str | None:
     if customer is None or customer.erased_at is not None:
         return None
     try:
-        return await sealing.open_text(vault.keys, customer, context_of(row.id), row.text_ct)
+        return await sealing.open_text(runtime.keys, customer, context_of(row.id), row.text_ct)
     except DecryptionError:
         return None
 
 
 async def list_justifications(
-    vault: Vault,
+    runtime: Runtime,
     session: AsyncSession,
     actor: Actor,
     customer_id: uuid.UUID | None,
@@ -99,7 +101,7 @@ async def list_justifications(
     items: list[JustificationOut] = []
     shown: dict[uuid.UUID, None] = {}
     for row in rows:
-        text = await _open(vault, customers.get(row.customer_id), row)
+        text = await _decrypt_text(runtime, customers.get(row.customer_id), row)
         if text is not None:
             shown[row.customer_id] = None
         items.append(
@@ -118,5 +120,5 @@ async def list_justifications(
         EventDraft(action=action, outcome=ALLOWED, customer_id=c, basis="justification_text")
         for c in shown
     ] or [EventDraft(action=action, outcome=ALLOWED)]
-    await vault.audit.append(session, actor, *drafts)
+    await runtime.audit.append(session, actor, *drafts)
     return JustificationPage(items=items, next_cursor=next_cursor)

@@ -28,7 +28,7 @@ from pdvault.errors import (
     problem_body,
 )
 from pdvault.policy import ALL_FIELDS, Access, Facts, Purpose, Reason, decide
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 REGISTRATION = Purpose.REGISTRATION.value
 _customer_adapter: TypeAdapter[CustomerIn] = TypeAdapter(CustomerIn)
@@ -45,9 +45,9 @@ async def customer_with_email(session: AsyncSession, email_index: bytes) -> uuid
 
 
 class CustomerRegistration:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
-        self.access = AuditedAccess(vault, session, actor)
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
+        self.access = AuditedAccess(runtime, session, actor)
 
     async def create(self, data: CustomerIn) -> CustomerCreated:
         action = "customer.create"
@@ -60,7 +60,7 @@ class CustomerRegistration:
                 purpose=REGISTRATION,
                 problem=_consent_required(),
             )
-        email_index = sealing.index_of(self.vault.keys, "email", data.email)
+        email_index = sealing.index_of(self.runtime.keys, "email", data.email)
         existing = await customer_with_email(self.session, email_index)
         if existing is not None:
             raise await self._duplicate(action, existing)
@@ -74,7 +74,7 @@ class CustomerRegistration:
             raise await self._duplicate(action, existing) from None
         await self._insert_consents([(customer_id, data)])
         event = _registered(action, customer_id, decision.basis)
-        await self.vault.audit.append(self.session, self.actor, event)
+        await self.runtime.audit.append(self.session, self.actor, event)
         return CustomerCreated(
             id=customer_id, created_at=row["created_at"], consents=_consent_state(data)
         )
@@ -95,7 +95,7 @@ class CustomerRegistration:
     async def _new_row(self, customer_id: uuid.UUID, data: CustomerIn) -> dict[str, Any]:
         now = utcnow()
         values = {f: getattr(data, f) for f in ALL_FIELDS}
-        row = await sealing.seal_new(self.vault.keys, customer_id, values)
+        row = await sealing.seal_new(self.runtime.keys, customer_id, values)
         row.update(
             id=customer_id,
             created_at=now,
@@ -145,7 +145,7 @@ class CustomerRegistration:
                     problem=_consent_required().to_body(),
                 )
                 continue
-            valid.append((index, data, sealing.index_of(self.vault.keys, "email", data.email)))
+            valid.append((index, data, sealing.index_of(self.runtime.keys, "email", data.email)))
 
         attempts_left = 3
         while True:
@@ -205,7 +205,7 @@ class CustomerRegistration:
         if rows:
             await self.session.execute(insert(_CUSTOMERS), rows)
             await self._insert_consents([(cid, data) for _, cid, data in to_insert])
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             *(_registered(action, cid, f"purpose:{REGISTRATION}") for _, cid, _ in to_insert),

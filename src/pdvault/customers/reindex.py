@@ -60,12 +60,47 @@ class ReindexReport:
         return out
 
 
+# Per live customer: (created_at, id, the index it holds now), grouped by its new index.
+_Groups = dict[bytes, list[tuple[datetime, uuid.UUID, bytes | None]]]
+
+
 async def rebuild_email_indexes(
     session: AsyncSession, keys: KeyProvider, audit: AuditLog, batch: int = 1000
 ) -> ReindexReport:
     """Recompute every live customer's email index; the caller commits (one transaction)."""
     report = ReindexReport()
-    groups: dict[bytes, list[tuple[datetime, uuid.UUID, bytes | None]]] = {}
+    groups = await _group_by_new_index(session, keys, report, batch)
+    cleared, assigned, drafts = _settle_collisions(groups, report)
+    for start in range(0, len(cleared), 500):
+        chunk = cleared[start : start + 500]
+        await session.execute(
+            update(Customer).where(Customer.id.in_(chunk)).values(email_bidx=None)
+        )
+    if assigned:
+        await session.execute(
+            update(_CUSTOMERS)
+            .where(_CUSTOMERS.c.id == bindparam("cid"))
+            .values(email_bidx=bindparam("bidx")),
+            assigned,
+        )
+    drafts.append(
+        EventDraft(
+            action=EMAIL_REINDEX,
+            outcome=ALLOWED,
+            fields=("email",),
+            basis=f"reindexed:{report.reindexed}",
+        )
+    )
+    await audit.append(session, None, *drafts)
+    await mark_done(session, EMAIL_REINDEX)
+    return report
+
+
+async def _group_by_new_index(
+    session: AsyncSession, keys: KeyProvider, report: ReindexReport, batch: int
+) -> _Groups:
+    """Decrypt each live email in batches of ``batch`` and compute its index over the new form."""
+    groups: _Groups = {}
     after: uuid.UUID | None = None
     while True:
         query = select(
@@ -98,9 +133,18 @@ async def rebuild_email_indexes(
         report.reindexed += len(rows)
         if len(rows) < batch:
             break
+    return groups
 
-    cleared: list[uuid.UUID] = []  # rows whose index changes or goes: nulled first
-    assigned: list[dict[str, object]] = []  # then the keepers' new indexes
+
+def _settle_collisions(
+    groups: _Groups, report: ReindexReport
+) -> tuple[list[uuid.UUID], list[dict[str, object]], list[EventDraft]]:
+    """The oldest customer of each new index keeps it; the others are left out and logged.
+
+    Returns the rows whose index changes or goes (nulled first), the keepers' new indexes, and
+    one event per customer in a collision."""
+    cleared: list[uuid.UUID] = []
+    assigned: list[dict[str, object]] = []
     drafts: list[EventDraft] = []
     for new, members in groups.items():
         members.sort(key=lambda m: (m[0], m[1]))
@@ -123,29 +167,7 @@ async def rebuild_email_indexes(
             )
     report.changed = len(cleared)
     report.collisions.sort(key=lambda c: str(c[0]))
-    for start in range(0, len(cleared), 500):
-        chunk = cleared[start : start + 500]
-        await session.execute(
-            update(Customer).where(Customer.id.in_(chunk)).values(email_bidx=None)
-        )
-    if assigned:
-        await session.execute(
-            update(_CUSTOMERS)
-            .where(_CUSTOMERS.c.id == bindparam("cid"))
-            .values(email_bidx=bindparam("bidx")),
-            assigned,
-        )
-    drafts.append(
-        EventDraft(
-            action=EMAIL_REINDEX,
-            outcome=ALLOWED,
-            fields=("email",),
-            basis=f"reindexed:{report.reindexed}",
-        )
-    )
-    await audit.append(session, None, *drafts)
-    await mark_done(session, EMAIL_REINDEX)
-    return report
+    return cleared, assigned, drafts
 
 
 async def run_email_reindex(settings: Settings) -> ReindexReport:

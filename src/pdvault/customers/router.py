@@ -29,7 +29,7 @@ from pdvault.customers.schemas import (
 )
 from pdvault.customers.search import CustomerSearch
 from pdvault.customers.service import CustomerService
-from pdvault.deps import SessionDep, VaultDep, items_checked_alone, read_route, require
+from pdvault.deps import RuntimeDep, SessionDep, items_checked_alone, read_route, require
 from pdvault.errors import BadRequest, Conflict, PreconditionRequired, Unprocessable
 from pdvault.idempotency import IdempotentCall
 from pdvault.openapi_docs import problems, purpose_schema
@@ -147,18 +147,18 @@ Fields = Annotated[str | None, Query(description="Comma-separated subset of the 
 async def create_customer(
     request: Request,
     body: Annotated[CustomerIn, Body(examples=[FAKE_CUSTOMER])],
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_CREATE))],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Any:
-    call = IdempotentCall(vault, session, actor, "customer.create", idempotency_key)
+    call = IdempotentCall(runtime, session, actor, "customer.create", idempotency_key)
     canonical = body.model_dump_json().encode()
     replay = await call.replay(canonical)
     if replay is not None:
         return replay
     try:
-        created = await CustomerRegistration(vault, session, actor).create(body)
+        created = await CustomerRegistration(runtime, session, actor).create(body)
     except Conflict:
         # A concurrent request under the same key won the race: answer as it did.
         replay = await call.replay(canonical)
@@ -177,22 +177,22 @@ async def create_customer(
 @items_checked_alone
 async def create_batch(
     body: BatchIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_BATCH))],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Any:
-    limit = vault.settings.batch_max_items
+    limit = runtime.settings.batch_max_items
     if len(body.items) > limit:
         raise Unprocessable(
             f"A batch holds at most {limit} items.",
             errors=[{"loc": ["body", "items"], "msg": f"at most {limit} items"}],
         )
-    call = IdempotentCall(vault, session, actor, "customer.batch", idempotency_key)
+    call = IdempotentCall(runtime, session, actor, "customer.batch", idempotency_key)
     replay = await call.replay(batch_fingerprint_body(body.items))
     if replay is not None:
         return replay
-    results = await CustomerRegistration(vault, session, actor).create_batch(body.items)
+    results = await CustomerRegistration(runtime, session, actor).create_batch(body.items)
     payload = {"results": [r.model_dump(mode="json", exclude_none=True) for r in results]}
     return await _commit(session, call.stage(200, payload), call)
 
@@ -232,12 +232,12 @@ def batch_fingerprint_body(items: list[Any]) -> bytes:
 @read_route
 async def search_customers(
     body: SearchIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_SEARCH))],
     justification: Justification,
 ) -> SearchOut:
-    hits = await CustomerSearch(vault, session, actor).search(body, justification)
+    hits = await CustomerSearch(runtime, session, actor).search(body, justification)
     await session.commit()
     return SearchOut(items=hits)
 
@@ -252,14 +252,14 @@ async def search_customers(
 async def read_customer(
     customer_id: uuid.UUID,
     response: Response,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_READ))],
     justification: Justification,
     purpose: ReadPurpose = None,
     fields: Fields = None,
 ) -> CustomerOut:
-    service = CustomerService(vault, session, actor)
+    service = CustomerService(runtime, session, actor)
     out, etag = await service.read(customer_id, purpose, parse_fields(fields), justification)
     await session.commit()
     response.headers["ETag"] = etag
@@ -277,14 +277,14 @@ async def update_customer(
     customer_id: uuid.UUID,
     body: CustomerPatch,
     response: Response,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_UPDATE))],
     purpose: WritePurpose = None,
     if_match: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     tags = parse_if_match(if_match)
-    service = CustomerService(vault, session, actor)
+    service = CustomerService(runtime, session, actor)
     out, etag = await service.update(customer_id, purpose, body, tags)
     await session.commit()
     response.headers["ETag"] = etag

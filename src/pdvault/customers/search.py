@@ -15,16 +15,16 @@ from pdvault.customers.models import Customer
 from pdvault.customers.schemas import SearchHit, SearchIn
 from pdvault.errors import Forbidden
 from pdvault.policy import ALL_FIELDS, Access, Permit, allowed_on_justification, decide
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 logger = logging.getLogger("pdvault.customers")
 Match = tuple[Customer, dict[str, bool], dict[str, str]]
 
 
 class CustomerSearch:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
-        self.access = AuditedAccess(vault, session, actor)
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
+        self.access = AuditedAccess(runtime, session, actor)
 
     async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
         action = "customer.search"
@@ -63,12 +63,14 @@ class CustomerSearch:
             drafts.append(_no_match(action, permit))
         if first_denial is not None and not hits:
             problem = Forbidden(f"Access denied: {first_denial}.", reason=first_denial)
-            raise await self.vault.audit.denied(self.session, self.actor, *drafts, problem=problem)
+            raise await self.runtime.audit.denied(
+                self.session, self.actor, *drafts, problem=problem
+            )
         if justification is not None:
             await justifications.keep(
-                self.vault, self.session, self.actor, action, justified, justification
+                self.runtime, self.session, self.actor, action, justified, justification
             )
-        await self.vault.audit.commit_read(self.session, self.actor, *drafts)
+        await self.runtime.audit.commit_read(self.session, self.actor, *drafts)
         return hits
 
     async def _matches(self, action: str, query: SearchIn) -> list[Match]:
@@ -77,7 +79,7 @@ class CustomerSearch:
         the row holds it, the others for the answer if the decision allows them."""
         key, value = ("email", query.email) if query.email is not None else ("phone", query.phone)
         column = getattr(Customer, sealing.INDEXED_FIELDS[key])
-        index = sealing.index_of(self.vault.keys, key, value or "")
+        index = sealing.index_of(self.runtime.keys, key, value or "")
         found = [
             subject_of(row)
             for row in await self.session.execute(
@@ -99,7 +101,7 @@ class CustomerSearch:
         with no value or id, and a metric), never another customer's answer."""
         if sealing.match_form(key, opened[key]) == sealing.match_form(key, value):
             return True
-        self.vault.metrics.integrity_failures.labels("blind_index").inc()
+        self.runtime.metrics.integrity_failures.labels("blind_index").inc()
         logger.warning("customer search: a blind index led to a row holding another %s", key)
         return False
 

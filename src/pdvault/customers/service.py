@@ -23,7 +23,7 @@ from pdvault.customers.schemas import CustomerOut, CustomerPatch
 from pdvault.db import utcnow
 from pdvault.errors import Conflict, PreconditionFailed
 from pdvault.policy import Access, AccessDecision, rule_for
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 
 def etag_of(customer: Customer) -> str:
@@ -42,9 +42,9 @@ def representation(customer: Customer, purpose: str, values: dict[str, str]) -> 
 
 
 class CustomerService:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
-        self.access = AuditedAccess(vault, session, actor)
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
+        self.access = AuditedAccess(runtime, session, actor)
 
     async def read(
         self,
@@ -80,7 +80,7 @@ class CustomerService:
         read_fields = _readable(decision)
         values = await access.decrypt_fields(action, customer, read_fields)
         event = replace(EventDraft.allowed(action, customer.id, decision), fields=read_fields)
-        await self.vault.audit.append(self.session, self.actor, event)
+        await self.runtime.audit.append(self.session, self.actor, event)
         return representation(customer, permit.rule.purpose, values), etag_of(customer)
 
     async def _check_version(
@@ -107,7 +107,7 @@ class CustomerService:
         being corrected, under the purpose used; the other customer's id is not disclosed (a
         correction needs no reference to it)."""
         holder = await customer_with_email(
-            self.session, sealing.index_of(self.vault.keys, "email", email)
+            self.session, sealing.index_of(self.runtime.keys, "email", email)
         )
         if holder is not None and holder != customer.id:
             raise await self.access.refused(
@@ -146,8 +146,8 @@ class CustomerService:
         """The row's columns for its next version: every field sealed again under it."""
 
         async def reseal() -> dict[str, Any]:
-            data_key = await sealing.data_key_of(self.vault.keys, customer)
-            return sealing.reseal(self.vault.keys, data_key, customer, changes)
+            data_key = await sealing.data_key_of(self.runtime.keys, customer)
+            return sealing.reseal(self.runtime.keys, data_key, customer, changes)
 
         return await self.access.decrypted(
             action, reseal(), customer_id=customer.id, outcome="nothing was changed"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from pdvault.auth.principal import Actor
-from pdvault.deps import SessionDep, VaultDep, require, takes_document
+from pdvault.deps import RuntimeDep, SessionDep, require, takes_document
 from pdvault.documents.form import read_upload
 from pdvault.documents.schemas import UPLOAD_BODY_SCHEMA, DocumentOut, DocumentPage
 from pdvault.documents.service import DocumentService
@@ -70,13 +70,13 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 async def upload_document(
     customer_id: uuid.UUID,
     request: Request,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DOCUMENT_UPLOAD))],
 ) -> DocumentOut:
     # Read only after the gate: a caller who may not upload never has its body parsed.
     form = await read_upload(request.headers.get("content-type"), request.stream())
-    out = await DocumentService(vault, session, actor).upload(customer_id, form)
+    out = await DocumentService(runtime, session, actor).upload(customer_id, form)
     await session.commit()
     return out
 
@@ -89,13 +89,13 @@ async def upload_document(
 )
 async def list_documents(
     customer_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DOCUMENT_LIST))],
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> DocumentPage:
-    page = await DocumentService(vault, session, actor).list_page(customer_id, limit, cursor)
+    page = await DocumentService(runtime, session, actor).list_page(customer_id, limit, cursor)
     await session.commit()
     return page
 
@@ -110,7 +110,7 @@ async def list_documents(
 async def download_document(
     customer_id: uuid.UUID,
     document_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DOCUMENT_READ))],
     purpose: Annotated[
@@ -119,7 +119,9 @@ async def download_document(
         Query(description=_WHY),
     ] = None,
 ) -> Response:
-    doc, data = await DocumentService(vault, session, actor).read(customer_id, document_id, purpose)
+    doc, data = await DocumentService(runtime, session, actor).read(
+        customer_id, document_id, purpose
+    )
     await session.commit()  # the event is durable before a byte leaves
     filename = f"{doc.id}{EXTENSION.get(doc.content_type, '')}"
     return Response(

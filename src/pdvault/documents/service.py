@@ -37,7 +37,7 @@ from pdvault.judicial.service import DEFAULT_UNAPPROVED_HOLD_DAYS, customers_on_
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Access, Denial, Operation, Reason, authorize, decide
 from pdvault.policy.explain import purpose_refusal
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 SHRED_ACTION = "document.shred"
 # Vietnamese accounting law counts retention from the end of the accounting year; the year
@@ -97,8 +97,8 @@ def _order_ref_of(raw: str) -> str:
 
 
 class DocumentService:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault = vault
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime = runtime
         self.session = session
         self.actor = actor
 
@@ -112,7 +112,7 @@ class DocumentService:
         basis: str | None = None,
         problem: Problem | None = None,
     ) -> Problem:
-        return await self.vault.audit.denied(
+        return await self.runtime.audit.denied(
             self.session,
             self.actor,
             EventDraft.refusal(
@@ -166,7 +166,7 @@ class DocumentService:
             )
         document_id = new_id()
         data_key = new_data_key()
-        wrapped = await self.vault.keys.wrap_data_key(data_key, document_id)
+        wrapped = await self.runtime.keys.wrap_data_key(data_key, document_id)
         now = utcnow()
         row: dict[str, Any] = {
             "id": document_id,
@@ -177,7 +177,7 @@ class DocumentService:
             "size": len(form.file),
             "created_at": now,
             "created_by": self.actor.principal_id,
-            "retain_until": retain_until(self.vault.settings, kind, now),
+            "retain_until": retain_until(self.runtime.settings, kind, now),
             "shredded_at": None,
             "kek_version": wrapped.version,
             "wrapped_dek": wrapped.blob,
@@ -186,7 +186,7 @@ class DocumentService:
             ),
         }
         await self.session.execute(insert(Document), [row])
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -211,7 +211,7 @@ class DocumentService:
             query = query.where(Document.id > after)
         fetched = (await self.session.scalars(query.order_by(Document.id).limit(limit + 1))).all()
         rows, next_cursor = split_page(fetched, limit, lambda d: d.id)
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id),
@@ -236,41 +236,23 @@ class DocumentService:
                 else None,
             )
         await self._customer(action, customer_id, purpose)
-        doc = await self.session.get(Document, document_id)
-        if doc is None or doc.customer_id != customer_id:
-            # Another customer's document answers like a missing one.
-            raise await self._refuse(
-                action,
-                "not_found",
-                customer_id,
-                purpose=purpose,
-                problem=NotFound("No such document."),
-            )
+        doc = await self._live_document(action, customer_id, document_id, purpose)
         basis = f"document:{doc.id}"
-        if doc.shredded_at is not None:
-            raise await self._refuse(
-                action,
-                "shredded",
-                customer_id,
-                purpose=purpose,
-                basis=basis,
-                problem=Gone("This document's retention ended; its key and bytes were destroyed."),
-            )
         decision = decide(permit, await load_facts(self.session, customer_id, permit))
         if not decision.allowed:
             reason = denial_reason(decision)
             raise await self._refuse(action, reason, customer_id, purpose=purpose, basis=basis)
         # The bytes are fetched only once the answer is yes: a refusal never loads 20 MiB.
         blob = await self.session.scalar(select(Document.ciphertext).where(Document.id == doc.id))
-        data = await AuditedAccess(self.vault, self.session, self.actor).decrypted(
+        data = await AuditedAccess(self.runtime, self.session, self.actor).decrypted(
             action,
-            read_plaintext(self.vault.keys, doc, blob),
+            read_plaintext(self.runtime.keys, doc, blob),
             customer_id=customer_id,
             purpose=purpose,
             basis=basis,
             what="The stored document",
         )
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -282,6 +264,31 @@ class DocumentService:
             ),
         )
         return doc, data
+
+    async def _live_document(
+        self, action: str, customer_id: uuid.UUID, document_id: uuid.UUID, purpose: str | None
+    ) -> Document:
+        """The customer's document, not shredded; else a refusal in the log (404 / 410)."""
+        doc = await self.session.get(Document, document_id)
+        if doc is None or doc.customer_id != customer_id:
+            # Another customer's document answers like a missing one.
+            raise await self._refuse(
+                action,
+                "not_found",
+                customer_id,
+                purpose=purpose,
+                problem=NotFound("No such document."),
+            )
+        if doc.shredded_at is not None:
+            raise await self._refuse(
+                action,
+                "shredded",
+                customer_id,
+                purpose=purpose,
+                basis=f"document:{doc.id}",
+                problem=Gone("This document's retention ended; its key and bytes were destroyed."),
+            )
+        return doc
 
 
 # -- for the export, the erasure and the retention sweep -----------------------------------

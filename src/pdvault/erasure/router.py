@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Query
 
 from pdvault.auth.principal import Actor
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.erasure.schemas import (
     DeletionRejectIn,
     DeletionRequestIn,
@@ -35,11 +35,11 @@ Dpo = Annotated[Actor, Depends(require(Operation.DELETION_DECIDE))]
 )
 async def file_request(
     body: DeletionRequestIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DELETION_FILE))],
 ) -> DeletionRequestOut:
-    out = await DeletionService(vault, session, actor).file(body)
+    out = await DeletionService(runtime, session, actor).file(body)
     await session.commit()
     return out
 
@@ -51,7 +51,7 @@ async def file_request(
     responses=problems(401, 403, 422, 503),
 )
 async def list_requests(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DELETION_LIST))],
     status: Annotated[Literal["pending", "executed", "rejected"] | None, Query()] = None,
@@ -59,7 +59,7 @@ async def list_requests(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> DeletionRequestPage:
-    page = await DeletionService(vault, session, actor).list(status, overdue, limit, cursor)
+    page = await DeletionService(runtime, session, actor).list(status, overdue, limit, cursor)
     await session.commit()
     return page
 
@@ -72,11 +72,11 @@ async def list_requests(
 )
 async def get_request(
     request_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DELETION_READ))],
 ) -> DeletionRequestOut:
-    service = DeletionService(vault, session, actor)
+    service = DeletionService(runtime, session, actor)
     out = await service.get(request_id, with_note=may_read_free_text(actor.role))
     await session.commit()
     return out
@@ -94,14 +94,14 @@ async def get_request(
     responses=problems(401, 403, 404, 409, 422, 503),
 )
 async def approve(
-    request_id: uuid.UUID, vault: VaultDep, session: SessionDep, actor: Dpo
+    request_id: uuid.UUID, runtime: RuntimeDep, session: SessionDep, actor: Dpo
 ) -> DeletionRequestOut:
-    service = DeletionService(vault, session, actor)
+    service = DeletionService(runtime, session, actor)
     out = await service.approve(request_id)
     await session.commit()
     # Done only once no copy of the wrapped key is left in the files; else pending, and
     # `pdvault retention sweep` retries (docs/erasure.md).
-    out = await service.settle(out, await settle_storage(vault.engine))
+    out = await service.settle(out, await settle_storage(runtime.engine))
     await session.commit()
     return out
 
@@ -115,10 +115,10 @@ async def approve(
 async def reject(
     request_id: uuid.UUID,
     body: Annotated[DeletionRejectIn, Body()],
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Dpo,
 ) -> DeletionRequestOut:
-    out = await DeletionService(vault, session, actor).reject(request_id, body.reason)
+    out = await DeletionService(runtime, session, actor).reject(request_id, body.reason)
     await session.commit()
     return out

@@ -43,12 +43,12 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
     noun = "deletion request"
 
     def deadline_hours(self) -> int:
-        return self.vault.settings.deletion_deadline_hours
+        return self.runtime.settings.deletion_deadline_hours
 
     async def file(self, data: DeletionRequestIn) -> DeletionRequestOut:
         req, customer = await self.new_request(data.customer_id, data.channel)
         if data.note is not None:
-            data_key = await sealing.data_key_of(self.vault.keys, customer)
+            data_key = await sealing.data_key_of(self.runtime.keys, customer)
             req.note_ct = encrypt_field(data_key, customer.id, note_field(req.id), data.note)
         await self.add(req)
         return request_out(await self.fields_of(req), shredding=req.shredding)
@@ -76,7 +76,7 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
         customer = await self.session.get(Customer, req.customer_id)
         if customer is None or customer.wrapped_dek is None:
             return None
-        data_key = await sealing.data_key_of(self.vault.keys, customer)
+        data_key = await sealing.data_key_of(self.runtime.keys, customer)
         try:
             return decrypt_field(data_key, customer.id, note_field(req.id), req.note_ct)
         except DecryptionError:
@@ -89,7 +89,7 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
         if await is_on_legal_hold(
             self.session,
             req.customer_id,
-            unapproved_hold_days=self.vault.settings.judicial_unapproved_hold_days,
+            unapproved_hold_days=self.runtime.settings.judicial_unapproved_hold_days,
         ):
             raise await self.refuse(
                 action,
@@ -125,7 +125,7 @@ class DeletionService(RequestWorkflow[DeletionRequest]):
         if not settled:
             log.warning("erasure pending: a reader holds an older snapshot; the sweep settles it")
         await record_settlement(
-            self.session, self.vault.audit, self.actor, [(out.id, out.customer_id)], settled
+            self.session, self.runtime.audit, self.actor, [(out.id, out.customer_id)], settled
         )
         state = Shredding.COMPLETE if settled else Shredding.PENDING
         return out.model_copy(update={"shredding": state.value})

@@ -38,6 +38,7 @@ ERASED_REFERENCE = "erased"
 
 
 async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: datetime) -> None:
+    """Everything that erases one person, in the caller's transaction."""
     await session.execute(
         update(Customer)
         .where(Customer.id == customer_id)
@@ -55,9 +56,21 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
             version=Customer.version + 1,
         )
     )
-    # Staff words about the person go with them: notes and rejection reasons sealed under the
-    # data key (unreadable from now on), and reasons written in clear before revision 0011
-    # that ``pdvault seal-free-text`` has not moved yet.
+    await _shred_request_texts(session, customer_id)
+    # Documents past (or without) their legal retention go now; vouchers under retention
+    # stay under their own keys, holding no personal field (R7.3).
+    await shred_unretained_documents(session, customer_id, now)
+    # Complaints about the person keep their metadata (dates, category, outcome) for the
+    # register; their words (description, contact, notes, measures) go with the person.
+    await shred_customer_complaints(session, customer_id)
+    await _end_assignments(session, customer_id, now)
+    await _forget_replays(session, customer_id)
+
+
+async def _shred_request_texts(session: AsyncSession, customer_id: uuid.UUID) -> None:
+    """Staff words about the person go with them: notes and rejection reasons sealed under the
+    data key (unreadable from now on), and reasons written in clear before revision 0011 that
+    ``pdvault seal-free-text`` has not moved yet."""
     await session.execute(
         update(DeletionRequest)
         .where(DeletionRequest.customer_id == customer_id)
@@ -68,14 +81,11 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
         .where(AccessRequest.customer_id == customer_id)
         .values(rejection_reason=None, rejection_reason_ct=None)
     )
-    # Documents past (or without) their legal retention go now; vouchers under retention
-    # stay under their own keys, holding no personal field (R7.3).
-    await shred_unretained_documents(session, customer_id, now)
-    # Complaints about the person keep their metadata (dates, category, outcome) for the
-    # register; their words (description, contact, notes, measures) go with the person.
-    await shred_customer_complaints(session, customer_id)
-    # No partner keeps a job on a person who no longer exists here, nor the job's reference
-    # (an order number, but typed by staff and kept in clear).
+
+
+async def _end_assignments(session: AsyncSession, customer_id: uuid.UUID, now: datetime) -> None:
+    """No partner keeps a job on a person who no longer exists here, nor the job's reference
+    (an order number, but typed by staff and kept in clear)."""
     await session.execute(
         update(Assignment)
         .where(Assignment.customer_id == customer_id, Assignment.revoked_at.is_(None))
@@ -86,9 +96,12 @@ async def shred_customer(session: AsyncSession, customer_id: uuid.UUID, now: dat
         .where(Assignment.customer_id == customer_id)
         .values(reference=ERASED_REFERENCE)
     )
-    # A replay of the create (or a batch holding it) must not answer for an erased person:
-    # the stored response names them, and the keyed fingerprint tells whether a guessed body
-    # was theirs. The responses hold the id as JSON text; this runs once per erasure.
+
+
+async def _forget_replays(session: AsyncSession, customer_id: uuid.UUID) -> None:
+    """A replay of the create (or a batch holding it) must not answer for an erased person: the
+    stored response names them, and the keyed fingerprint tells whether a guessed body was
+    theirs. The responses hold the id as JSON text; this runs once per erasure."""
     pattern = f'%"{customer_id}"%'
     body = IdempotencyRecord.body
     names_them = (

@@ -33,7 +33,7 @@ from pdvault.notifications.models import NoticeKind, Notification
 from pdvault.notifications.service import enqueue, notice_row
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Operation
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 CLOCK_SKEW = timedelta(minutes=5)
 _CHUNK = 1000
@@ -92,11 +92,11 @@ def _not_in_future(moment: datetime, name: str, now: datetime) -> None:
 
 
 class BreachService:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
 
     async def _log(self, action: str, breach_id: uuid.UUID | None) -> None:
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -115,7 +115,7 @@ class BreachService:
     async def _refuse(
         self, action: str, breach_id: uuid.UUID, reason: str, problem: Any
     ) -> Problem:
-        return await self.vault.audit.denied(
+        return await self.runtime.audit.denied(
             self.session,
             self.actor,
             EventDraft.refusal(action, reason, basis=f"breach:{breach_id}"),
@@ -161,7 +161,7 @@ class BreachService:
             )
         else:
             affected = len(ids)
-        hours = self.vault.settings.breach_authority_deadline_hours
+        hours = self.runtime.settings.breach_authority_deadline_hours
         b = Breach(
             id=new_id(),
             detected_at=data.detected_at,

@@ -45,7 +45,7 @@ from pdvault.governance.models import (
 )
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Operation, may_read_free_text
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 DESCRIPTION, CONTACT = "description", "contact"
 _UNDECIDED = [s.value for s in UNDECIDED]
@@ -86,9 +86,9 @@ def summary_of(c: Complaint, now: datetime) -> ComplaintSummary:
 
 
 class ComplaintService:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
-        self.access = AuditedAccess(vault, session, actor)
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
+        self.access = AuditedAccess(runtime, session, actor)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -99,7 +99,7 @@ class ComplaintService:
         fields: Sequence[str] = (),
         customer_id: uuid.UUID | None = None,
     ) -> None:
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -114,7 +114,7 @@ class ComplaintService:
     async def _complaint(self, action: str, complaint_id: uuid.UUID) -> Complaint:
         c = await self.session.get(Complaint, complaint_id)
         if c is None:
-            raise await self.vault.audit.denied(
+            raise await self.runtime.audit.denied(
                 self.session,
                 self.actor,
                 EventDraft.refusal(action, "not_found", basis=f"complaint:{complaint_id}"),
@@ -125,7 +125,9 @@ class ComplaintService:
     async def _data_key(self, c: Complaint) -> bytes | None:
         if c.wrapped_dek is None or c.kek_version is None:
             return None  # shredded
-        return await self.vault.keys.unwrap_data_key(WrappedKey(c.kek_version, c.wrapped_dek), c.id)
+        return await self.runtime.keys.unwrap_data_key(
+            WrappedKey(c.kek_version, c.wrapped_dek), c.id
+        )
 
     async def _history(self, complaint_id: uuid.UUID) -> list[ComplaintTransition]:
         rows = await self.session.scalars(
@@ -188,7 +190,7 @@ class ComplaintService:
             await self.access.live_customer(action, data.customer_id)
         complaint_id, now = new_id(), utcnow()
         data_key = new_data_key()
-        wrapped = await self.vault.keys.wrap_data_key(data_key, complaint_id)
+        wrapped = await self.runtime.keys.wrap_data_key(data_key, complaint_id)
         c = Complaint(
             id=complaint_id,
             customer_id=data.customer_id,
@@ -197,7 +199,7 @@ class ComplaintService:
             status=ComplaintStatus.RECEIVED.value,
             filed_by=actor.principal_id,
             received_at=now,
-            due_at=now + timedelta(days=self.vault.settings.complaint_deadline_days),
+            due_at=now + timedelta(days=self.runtime.settings.complaint_deadline_days),
             transitions=0,
             kek_version=wrapped.version,
             wrapped_dek=wrapped.blob,
@@ -262,7 +264,6 @@ class ComplaintService:
 
     async def transition(self, complaint_id: uuid.UUID, body: TransitionIn) -> ComplaintOut:
         action = Operation.COMPLAINT_TRANSITION.value
-        session, actor = self.session, self.actor
         c = await self._complaint(action, complaint_id)
         target = ComplaintStatus(body.to)
         if body.rejection_ground is not None and target is not ComplaintStatus.REJECTED:
@@ -277,15 +278,37 @@ class ComplaintService:
                 action, c, f"A {current} complaint cannot become {target}."
             )
         now, step = utcnow(), c.transitions + 1
-        values: dict[str, object] = {"status": target.value, "transitions": step}
+        if not await self._move(c, current, target, body, now):
+            raise await self._refuse_move(action, c, "The complaint moved meanwhile; reload it.")
+        self.session.add(await self._transition_row(c, current, target, body, now, step))
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            problem = await self._refuse_move(
+                action, c, "The complaint moved meanwhile; reload it."
+            )
+            raise problem from None
+        await self.session.refresh(c)
+        await self._log(action, c)
+        return await self._full(action, c, may_read_free_text(self.actor.role))
+
+    async def _move(
+        self,
+        c: Complaint,
+        current: ComplaintStatus,
+        target: ComplaintStatus,
+        body: TransitionIn,
+        now: datetime,
+    ) -> bool:
+        """Compare-and-set: a concurrent move from the same state finds nothing to update."""
+        values: dict[str, object] = {"status": target.value, "transitions": c.transitions + 1}
         if target in (ComplaintStatus.UPHELD, ComplaintStatus.REJECTED):
             values["decided_at"] = now
         if target is ComplaintStatus.REJECTED:
             values["rejection_ground"] = body.rejection_ground
         if target is ComplaintStatus.CLOSED:
             values["closed_at"] = now
-        # Compare-and-set: a concurrent move from the same state finds nothing to update.
-        moved = await session.execute(
+        moved = await self.session.execute(
             update(Complaint)
             .where(
                 Complaint.id == c.id,
@@ -295,50 +318,45 @@ class ComplaintService:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if getattr(moved, "rowcount", 0) != 1:
-            problem = await self._refuse_move(
-                action, c, "The complaint moved meanwhile; reload it."
-            )
-            raise problem from None
+        return getattr(moved, "rowcount", 0) == 1
+
+    async def _transition_row(
+        self,
+        c: Complaint,
+        current: ComplaintStatus,
+        target: ComplaintStatus,
+        body: TransitionIn,
+        now: datetime,
+        step: int,
+    ) -> ComplaintTransition:
+        """The history row, its note and measures encrypted under the complaint's key."""
         key = await self._data_key(c)
         transition_id = new_id()
-        session.add(
-            ComplaintTransition(
-                id=transition_id,
-                complaint_id=c.id,
-                step=step,
-                from_status=current.value,
-                to_status=target.value,
-                at=now,
-                by=actor.principal_id,
-                # A shredded complaint (its customer erased) keeps no new free text either.
-                note_ct=(
-                    encrypt_field(key, c.id, _note_field(transition_id), body.note)
-                    if key is not None
-                    else None
-                ),
-                measures_ct=(
-                    encrypt_field(key, c.id, _measures_field(transition_id), body.measures)
-                    if key is not None and body.measures is not None
-                    else None
-                ),
-                evidence_event_ids=list(dict.fromkeys(body.evidence_event_ids)),
-                rejection_ground=body.rejection_ground,
-            )
+        return ComplaintTransition(
+            id=transition_id,
+            complaint_id=c.id,
+            step=step,
+            from_status=current.value,
+            to_status=target.value,
+            at=now,
+            by=self.actor.principal_id,
+            # A shredded complaint (its customer erased) keeps no new free text either.
+            note_ct=(
+                encrypt_field(key, c.id, _note_field(transition_id), body.note)
+                if key is not None
+                else None
+            ),
+            measures_ct=(
+                encrypt_field(key, c.id, _measures_field(transition_id), body.measures)
+                if key is not None and body.measures is not None
+                else None
+            ),
+            evidence_event_ids=list(dict.fromkeys(body.evidence_event_ids)),
+            rejection_ground=body.rejection_ground,
         )
-        try:
-            await session.flush()
-        except IntegrityError:
-            problem = await self._refuse_move(
-                action, c, "The complaint moved meanwhile; reload it."
-            )
-            raise problem from None
-        await session.refresh(c)
-        await self._log(action, c)
-        return await self._full(action, c, may_read_free_text(actor.role))
 
     async def _refuse_move(self, action: str, c: Complaint, detail: str) -> Problem:
-        return await self.vault.audit.denied(
+        return await self.runtime.audit.denied(
             self.session,
             self.actor,
             EventDraft.refusal(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.db import AwareUTC
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.errors import Unprocessable
 from pdvault.governance.breach_schemas import (
     EXAMPLE_AUTHORITY,
@@ -62,11 +62,11 @@ def _example(body: dict[str, Any]) -> dict[str, Any]:
 )
 async def file_complaint(
     body: ComplaintIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_FILE))],
 ) -> ComplaintOut:
-    out = await ComplaintService(vault, session, actor).file(body)
+    out = await ComplaintService(runtime, session, actor).file(body)
     await session.commit()
     return out
 
@@ -78,7 +78,7 @@ async def file_complaint(
     responses=problems(401, 403, 422, 503),
 )
 async def list_complaints(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_LIST))],
     limit: Limit = 50,
@@ -88,7 +88,7 @@ async def list_complaints(
     customer_id: Annotated[uuid.UUID | None, Query()] = None,
     category: Annotated[Category | None, Query()] = None,
 ) -> ComplaintPage:
-    page = await ComplaintService(vault, session, actor).list(
+    page = await ComplaintService(runtime, session, actor).list(
         limit,
         cursor,
         status=status,
@@ -108,11 +108,11 @@ async def list_complaints(
 )
 async def get_complaint(
     complaint_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_READ))],
 ) -> ComplaintOut:
-    out = await ComplaintService(vault, session, actor).get(complaint_id)
+    out = await ComplaintService(runtime, session, actor).get(complaint_id)
     await session.commit()
     return out
 
@@ -127,11 +127,11 @@ async def get_complaint(
 async def transition_complaint(
     complaint_id: uuid.UUID,
     body: TransitionIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.COMPLAINT_TRANSITION))],
 ) -> ComplaintOut:
-    out = await ComplaintService(vault, session, actor).transition(complaint_id, body)
+    out = await ComplaintService(runtime, session, actor).transition(complaint_id, body)
     await session.commit()
     return out
 
@@ -149,11 +149,11 @@ async def transition_complaint(
 )
 async def record_breach(
     body: BreachIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.BREACH_RECORD))],
 ) -> BreachDetail:
-    out = await BreachService(vault, session, actor).record(body)
+    out = await BreachService(runtime, session, actor).record(body)
     await session.commit()
     return out
 
@@ -165,14 +165,14 @@ async def record_breach(
     responses=problems(401, 403, 422, 503),
 )
 async def list_breaches(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.BREACH_LIST))],
     limit: Limit = 50,
     cursor: Cursor = None,
     overdue: Annotated[bool | None, Query(description="Authority not notified, past due")] = None,
 ) -> BreachPage:
-    page = await BreachService(vault, session, actor).list(limit, cursor, overdue)
+    page = await BreachService(runtime, session, actor).list(limit, cursor, overdue)
     await session.commit()
     return page
 
@@ -185,11 +185,11 @@ async def list_breaches(
 )
 async def get_breach(
     breach_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.BREACH_READ))],
 ) -> BreachDetail:
-    out = await BreachService(vault, session, actor).get(breach_id)
+    out = await BreachService(runtime, session, actor).get(breach_id)
     await session.commit()
     return out
 
@@ -204,11 +204,11 @@ async def get_breach(
 async def notify_authority(
     breach_id: uuid.UUID,
     body: AuthorityNotificationIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.BREACH_NOTIFY_AUTHORITY))],
 ) -> BreachDetail:
-    out = await BreachService(vault, session, actor).notify_authority(breach_id, body)
+    out = await BreachService(runtime, session, actor).notify_authority(breach_id, body)
     await session.commit()
     return out
 
@@ -221,18 +221,18 @@ async def notify_authority(
 )
 async def notify_subjects(
     breach_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.BREACH_NOTIFY_SUBJECTS))],
 ) -> SubjectNotificationsOut:
     # One transaction per batch: no lock is held for the whole fan-out, and a run cut short
     # keeps what it queued; the dedupe key makes the re-run add only the rest.
-    service = BreachService(vault, session, actor)
+    service = BreachService(runtime, session, actor)
     breach = await service.start_fanout(breach_id)
     await session.commit()
     total, after = FanoutStep(), None
     while True:
-        step = await service.fanout_batch(breach, after, vault.settings.breach_fanout_batch)
+        step = await service.fanout_batch(breach, after, runtime.settings.breach_fanout_batch)
         await session.commit()
         total.queued += step.queued
         total.already_queued += step.already_queued
@@ -277,7 +277,7 @@ def wants_csv(accept: str | None) -> bool:
 )
 async def compliance(
     request: Request,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.REPORT_COMPLIANCE))],
     since: Annotated[AwareUTC, Query(description="RFC 3339 with offset, inclusive")],
@@ -289,7 +289,7 @@ async def compliance(
             errors=[{"loc": ["query", "until"], "msg": "must be after since"}],
         )
     report = await compliance_report(session, since, until)
-    await vault.audit.append(
+    await runtime.audit.append(
         session, actor, EventDraft(action=Operation.REPORT_COMPLIANCE.value, outcome=ALLOWED)
     )
     await session.commit()

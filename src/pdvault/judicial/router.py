@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from pdvault.auth.principal import Actor
 from pdvault.customers.router import parse_fields
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.judicial.schemas import (
     EXAMPLE_REQUEST,
     Disclosure,
@@ -36,11 +36,11 @@ router = APIRouter(prefix="/v1/judicial-requests", tags=["judicial requests"])
 )
 async def file_request(
     body: JudicialRequestIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_FILE))],
 ) -> JudicialRequestOut:
-    out = await JudicialService(vault, session, actor).file(body)
+    out = await JudicialService(runtime, session, actor).file(body)
     await session.commit()
     return out
 
@@ -52,14 +52,14 @@ async def file_request(
     responses=problems(401, 403, 422, 503),
 )
 async def list_requests(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_LIST))],
     limit: Limit = 50,
     cursor: Cursor = None,
     status: Annotated[Literal["submitted", "approved", "rejected"] | None, Query()] = None,
 ) -> JudicialPage:
-    return await JudicialService(vault, session, actor).list(limit, cursor, status)
+    return await JudicialService(runtime, session, actor).list(limit, cursor, status)
 
 
 @router.get(
@@ -70,11 +70,11 @@ async def list_requests(
 )
 async def get_request(
     request_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_READ))],
 ) -> JudicialRequestOut:
-    out = await JudicialService(vault, session, actor).get(request_id)
+    out = await JudicialService(runtime, session, actor).get(request_id)
     await session.commit()
     return out
 
@@ -87,11 +87,11 @@ async def get_request(
 )
 async def approve_request(
     request_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_DECIDE))],
 ) -> JudicialRequestOut:
-    out = await JudicialService(vault, session, actor).decide(request_id, approve=True)
+    out = await JudicialService(runtime, session, actor).decide(request_id, approve=True)
     await session.commit()
     return out
 
@@ -105,11 +105,11 @@ async def approve_request(
 async def reject_request(
     request_id: uuid.UUID,
     body: RejectIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_DECIDE))],
 ) -> JudicialRequestOut:
-    service = JudicialService(vault, session, actor)
+    service = JudicialService(runtime, session, actor)
     out = await service.decide(request_id, approve=False, reason=body.reason)
     await session.commit()
     return out
@@ -123,13 +123,13 @@ async def reject_request(
 )
 async def disclose(
     request_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_DISCLOSE))],
     customer_id: Annotated[uuid.UUID | None, Query(description="Only this customer")] = None,
     fields: Annotated[str | None, Query(description="Comma-separated subset")] = None,
 ) -> Disclosure:
-    service = JudicialService(vault, session, actor)
+    service = JudicialService(runtime, session, actor)
     out = await service.disclose(request_id, customer_id, parse_fields(fields))
     await session.commit()
     return out

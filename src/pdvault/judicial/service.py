@@ -42,7 +42,7 @@ from pdvault.policy import (
     Purpose,
     authorize,
 )
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 PURPOSE = Purpose.JUDICIAL_DISCLOSURE.value
 
@@ -98,9 +98,9 @@ async def is_on_legal_hold(
 
 
 class JudicialService:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
-        self.access = AuditedAccess(vault, session, actor)
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
+        self.access = AuditedAccess(runtime, session, actor)
 
     async def _named(self, request_id: uuid.UUID) -> list[uuid.UUID]:
         rows = await self.session.scalars(
@@ -132,7 +132,7 @@ class JudicialService:
         )
 
     async def _log(self, action: str, request_id: uuid.UUID) -> None:
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, basis=f"judicial_request:{request_id}"),
@@ -210,7 +210,7 @@ class JudicialService:
         action = "judicial.approve" if approve else "judicial.reject"
         req = await self._request(request_id)
         if req.filed_by == self.actor.principal_id:
-            raise await self.vault.audit.denied(
+            raise await self.runtime.audit.denied(
                 self.session,
                 self.actor,
                 EventDraft.refusal(action, "four_eyes", basis=f"judicial_request:{req.id}"),
@@ -276,7 +276,7 @@ class JudicialService:
                     basis=basis,
                 )
             )
-        await self.vault.audit.append(self.session, self.actor, *drafts)
+        await self.runtime.audit.append(self.session, self.actor, *drafts)
         return Disclosure(request=self._out(req, named), customers=disclosed, withheld=withheld)
 
     async def _disclose_one(
@@ -291,6 +291,6 @@ class JudicialService:
         customer = await self.session.get(Customer, customer_id)
         if customer is None or customer.erased_at is not None:
             return None
-        opening = sealing.open_fields(self.vault.keys, customer, decision.fields)
+        opening = sealing.open_fields(self.runtime.keys, customer, decision.fields)
         values = await access.decrypted(action, opening, customer_id=customer_id, basis=facts.basis)
         return values, decision

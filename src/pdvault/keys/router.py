@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.keys.rotation import key_usage
 from pdvault.openapi_docs import problems
 from pdvault.policy import Operation
@@ -38,19 +38,19 @@ class KeyStatus(BaseModel):
     responses=problems(401, 403, 503),
 )
 async def key_status(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.KEYS_STATUS))],
 ) -> KeyStatus:
     usage = await key_usage(session)
-    await vault.audit.append(
+    await runtime.audit.append(
         session, actor, EventDraft(action=Operation.KEYS_STATUS.value, outcome=ALLOWED)
     )
     await session.commit()
-    primary = vault.keys.primary_version
-    held = set(vault.keys.versions())
+    primary = runtime.keys.primary_version
+    held = set(runtime.keys.versions())
     return KeyStatus(
-        provider=vault.keys.name,
+        provider=runtime.keys.name,
         primary_version=primary,
         versions=[
             KeyVersion(

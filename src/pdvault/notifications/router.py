@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.errors import NotFound
 from pdvault.notifications import service
 from pdvault.notifications.schemas import NotificationOut, NotificationPage
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
     responses=problems(401, 403, 422, 503),
 )
 async def list_notifications(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.NOTIFICATION_LIST))],
     status: Annotated[Literal["pending", "delivered", "all"], Query()] = "pending",
@@ -35,7 +35,7 @@ async def list_notifications(
     cursor: Cursor = None,
 ) -> NotificationPage:
     page = await service.list_notifications(session, status, limit, cursor)
-    await vault.audit.append(
+    await runtime.audit.append(
         session, actor, EventDraft(action=Operation.NOTIFICATION_LIST.value, outcome=ALLOWED)
     )
     await session.commit()
@@ -50,20 +50,20 @@ async def list_notifications(
 )
 async def acknowledge(
     notification_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.NOTIFICATION_ACK))],
 ) -> NotificationOut:
     action = Operation.NOTIFICATION_ACK.value
     notice = await service.acknowledge(session, notification_id, actor.principal_id)
     if notice is None:
-        raise await vault.audit.denied(
+        raise await runtime.audit.denied(
             session,
             actor,
             EventDraft.refusal(action, "not_found"),
             problem=NotFound("No such notification."),
         )
-    await vault.audit.append(
+    await runtime.audit.append(
         session,
         actor,
         EventDraft(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from pdvault.auth.principal import Actor
 from pdvault.customers.router import parse_fields
-from pdvault.deps import SessionDep, VaultDep, read_route, require
+from pdvault.deps import RuntimeDep, SessionDep, read_route, require
 from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.pagination import Cursor, Limit
 from pdvault.partners.schemas import (
@@ -39,11 +39,11 @@ router = APIRouter(tags=["partners"])
 )
 async def create_partner(
     body: PartnerIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PARTNER_CREATE))],
 ) -> PartnerOut:
-    out = await PartnerService(vault, session, actor).create_partner(body)
+    out = await PartnerService(runtime, session, actor).create_partner(body)
     await session.commit()
     return out
 
@@ -55,13 +55,13 @@ async def create_partner(
     responses=problems(401, 403, 422, 503),
 )
 async def list_partners(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PARTNER_LIST))],
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PartnerPage:
-    return await PartnerService(vault, session, actor).list_partners(limit, cursor)
+    return await PartnerService(runtime, session, actor).list_partners(limit, cursor)
 
 
 @router.post(
@@ -74,11 +74,11 @@ async def list_partners(
 async def create_grant(
     partner_id: uuid.UUID,
     body: GrantIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.GRANT_CREATE))],
 ) -> GrantOut:
-    out = await PartnerService(vault, session, actor).create_grant(partner_id, body)
+    out = await PartnerService(runtime, session, actor).create_grant(partner_id, body)
     await session.commit()
     return out
 
@@ -91,13 +91,13 @@ async def create_grant(
 )
 async def list_grants(
     partner_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.GRANT_LIST))],
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> GrantPage:
-    return await PartnerService(vault, session, actor).list_grants(partner_id, limit, cursor)
+    return await PartnerService(runtime, session, actor).list_grants(partner_id, limit, cursor)
 
 
 @router.post(
@@ -109,11 +109,11 @@ async def list_grants(
 async def revoke_grant(
     partner_id: uuid.UUID,
     grant_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.GRANT_REVOKE))],
 ) -> GrantOut:
-    out = await PartnerService(vault, session, actor).revoke_grant(partner_id, grant_id)
+    out = await PartnerService(runtime, session, actor).revoke_grant(partner_id, grant_id)
     await session.commit()
     return out
 
@@ -128,11 +128,11 @@ async def revoke_grant(
 async def create_assignment(
     partner_id: uuid.UUID,
     body: AssignmentIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.ASSIGNMENT_CREATE))],
 ) -> AssignmentOut:
-    out = await PartnerService(vault, session, actor).create_assignment(partner_id, body)
+    out = await PartnerService(runtime, session, actor).create_assignment(partner_id, body)
     await session.commit()
     return out
 
@@ -146,11 +146,11 @@ async def create_assignment(
 async def revoke_assignment(
     partner_id: uuid.UUID,
     assignment_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.ASSIGNMENT_REVOKE))],
 ) -> AssignmentOut:
-    service = PartnerService(vault, session, actor)
+    service = PartnerService(runtime, session, actor)
     out = await service.revoke_assignment(partner_id, assignment_id)
     await session.commit()
     return out
@@ -163,13 +163,13 @@ async def revoke_assignment(
     responses=problems(401, 403, 422, 503),
 )
 async def own_assignments(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PARTNER_ASSIGNMENTS))],
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AssignmentPage:
-    page = await PartnerService(vault, session, actor).own_assignments(limit, cursor)
+    page = await PartnerService(runtime, session, actor).own_assignments(limit, cursor)
     await session.commit()
     return page
 
@@ -183,7 +183,7 @@ async def own_assignments(
 @read_route
 async def partner_read_customer(
     customer_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PARTNER_CUSTOMER_READ))],
     purpose: Annotated[
@@ -193,7 +193,7 @@ async def partner_read_customer(
     ] = None,
     fields: Annotated[str | None, Query(description="Comma-separated subset")] = None,
 ) -> PartnerCustomerOut:
-    service = PartnerService(vault, session, actor)
+    service = PartnerService(runtime, session, actor)
     out = await service.read_customer(customer_id, purpose, parse_fields(fields))
     await session.commit()
     return out

@@ -32,7 +32,7 @@ from pdvault.partners.schemas import (
     PartnerPage,
 )
 from pdvault.policy import Facts, PartnerFacts, Permit, Reason
-from pdvault.vault import Vault
+from pdvault.runtime import Runtime
 
 
 def grant_out(g: Grant) -> GrantOut:
@@ -72,12 +72,12 @@ def merge_grants(grants: Sequence[Grant], purpose: str, now: datetime) -> Partne
 
 
 class PartnerService:
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
-        self.access = AuditedAccess(vault, session, actor)
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
+        self.access = AuditedAccess(runtime, session, actor)
 
     async def _log(self, action: str, **kw: object) -> None:
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(action=action, outcome=ALLOWED, **kw),  # type: ignore[arg-type]

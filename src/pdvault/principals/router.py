@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.errors import Conflict, NotFound
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit
@@ -37,7 +37,7 @@ async def _principal(session: SessionDep, principal_id: uuid.UUID) -> Principal:
 
 
 async def _log(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Actor,
     action: str,
@@ -45,7 +45,7 @@ async def _log(
     token_id: uuid.UUID | None = None,
 ) -> None:
     """The act's event: the actor (principal and token) and what it was about, by id."""
-    await vault.audit.append(
+    await runtime.audit.append(
         session,
         actor,
         EventDraft(
@@ -66,12 +66,12 @@ async def _log(
 )
 async def create_principal(
     body: PrincipalIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_CREATE))],
 ) -> PrincipalOut:
     principal = await service.create_principal(session, body)
-    await _log(vault, session, actor, Operation.PRINCIPAL_CREATE.value, principal.id)
+    await _log(runtime, session, actor, Operation.PRINCIPAL_CREATE.value, principal.id)
     await session.commit()
     return service.principal_out(principal)
 
@@ -99,14 +99,14 @@ async def list_principals(
 )
 async def disable_principal(
     principal_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_DISABLE))],
 ) -> PrincipalOut:
     principal = await service.disable_principal(session, await _principal(session, principal_id))
-    await _log(vault, session, actor, Operation.PRINCIPAL_DISABLE.value, principal.id)
+    await _log(runtime, session, actor, Operation.PRINCIPAL_DISABLE.value, principal.id)
     await session.commit()
-    vault.principals.clear()
+    runtime.principals.clear()
     return service.principal_out(principal)
 
 
@@ -119,7 +119,7 @@ async def disable_principal(
 )
 async def issue_token(
     principal_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.TOKEN_CREATE))],
     body: TokenIn | None = None,
@@ -127,9 +127,9 @@ async def issue_token(
     principal = await _principal(session, principal_id)
     if principal.disabled_at is not None:
         raise Conflict("The principal is disabled.", reason="principal_disabled")
-    days = body.expires_in_days if body is not None else vault.settings.token_default_days
+    days = body.expires_in_days if body is not None else runtime.settings.token_default_days
     created = await service.issue_token(session, principal, days, issued_by=actor.principal_id)
-    await _log(vault, session, actor, Operation.TOKEN_CREATE.value, principal.id, created.id)
+    await _log(runtime, session, actor, Operation.TOKEN_CREATE.value, principal.id, created.id)
     await session.commit()
     return created
 
@@ -159,7 +159,7 @@ async def list_tokens(
 )
 async def revoke_token(
     token_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.TOKEN_REVOKE))],
 ) -> TokenRevoked:
@@ -167,7 +167,7 @@ async def revoke_token(
     if token is None:
         raise NotFound("No such token.")
     revoked = await service.revoke_token(session, token)
-    await _log(vault, session, actor, Operation.TOKEN_REVOKE.value, token.principal_id, token.id)
+    await _log(runtime, session, actor, Operation.TOKEN_REVOKE.value, token.principal_id, token.id)
     await session.commit()
-    vault.principals.clear()
+    runtime.principals.clear()
     return revoked

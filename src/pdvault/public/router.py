@@ -15,7 +15,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from pdvault.config import Controller
-from pdvault.deps import VaultDep
+from pdvault.deps import RuntimeDep
 from pdvault.errors import ServiceUnavailable
 from pdvault.openapi_docs import problems
 from pdvault.policy import RULES
@@ -55,13 +55,13 @@ async def healthz() -> Health:
     summary="Database and keys usable, else 503",
     responses=problems(503),
 )
-async def readyz(vault: VaultDep) -> Health:
+async def readyz(runtime: RuntimeDep) -> Health:
     try:
-        async with vault.engine.connect() as conn:
+        async with runtime.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         probe = uuid.UUID(int=0)
-        wrapped = await vault.keys.wrap_data_key(b"\0" * 32, probe)
-        await vault.keys.unwrap_data_key(wrapped, probe)
+        wrapped = await runtime.keys.wrap_data_key(b"\0" * 32, probe)
+        await runtime.keys.unwrap_data_key(wrapped, probe)
     except Exception:
         raise ServiceUnavailable(
             "Not ready: the database or the key provider is unavailable.",
@@ -71,8 +71,8 @@ async def readyz(vault: VaultDep) -> Health:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(vault: VaultDep) -> Response:
-    return Response(generate_latest(vault.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(runtime: RuntimeDep) -> Response:
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @lru_cache(maxsize=4)
@@ -98,8 +98,8 @@ def purposes() -> list[PurposeOut]:
 
 
 @router.get("/v1/policy", response_model=PolicyOut, summary="The controller, policy and rules")
-async def policy(vault: VaultDep) -> dict[str, Any]:
-    settings = vault.settings
+async def policy(runtime: RuntimeDep) -> dict[str, Any]:
+    settings = runtime.settings
     text_path = str(settings.policy_text_file) if settings.policy_text_file else None
     return {
         "controller": settings.controller,

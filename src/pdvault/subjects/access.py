@@ -30,7 +30,7 @@ class AccessRequestService(RequestWorkflow[AccessRequest]):
     noun = "access request"
 
     def deadline_hours(self) -> int:
-        return self.vault.settings.access_request_deadline_hours
+        return self.runtime.settings.access_request_deadline_hours
 
     async def file(self, data: AccessRequestIn) -> AccessRequestOut:
         if data.reference is None and access_request_needs_reference(self.actor.role):

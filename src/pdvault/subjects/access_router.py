@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from pdvault.auth.principal import Actor
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit
 from pdvault.policy import Operation
@@ -29,11 +29,11 @@ Dpo = Annotated[Actor, Depends(require(Operation.ACCESS_REQUEST_DECIDE))]
 )
 async def file_request(
     body: AccessRequestIn,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.ACCESS_REQUEST_FILE))],
 ) -> AccessRequestOut:
-    out = await AccessRequestService(vault, session, actor).file(body)
+    out = await AccessRequestService(runtime, session, actor).file(body)
     await session.commit()
     return out
 
@@ -45,7 +45,7 @@ async def file_request(
     responses=problems(401, 403, 422, 503),
 )
 async def list_requests(
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.ACCESS_REQUEST_LIST))],
     status: Annotated[Literal["pending", "fulfilled", "rejected"] | None, Query()] = None,
@@ -53,7 +53,7 @@ async def list_requests(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AccessRequestPage:
-    page = await AccessRequestService(vault, session, actor).list(status, overdue, limit, cursor)
+    page = await AccessRequestService(runtime, session, actor).list(status, overdue, limit, cursor)
     await session.commit()
     return page
 
@@ -66,11 +66,11 @@ async def list_requests(
 )
 async def get_request(
     request_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.ACCESS_REQUEST_READ))],
 ) -> AccessRequestOut:
-    out = await AccessRequestService(vault, session, actor).get(request_id)
+    out = await AccessRequestService(runtime, session, actor).get(request_id)
     await session.commit()
     return out
 
@@ -82,9 +82,9 @@ async def get_request(
     responses=problems(401, 403, 404, 409, 422, 503),
 )
 async def fulfil(
-    request_id: uuid.UUID, vault: VaultDep, session: SessionDep, actor: Dpo
+    request_id: uuid.UUID, runtime: RuntimeDep, session: SessionDep, actor: Dpo
 ) -> AccessRequestOut:
-    out = await AccessRequestService(vault, session, actor).fulfil(request_id)
+    out = await AccessRequestService(runtime, session, actor).fulfil(request_id)
     await session.commit()
     return out
 
@@ -96,8 +96,8 @@ async def fulfil(
     responses=problems(401, 403, 404, 409, 422, 503),
 )
 async def reject(
-    request_id: uuid.UUID, body: RejectIn, vault: VaultDep, session: SessionDep, actor: Dpo
+    request_id: uuid.UUID, body: RejectIn, runtime: RuntimeDep, session: SessionDep, actor: Dpo
 ) -> AccessRequestOut:
-    out = await AccessRequestService(vault, session, actor).reject(request_id, body.reason)
+    out = await AccessRequestService(runtime, session, actor).reject(request_id, body.reason)
     await session.commit()
     return out

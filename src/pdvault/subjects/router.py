@@ -10,11 +10,11 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.access import AuditedAccess
-from pdvault.deps import SessionDep, VaultDep, require
+from pdvault.deps import RuntimeDep, SessionDep, require
+from pdvault.export import export_customer
 from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.policy import Access, Operation, default_purpose
 from pdvault.subjects.consents import consent_history, record_consent
-from pdvault.subjects.export import export_customer
 from pdvault.subjects.schemas import (
     FAKE_CONSENT_IN,
     ConsentIn,
@@ -36,14 +36,14 @@ _EXPORT_WHY = "Another purpose the role holds (default: the role's own); GET /v1
 )
 async def read_consents(
     customer_id: uuid.UUID,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CONSENT_READ))],
 ) -> ConsentsOut:
     action = Operation.CONSENT_READ.value
-    await AuditedAccess(vault, session, actor).live_customer(action, customer_id)
+    await AuditedAccess(runtime, session, actor).live_customer(action, customer_id)
     out = await consent_history(session, customer_id)
-    await vault.audit.append(
+    await runtime.audit.append(
         session, actor, EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id)
     )
     await session.commit()
@@ -60,14 +60,14 @@ async def read_consents(
 async def record(
     customer_id: uuid.UUID,
     body: Annotated[ConsentIn, Body(examples=[FAKE_CONSENT_IN])],
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CONSENT_RECORD))],
 ) -> ConsentRecorded:
     action = Operation.CONSENT_RECORD.value
-    await AuditedAccess(vault, session, actor).live_customer(action, customer_id)
+    await AuditedAccess(runtime, session, actor).live_customer(action, customer_id)
     entry, current = await record_consent(session, customer_id, body, actor.principal_id)
-    await vault.audit.append(
+    await runtime.audit.append(
         session,
         actor,
         EventDraft(
@@ -95,7 +95,7 @@ async def record(
 async def export(
     customer_id: uuid.UUID,
     response: Response,
-    vault: VaultDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.CUSTOMER_EXPORT))],
     purpose: Annotated[
@@ -105,7 +105,7 @@ async def export(
     ] = None,
 ) -> Export:
     chosen = purpose or default_purpose(Operation.CUSTOMER_EXPORT, actor.role)
-    out = await export_customer(vault, session, actor, customer_id, chosen)
+    out = await export_customer(runtime, session, actor, customer_id, chosen)
     await session.commit()
     response.headers["Cache-Control"] = "no-store"
     return out

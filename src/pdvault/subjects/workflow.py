@@ -23,8 +23,8 @@ from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, NotFound, Problem
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Purpose
+from pdvault.runtime import Runtime
 from pdvault.subjects.models import PENDING, REJECTED, RequestColumns
-from pdvault.vault import Vault
 
 SUBJECT_REQUEST = Purpose.DATA_SUBJECT_REQUEST.value
 
@@ -57,7 +57,7 @@ def reason_context(register: str, request_id: uuid.UUID) -> str:
 
 
 async def open_reason(
-    vault: Vault, session: AsyncSession, register: str, req: RequestColumns
+    runtime: Runtime, session: AsyncSession, register: str, req: RequestColumns
 ) -> str | None:
     """A request's rejection reason, while its customer's data key exists (issue 14.10).
 
@@ -73,7 +73,7 @@ async def open_reason(
         return req.rejection_reason
     try:
         return await sealing.open_text(
-            vault.keys, customer, reason_context(register, req.id), req.rejection_reason_ct
+            runtime.keys, customer, reason_context(register, req.id), req.rejection_reason_ct
         )
     except DecryptionError:
         return None
@@ -85,14 +85,14 @@ class RequestWorkflow(Generic[R]):
     basis_prefix: ClassVar[str]  # "deletion_request": the basis "deletion_request:<id>"
     noun: ClassVar[str]  # "deletion request", in problem details
 
-    def __init__(self, vault: Vault, session: AsyncSession, actor: Actor) -> None:
-        self.vault, self.session, self.actor = vault, session, actor
+    def __init__(self, runtime: Runtime, session: AsyncSession, actor: Actor) -> None:
+        self.runtime, self.session, self.actor = runtime, session, actor
 
     def action(self, verb: str) -> str:
         return f"{self.action_prefix}.{verb}"
 
     async def reason_of(self, req: R) -> str | None:
-        return await open_reason(self.vault, self.session, self.basis_prefix, req)
+        return await open_reason(self.runtime, self.session, self.basis_prefix, req)
 
     async def fields_of(self, req: R) -> dict[str, Any]:
         return request_fields(req, await self.reason_of(req))
@@ -103,7 +103,7 @@ class RequestWorkflow(Generic[R]):
     async def refuse(
         self, action: str, reason: str, problem: Problem, customer_id: uuid.UUID | None = None
     ) -> Problem:
-        return await self.vault.audit.denied(
+        return await self.runtime.audit.denied(
             self.session,
             self.actor,
             EventDraft.refusal(action, reason, customer_id=customer_id, purpose=SUBJECT_REQUEST),
@@ -111,7 +111,7 @@ class RequestWorkflow(Generic[R]):
         )
 
     async def log(self, action: str, req: R, fields: tuple[str, ...] = ()) -> None:
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session,
             self.actor,
             EventDraft(
@@ -127,7 +127,7 @@ class RequestWorkflow(Generic[R]):
     async def new_request(self, customer_id: uuid.UUID, channel: str) -> tuple[R, Customer]:
         """A pending request on a live customer that has none pending yet (flushed)."""
         action = self.action("request")
-        access = AuditedAccess(self.vault, self.session, self.actor)
+        access = AuditedAccess(self.runtime, self.session, self.actor)
         customer = await access.live_customer(action, customer_id)
         pending = await self.session.scalar(
             select(self.model.id).where(
@@ -179,7 +179,7 @@ class RequestWorkflow(Generic[R]):
             query = query.where(m.id > after)
         fetched = (await self.session.scalars(query.order_by(m.id).limit(limit + 1))).all()
         rows, next_cursor = split_page(fetched, limit, lambda r: r.id)
-        await self.vault.audit.append(
+        await self.runtime.audit.append(
             self.session, self.actor, EventDraft(action=self.action("list"), outcome=ALLOWED)
         )
         return rows, next_cursor
@@ -219,7 +219,7 @@ class RequestWorkflow(Generic[R]):
         customer = await self.session.get(Customer, req.customer_id)
         if customer is not None and customer.wrapped_dek is not None:
             req.rejection_reason_ct = await sealing.seal_text(
-                self.vault.keys, customer, reason_context(self.basis_prefix, req.id), reason
+                self.runtime.keys, customer, reason_context(self.basis_prefix, req.id), reason
             )
         # else: the customer was erased meanwhile; a reason about them has nowhere to live.
         await self.session.flush()

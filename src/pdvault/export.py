@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,7 @@ from pdvault.notifications.models import Notification
 from pdvault.notifications.service import notification_out
 from pdvault.pagination import decode_cursor
 from pdvault.partners.models import Assignment, Partner
+from pdvault.runtime import Runtime
 from pdvault.subjects.access import AccessRequestService
 from pdvault.subjects.consents import consent_history
 from pdvault.subjects.models import AccessRequest
@@ -31,7 +34,6 @@ from pdvault.subjects.schemas import (
     DeletionRequestHeld,
     Export,
 )
-from pdvault.vault import Vault
 
 REPORT_PAGE = 1000
 
@@ -69,17 +71,22 @@ async def _assignments(session: AsyncSession, customer_id: uuid.UUID) -> list[As
     ]
 
 
+_Request = TypeVar("_Request", DeletionRequest, AccessRequest)
+
+
+async def _requests_of(
+    session: AsyncSession, model: type[_Request], customer_id: uuid.UUID
+) -> Sequence[_Request]:
+    """One register's requests about the customer, oldest first."""
+    query = select(model).where(model.customer_id == customer_id).order_by(model.id)
+    return (await session.scalars(query)).all()
+
+
 async def _deletion_requests(
-    vault: Vault, session: AsyncSession, actor: Actor, customer_id: uuid.UUID
+    runtime: Runtime, session: AsyncSession, actor: Actor, customer_id: uuid.UUID
 ) -> list[DeletionRequestHeld]:
-    requests = (
-        await session.scalars(
-            select(DeletionRequest)
-            .where(DeletionRequest.customer_id == customer_id)
-            .order_by(DeletionRequest.id)
-        )
-    ).all()
-    deletions = DeletionService(vault, session, actor)
+    requests = await _requests_of(session, DeletionRequest, customer_id)
+    deletions = DeletionService(runtime, session, actor)
     return [
         DeletionRequestHeld(
             id=r.id,
@@ -96,16 +103,10 @@ async def _deletion_requests(
 
 
 async def _access_requests(
-    vault: Vault, session: AsyncSession, actor: Actor, customer_id: uuid.UUID
+    runtime: Runtime, session: AsyncSession, actor: Actor, customer_id: uuid.UUID
 ) -> list[AccessRequestHeld]:
-    requests = (
-        await session.scalars(
-            select(AccessRequest)
-            .where(AccessRequest.customer_id == customer_id)
-            .order_by(AccessRequest.id)
-        )
-    ).all()
-    access = AccessRequestService(vault, session, actor)
+    requests = await _requests_of(session, AccessRequest, customer_id)
+    access = AccessRequestService(runtime, session, actor)
     return [
         AccessRequestHeld(
             id=r.id,
@@ -131,10 +132,14 @@ def _record(customer: Customer) -> CustomerRecord:
 
 
 async def export_customer(
-    vault: Vault, session: AsyncSession, actor: Actor, customer_id: uuid.UUID, purpose: str | None
+    runtime: Runtime,
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    purpose: str | None,
 ) -> Export:
     """The read goes through the policy like any other (all four fields, one access event)."""
-    access = AuditedAccess(vault, session, actor)
+    access = AuditedAccess(runtime, session, actor)
     read = await access.disclose("customer.export", customer_id, purpose, export=True)
     customer, decision, values = read.customer, read.decision, read.values
     notices = (
@@ -152,9 +157,9 @@ async def export_customer(
         consents=await consent_history(session, customer_id),
         access_report=await _whole_access_report(session, customer_id),
         documents=await documents_metadata(session, customer_id),
-        deletion_requests=await _deletion_requests(vault, session, actor, customer_id),
-        access_requests=await _access_requests(vault, session, actor, customer_id),
-        complaints=await ComplaintService(vault, session, actor).for_subject(customer_id),
+        deletion_requests=await _deletion_requests(runtime, session, actor, customer_id),
+        access_requests=await _access_requests(runtime, session, actor, customer_id),
+        complaints=await ComplaintService(runtime, session, actor).for_subject(customer_id),
         partner_assignments=await _assignments(session, customer_id),
         notifications=[notification_out(n) for n in notices],
     )

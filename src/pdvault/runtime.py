@@ -16,7 +16,7 @@ from pdvault.observability import Metrics
 
 
 @dataclass
-class Vault:
+class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
