@@ -175,3 +175,21 @@ async def test_a_failing_route_logs_one_line_without_its_values(
     assert line["route"] == "/boom"
     assert NAME not in log_lines.lines[0]
     assert "0912345678" not in log_lines.lines[0]
+
+
+async def test_the_routers_own_refusals_get_cors_and_edge_headers(
+    settings: Settings, keyring: Keyring
+) -> None:
+    """A 404 or 405 the router raises is answered inside CORS and inside the edge."""
+    origin = "https://shop.example.com"
+    changed = settings.model_copy(update={"cors_origins": origin})
+    application = create_app(changed, LocalKeyProvider(keyring))
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        for method, path, status in (("GET", "/nope", 404), ("DELETE", "/healthz", 405)):
+            r = await c.request(method, path, headers={"Origin": origin})
+            assert r.status_code == status
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.headers["access-control-allow-origin"] == origin
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["x-request-id"]
