@@ -203,7 +203,7 @@ class EdgeMiddleware:
         self.hsts_max_age = hsts_max_age
         self.docs_pages = docs_pages
         self.body_timeout = body_timeout
-        self.access_log = access_log
+        self._log_level = logging.INFO if access_log else logging.DEBUG
         self._handlers = _split_handlers(exception_handlers or {})
         # CORS, when configured, sits between the edge and the routes: its preflight answers
         # get the edge's headers, and the problems answered for what the router raises get
@@ -326,14 +326,15 @@ class EdgeMiddleware:
         return None
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
-        """The request's metrics; its access-log line only when asked for (route template,
-        never the path or the query): the access-event log already records every read."""
+        """The request's metrics, and its log line (route template, never the path or the
+        query): at INFO when the access log is on, else at DEBUG, so that at the usual
+        levels no line is formatted or written. The access-event log records every read."""
         route = _route(scope)
         method = scope.get("method", "-")
-        self.metrics.requests.labels(route, method, str(status)).inc()
-        self.metrics.latency.labels(route, method).observe(elapsed)
-        if self.access_log:
-            log.info(
+        self.metrics.observe_request(route, method, status, elapsed)
+        if log.isEnabledFor(self._log_level):
+            log.log(
+                self._log_level,
                 "request",
                 extra={
                     "method": method,

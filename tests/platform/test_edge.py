@@ -1,11 +1,12 @@
 """The edge is the app's one ASGI layer (CORS beside it only when configured), and it writes
-no per-request log line unless ``PDVAULT_HTTP_ACCESS_LOG`` asks for one: the access-event log
-is what records reads."""
+no per-request log line at the usual levels unless ``PDVAULT_HTTP_ACCESS_LOG`` asks for one:
+the access-event log is what records reads."""
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from pdvault.crypto.keyring import Keyring
 from pdvault.crypto.provider import LocalKeyProvider
 from pdvault.main import create_app
 from pdvault.middleware import EdgeMiddleware
-from pdvault.observability import JsonFormatter
+from pdvault.observability import JsonFormatter, new_request_id
 from tests.conftest import Issued, TokenFactory, customer_body, save_principal, truncate_all
 
 NAME = "Trần Thị Nhật Ký"
@@ -39,12 +40,13 @@ class _Lines(logging.Handler):
 
 @pytest.fixture
 def log_lines() -> Iterator[_Lines]:
-    """Installed after the app's lifespan set up logging (it replaces the handlers)."""
+    """At the usual level (INFO); installed after the app's lifespan set up logging (it
+    replaces the handlers)."""
     handler = _Lines()
     root = logging.getLogger("pdvault")
     level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    root.setLevel(logging.INFO)
     yield handler
     root.removeHandler(handler)
     root.setLevel(level)
@@ -110,6 +112,11 @@ async def test_no_request_log_line_by_default(
 ) -> None:
     assert await _requests(client, issue) == [201, 200, 401, 200]
     assert log_lines.lines == []
+    # Off, the line is DEBUG: written only when the operator asks for DEBUG.
+    logging.getLogger("pdvault").setLevel(logging.DEBUG)
+    assert (await client.get("/healthz")).status_code == 200
+    [line] = [json.loads(text) for text in log_lines.lines]
+    assert (line["level"], line["route"], line["status"]) == ("debug", "/healthz", 200)
 
 
 async def test_access_log_on_writes_one_line_per_request_without_values(
@@ -125,6 +132,7 @@ async def test_access_log_on_writes_one_line_per_request_without_values(
     lines = [json.loads(line) for line in log_lines.lines if '"pdvault.http"' in line]
     assert len(lines) == len(statuses) == len(log_lines.lines)
     assert [line["status"] for line in lines] == statuses
+    assert {line["level"] for line in lines} == {"info"}
     assert [line["route"] for line in lines] == [
         "/v1/customers",
         "/v1/customers/{customer_id}",
@@ -193,3 +201,12 @@ async def test_the_routers_own_refusals_get_cors_and_edge_headers(
             assert r.headers["access-control-allow-origin"] == origin
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["x-request-id"]
+
+
+def test_a_fresh_request_id_is_a_random_uuid() -> None:
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for rid in ids:
+        parsed = uuid.UUID(rid)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert parsed.hex == rid
