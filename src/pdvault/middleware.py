@@ -172,7 +172,8 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 class EdgeMiddleware:
     """The whole edge, in one layer: nothing else stands between the server and the router
-    (main.py builds the stack), so each request pays for one wrapper, not six.
+    (main.py builds the stack; CORS, when configured, between the edge and the router), so a
+    request pays for one wrapper where it paid for seven (docs/decisions.md, issue 17).
 
     Also what Starlette's error and exception middleware did: the app's exception handlers
     (errors.py) are put in the scope for the routes and applied here to what the router
