@@ -110,6 +110,9 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # No OpenTelemetry: pdvault's telemetry is its metrics and log lines (the edge). Off,
+        # FastAPI stops asking per request whether a provider is configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     declare_bearer_auth(app)
     if settings.docs_enabled:
