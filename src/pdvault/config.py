@@ -199,6 +199,12 @@ class Settings(BaseSettings):
         description="Benchmark baseline only: write no access events. Never in production.",
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    http_access_log: bool = Field(
+        default=False,
+        description="One log line per HTTP request at INFO (method, route template, status, "
+        "duration; never the path, query or body). Off: at DEBUG only; the access-event log "
+        "records reads",
+    )
 
     @field_validator("database_url")
     @classmethod

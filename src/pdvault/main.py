@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from pdvault import __version__
 from pdvault.audit.checkpoints import Checkpointer
@@ -30,7 +33,7 @@ from pdvault.errors import install_error_handlers
 from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
-from pdvault.middleware import EdgeMiddleware, NulGuard, RouteSet
+from pdvault.middleware import EdgeMiddleware, RouteSet
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
 from pdvault.openapi_docs import annotate_bodies, annotate_roles, declare_bearer_auth
@@ -79,10 +82,25 @@ ROUTERS = (
 )
 
 
+class EdgeApp(FastAPI):
+    """FastAPI with pdvault's edge as its whole middleware stack (middleware.py): Starlette's
+    error and exception middleware and FastAPI's body-limit, exception-telemetry and exit-stack
+    layers are left out, the edge doing what of their work pdvault uses. Set ``edge`` before
+    the first request; middleware added the usual way is refused rather than silently
+    dropped."""
+
+    edge: Callable[..., ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        if self.edge is None or self.user_middleware:
+            raise RuntimeError("pdvault's stack is its edge alone: set app.edge, add nothing")
+        return self.edge(self.router, exception_handlers=self.exception_handlers)
+
+
 def create_app(settings: Settings | None = None, keys: KeyProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
-    app = FastAPI(
+    app = EdgeApp(
         title="pdvault",
         version=__version__,
         description=DESCRIPTION,
@@ -92,6 +110,9 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # No OpenTelemetry: pdvault's telemetry is its metrics and log lines (the edge). Off,
+        # FastAPI stops asking per request whether a provider is configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     declare_bearer_auth(app)
     if settings.docs_enabled:
@@ -175,12 +196,13 @@ def _assemble(
     )
 
 
-def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
-    """CORS (when origins are configured) inside the NUL guard, inside the edge."""
+def _install_middleware(app: EdgeApp, settings: Settings, metrics: Metrics) -> None:
+    """The edge, with CORS (when origins are configured) between it and the routes."""
+    cors: Callable[[ASGIApp], ASGIApp] | None = None
     if settings.cors_origin_list:
         # Inside the edge, so preflight answers carry the request id and security headers.
         # Bearer tokens, never cookies: no credentials mode.
-        app.add_middleware(
+        cors = partial(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
             allow_methods=CORS_METHODS,
@@ -189,15 +211,16 @@ def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> N
             allow_credentials=False,
             max_age=600,
         )
-    items_alone = RouteSet(marked_paths(ROUTERS, ITEMS_CHECKED_ALONE))
-    app.add_middleware(NulGuard, items_alone=items_alone)  # added first: runs inside the edge
-    app.add_middleware(
-        EdgeMiddleware,
-        metrics=metrics,
-        max_body=settings.max_body_bytes,
-        max_document_body=settings.max_document_bytes,
-        document_routes=RouteSet(marked_paths(ROUTERS, TAKES_DOCUMENT)),
-        hsts_max_age=settings.hsts_max_age,
-        docs_pages=DOCS_PAGES if settings.docs_enabled else (),
-        body_timeout=settings.body_timeout_seconds,
-    )
+    options: dict[str, Any] = {
+        "metrics": metrics,
+        "max_body": settings.max_body_bytes,
+        "max_document_body": settings.max_document_bytes,
+        "document_routes": RouteSet(marked_paths(ROUTERS, TAKES_DOCUMENT)),
+        "items_alone": RouteSet(marked_paths(ROUTERS, ITEMS_CHECKED_ALONE)),
+        "hsts_max_age": settings.hsts_max_age,
+        "docs_pages": DOCS_PAGES if settings.docs_enabled else (),
+        "body_timeout": settings.body_timeout_seconds,
+        "access_log": settings.http_access_log,
+        "cors": cors,
+    }
+    app.edge = partial(EdgeMiddleware, **options)

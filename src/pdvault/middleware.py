@@ -1,24 +1,30 @@
-"""The outermost layer: request id, security headers, request bodies (read whole before
-the app runs: size limit, time limit, JSON media type and encoding), metrics, access
-logging, last-resort errors. (The token-guessing counter answers in ``deps.get_actor``:
-only a token that does not resolve can be refused for it.)
+"""The edge, the app's one ASGI layer: request id, security headers, request bodies (read
+whole before the app runs: size limit, time limit, JSON media type and encoding, no U+0000 in
+JSON text), metrics, the optional access-log line, the app's exception handlers and the last
+resort for errors. (The token-guessing counter answers in ``deps.get_actor``: only a token
+that does not resolve can be refused for it.)
 
-A pure ASGI middleware (no BaseHTTPMiddleware) so streaming and the hot path stay cheap.
+Pure ASGI (no BaseHTTPMiddleware) and alone in front of the router (main.py), so streaming
+stays streaming and a request pays for one wrapper.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import re
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
+from typing import Any, cast
 
 from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
 from pdvault.errors import is_storage_fault, problem_response, storage_unavailable
 from pdvault.observability import Metrics, request_id_var, sane_request_id
@@ -165,6 +171,14 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 
 class EdgeMiddleware:
+    """The whole edge, in one layer: nothing else stands between the server and the router
+    (main.py builds the stack; CORS, when configured, between the edge and the router), so a
+    request pays for one wrapper where it paid for seven (docs/decisions.md, issue 17).
+
+    Also what Starlette's error and exception middleware did: the app's exception handlers
+    (errors.py) are put in the scope for the routes and applied here to what the router
+    raises itself (404, 405); FastAPI's exit stack for uploaded files is opened here."""
+
     def __init__(
         self,
         app: ASGIApp,
@@ -172,19 +186,30 @@ class EdgeMiddleware:
         metrics: Metrics,
         max_body: int,
         max_document_body: int,
+        exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
         document_routes: RouteSet | None = None,
+        items_alone: RouteSet | None = None,
         hsts_max_age: int = 0,
         docs_pages: tuple[str, ...] = (),
         body_timeout: float = 30.0,
+        access_log: bool = False,
+        cors: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
-        self.app = app
+        self.router = app
         self.metrics = metrics
         self.max_body = max_body
         self.max_document_body = max_document_body
         self.document_routes = document_routes or RouteSet()
+        self.items_alone = items_alone or RouteSet()
         self.hsts_max_age = hsts_max_age
         self.docs_pages = docs_pages
         self.body_timeout = body_timeout
+        self._log_level = logging.INFO if access_log else logging.DEBUG
+        self._handlers = _split_handlers(exception_handlers or {})
+        # CORS, when configured, sits between the edge and the routes: its preflight answers
+        # get the edge's headers, and the problems answered for what the router raises get
+        # its headers (as when Starlette's exception middleware sat inside it).
+        self.app = cors(self._routed) if cors is not None else self._routed
         # Built once: (headers to add, their names) for API paths and for the docs pages.
         self._api_headers = security_headers(False, hsts_max_age)
         self._docs_headers = security_headers(True, hsts_max_age)
@@ -200,8 +225,11 @@ class EdgeMiddleware:
         started = time.perf_counter()
         secure = self._docs_headers if scope.get("path") in self.docs_pages else self._api_headers
         exchange = _Exchange(send, [*secure, (b"x-request-id", rid.encode("ascii"))], self._names)
+        scope["starlette.exception_handlers"] = self._handlers
         try:
-            await self._pass(scope, receive, exchange, headers)
+            async with AsyncExitStack() as files:
+                scope["fastapi_middleware_astack"] = files
+                await self._pass(scope, receive, exchange, headers)
         except _BodyTooLarge as exc:
             if not exchange.started:
                 await self._send_problem(exchange.send, 413, exc.detail)
@@ -237,27 +265,85 @@ class EdgeMiddleware:
         # The whole body before the app runs: no session, no transaction and no lock is ever
         # held while a client takes its time sending it.
         body = await self._read_body(counted)
-        refusal = None if document else body_refusal(method, headers.get(b"content-type"), body)
+        content_type = headers.get(b"content-type")
+        refusal = None if document else body_refusal(method, content_type, body)
         if refusal is not None:
             await self._send_problem(exchange.send, 415, refusal, close=False)
-        else:
-            await self.app(scope, _replay(body, receive), exchange.send)
+            return
+        nul = self._nul_refusal(method, path, content_type, body)
+        if nul is not None:
+            await nul(scope, receive, exchange.send)
+            return
+        await self.app(scope, _replay(body, receive), exchange.send)
+
+    def _nul_refusal(
+        self, method: str, path: str, content_type: bytes | None, body: bytes
+    ) -> Response | None:
+        """The 422 for a JSON body whose strings hold U+0000, or None. PostgreSQL cannot
+        store it in a text column (the insert failed, a 503 for bad input) and SQLite would
+        keep it, so no text takes it; the bytes are only parsed when they hold the escape.
+
+        Not the paths of ``items_alone`` (routes marked ``deps.items_checked_alone``: the
+        batch), whatever the method: there one bad item fails only itself (docs/api.md), and
+        each item's validation already refuses control characters in the four fields and any
+        unknown key."""
+        if method not in _BODY_METHODS or b"\\u0000" not in body:
+            return None
+        media = (content_type or b"").split(b";")[0].strip().lower()
+        if not media.endswith(b"json") or self.items_alone.holds_path(path):
+            return None
+        try:
+            where = _nul_in(body)
+        except RecursionError:
+            # Nested past the parser's depth: FastAPI's own parse would fail the same way;
+            # answered as it would be (errors.py), and never let through unchecked.
+            return _invalid([{"loc": ["body"], "msg": "the body could not be parsed"}])
+        return None if where is None else _invalid([{"loc": where, "msg": NUL_MSG}])
+
+    async def _routed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The router, with the app's exception handlers applied to what it raises outside a
+        route (an unknown path, a method the path does not take). What a route raises its own
+        wrapper answers first (``request_response``), guarding against a started response;
+        anything without a handler goes on up to ``_last_resort``."""
+        try:
+            await self.router(scope, receive, send)
+        except Exception as exc:
+            handler = self._handler_for(exc) if scope["type"] == "http" else None
+            if handler is None:
+                raise
+            response = handler(Request(scope, receive), exc)
+            if inspect.isawaitable(response):
+                response = await response
+            if response is not None:
+                await response(scope, receive, send)
+
+    def _handler_for(self, exc: Exception) -> Callable[..., Any] | None:
+        by_class, by_status = self._handlers
+        if isinstance(exc, StarletteHTTPException) and exc.status_code in by_status:
+            return by_status[exc.status_code]
+        for cls in type(exc).__mro__:
+            if cls in by_class:
+                return by_class[cls]
+        return None
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
-        """The request's metrics and its access-log line (route template, never the path)."""
+        """The request's metrics, and its log line (route template, never the path or the
+        query): at INFO when the access log is on, else at DEBUG, so that at the usual
+        levels no line is formatted or written. The access-event log records every read."""
         route = _route(scope)
         method = scope.get("method", "-")
-        self.metrics.requests.labels(route, method, str(status)).inc()
-        self.metrics.latency.labels(route, method).observe(elapsed)
-        log.info(
-            "request",
-            extra={
-                "method": method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-            },
-        )
+        self.metrics.observe_request(route, method, status, elapsed)
+        if log.isEnabledFor(self._log_level):
+            log.log(
+                self._log_level,
+                "request",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
 
     async def _read_body(self, receive: Receive) -> bytes:
         """The request body, whole: ``_BodyTooLarge`` over the limit (raised by ``receive``),
@@ -306,6 +392,36 @@ async def _last_resort(exc: Exception, scope: Scope, receive: Receive, exchange:
         await response(scope, receive, exchange.send)
 
 
+_Handlers = tuple[dict[Any, ExceptionHandler], dict[int, ExceptionHandler]]
+
+
+def _split_handlers(handlers: Mapping[Any, ExceptionHandler]) -> _Handlers:
+    """The app's handlers as Starlette's routes look them up in the scope: (by exception
+    class, by status code). Starlette's own plain-text answer for an HTTPException stays
+    underneath, for an app that sets none."""
+    by_class: dict[Any, ExceptionHandler] = {StarletteHTTPException: _plain_http_error}
+    by_status: dict[int, ExceptionHandler] = {}
+    for key, handler in handlers.items():
+        if isinstance(key, int):
+            by_status[key] = handler
+        else:
+            by_class[key] = handler
+    return by_class, by_status
+
+
+async def _plain_http_error(_request: Request, exc: Exception) -> Response:
+    error = cast(StarletteHTTPException, exc)
+    if error.status_code in {204, 304}:
+        return Response(status_code=error.status_code, headers=error.headers)
+    return PlainTextResponse(error.detail, status_code=error.status_code, headers=error.headers)
+
+
+def _invalid(errors: list[dict[str, Any]]) -> Response:
+    return problem_response(
+        422, "The request is not valid.", slug="validation_error", errors=errors
+    )
+
+
 NUL_MSG = "text may not contain NUL (U+0000)"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -340,69 +456,6 @@ def nul_at(value: Any, loc: list[str]) -> list[str] | None:
         elif isinstance(item, list):
             stack.extend((child, (str(i), link)) for i, child in reversed(list(enumerate(item))))
     return None
-
-
-class NulGuard:
-    """No text takes U+0000: PostgreSQL cannot store it in a text column (the insert failed,
-    a 503 for bad input) and SQLite would keep it. A JSON body whose strings hold one is a
-    422 before any handler runs; the bytes are only parsed when they hold the escape at all.
-    Inside EdgeMiddleware, so the body limit applies while the body is read.
-
-    Not the paths of ``items_alone`` (routes marked ``deps.items_checked_alone``: the batch),
-    whatever the method: there one bad item fails only itself (docs/api.md), and each item's
-    validation already refuses control characters in the four fields and any unknown key."""
-
-    def __init__(self, app: ASGIApp, *, items_alone: RouteSet | None = None) -> None:
-        self.app = app
-        self.items_alone = items_alone or RouteSet()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope.get("method") not in _BODY_METHODS
-            or self.items_alone.holds_path(scope.get("path", ""))
-        ):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if not media.endswith(b"json"):
-            await self.app(scope, receive, send)
-            return
-        messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        try:
-            where = _nul_in(body) if b"\\u0000" in body else None
-        except RecursionError:
-            # Nested past the parser's depth: FastAPI's own parse would fail the same way;
-            # answered as it would be (errors.py), and never let through unchecked.
-            response = problem_response(
-                422,
-                "The request is not valid.",
-                slug="validation_error",
-                errors=[{"loc": ["body"], "msg": "the body could not be parsed"}],
-            )
-            await response(scope, receive, send)
-            return
-        if where is not None:
-            response = problem_response(
-                422,
-                "The request is not valid.",
-                slug="validation_error",
-                errors=[{"loc": where, "msg": NUL_MSG}],
-            )
-            await response(scope, receive, send)
-            return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
 
 
 def _nul_in(body: bytes) -> list[str] | None:
