@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,13 +13,14 @@ from pdvault.customers import justifications, sealing
 from pdvault.customers.access import AuditedAccess, denial_reason
 from pdvault.customers.facts import SUBJECTS, load_facts, subject_of
 from pdvault.customers.models import Customer
-from pdvault.customers.schemas import SearchHit, SearchIn
+from pdvault.customers.schemas import SearchIn
 from pdvault.errors import Forbidden
 from pdvault.policy import ALL_FIELDS, Access, Permit, allowed_on_justification, decide
 from pdvault.runtime import Runtime
 
 logger = logging.getLogger("pdvault.customers")
 Match = tuple[Customer, dict[str, bool], dict[str, str]]
+Hit = dict[str, Any]
 
 
 class CustomerSearch:
@@ -26,13 +28,15 @@ class CustomerSearch:
         self.runtime, self.session, self.actor = runtime, session, actor
         self.access = AuditedAccess(runtime, session, actor)
 
-    async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
+    async def search(self, query: SearchIn, justification: str | None) -> list[Hit]:
+        """The hits as ``SearchHit`` serialises them (``id``, ``fields``), for the route to
+        serialise once; refusals and the no-match are logged as one batch of events."""
         action = "customer.search"
         permit = await self.access.permit(
             action, query.purpose, query.fields, Access.READ, where="body"
         )
         matches = await self._matches(action, query)
-        hits: list[SearchHit] = []
+        hits: list[Hit] = []
         justified: list[Customer] = []
         drafts: list[EventDraft] = []
         first_denial: str | None = None
@@ -55,7 +59,7 @@ class CustomerSearch:
                 )
                 continue
             values = {field: opened[field] for field in decision.fields}
-            hits.append(SearchHit(id=customer.id, fields=values))
+            hits.append({"id": customer.id, "fields": values})
             drafts.append(EventDraft.allowed(action, customer.id, decision))
             if justification is not None and allowed_on_justification(decision):
                 justified.append(customer)

@@ -59,6 +59,29 @@ class CustomerService:
         out = representation(read.customer, read.decision.purpose or "", read.values)
         return out, etag_of(read.customer)
 
+    async def read_body(
+        self,
+        customer_id: uuid.UUID,
+        purpose: str | None,
+        fields: Sequence[str] | None,
+        justification: str | None,
+    ) -> tuple[dict[str, Any], str]:
+        """``read`` for the hot route: the body as ``CustomerOut`` would serialise it, built
+        once for ``deps.hot_response`` (no model to construct and validate again)."""
+        read = await self.access.disclose(
+            "customer.read", customer_id, purpose, fields, justification
+        )
+        customer = read.customer
+        body = {
+            "id": customer.id,
+            "purpose": read.decision.purpose or "",
+            "fields": read.values,
+            "created_at": customer.created_at,
+            "updated_at": customer.updated_at,
+            "version": customer.version,
+        }
+        return body, etag_of(customer)
+
     async def update(
         self,
         customer_id: uuid.UUID,

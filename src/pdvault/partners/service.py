@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,6 @@ from pdvault.partners.schemas import (
     GrantIn,
     GrantOut,
     GrantPage,
-    PartnerCustomerOut,
     PartnerIn,
     PartnerOut,
     PartnerPage,
@@ -233,12 +233,13 @@ class PartnerService:
         await self._log("partner.assignments", basis="own_assignments")
         return AssignmentPage(items=[assignment_out(a) for a in rows], next_cursor=next_cursor)
 
-    async def read_customer(
+    async def read_customer_body(
         self, customer_id: uuid.UUID, purpose: str | None, fields: Sequence[str] | None
-    ) -> PartnerCustomerOut:
+    ) -> dict[str, Any]:
         """The customer's read path (``AuditedAccess.disclose``: same rules, same events),
         with the partner's standing as its facts: grant first (partner-level: reveals nothing
-        about the customer), then assignment.
+        about the customer), then assignment. The body is ``PartnerCustomerOut``'s, built once
+        for the hot route to serialise (``deps.hot_response``).
 
         No valid assignment answers exactly like a customer that does not exist, so a partner
         cannot probe which ids are customers; the event records the real reason.
@@ -250,12 +251,12 @@ class PartnerService:
 
         read = await self.access.disclose(action, customer_id, purpose, fields, subject=subject)
         decision = read.decision
-        return PartnerCustomerOut(
-            id=read.customer.id,
-            purpose=decision.purpose or "",
-            fields=apply_masks(read.values, decision.masked),
-            masked=[f for f in decision.fields if f in decision.masked],
-        )
+        return {
+            "id": read.customer.id,
+            "purpose": decision.purpose or "",
+            "fields": apply_masks(read.values, decision.masked),
+            "masked": [f for f in decision.fields if f in decision.masked],
+        }
 
     async def _partner_subject(
         self, action: str, customer_id: uuid.UUID, purpose: str | None, permit: Permit
