@@ -292,5 +292,12 @@ def hot_response(content: Any, headers: Mapping[str, str] | None = None) -> Resp
     """A hot route's body, serialised once by orjson: the bytes FastAPI would send for the
     route's ``response_model`` (compact, UTF-8, UUIDs as text, UTC times ending in ``Z``),
     without validating the model again. The declared ``response_model`` still documents it."""
-    body = orjson.dumps(content, option=orjson.OPT_UTC_Z)
+    body = orjson.dumps(content, default=_uuid_text, option=orjson.OPT_UTC_Z)
     return Response(body, media_type="application/json", headers=headers)
+
+
+def _uuid_text(value: object) -> str:
+    # asyncpg hands back its own UUID subclass, which orjson does not take for uuid.UUID.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

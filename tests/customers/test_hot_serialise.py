@@ -53,3 +53,13 @@ def test_a_partner_read_and_a_search_serialise_as_their_models() -> None:
     search = {"items": [{"id": uuid.uuid4(), "fields": FIELDS}, {"id": uuid.uuid4(), "fields": {}}]}
     assert hot_response(search).body == as_fastapi_sends(SearchOut(**search))
     assert hot_response({"items": []}).body == as_fastapi_sends(SearchOut(items=[]))
+
+
+def test_the_drivers_own_uuids_serialise_as_uuids() -> None:
+    """asyncpg returns its own UUID subclass, which orjson does not serialise by itself."""
+    pgproto = pytest.importorskip("asyncpg.pgproto.pgproto")
+    plain = uuid.uuid4()
+    body = {"items": [{"id": pgproto.UUID(str(plain)), "fields": {}}]}
+    assert hot_response(body).body == as_fastapi_sends(
+        SearchOut(items=[{"id": plain, "fields": {}}])
+    )

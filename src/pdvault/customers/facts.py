@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ScalarSelect, select
+from sqlalchemy import Label, RowMapping, ScalarSelect, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent, Customer
@@ -64,10 +64,45 @@ def subject_of(row: Sequence[Any]) -> Subject:
     return customer, consents
 
 
+# The same statement in SQLAlchemy Core, built once with its parameters bound at execution:
+# the hot read paths (issue 17) run it on the session's connection, with no ORM compile
+# state, no per-request cache key (a module-level statement memoises its own) and no
+# identity map. ``hot_subject_of`` makes the row a (transient) ``Customer``.
+CUSTOMERS = cast(Table, Customer.__table__)
+CONSENTS = cast(Table, Consent.__table__)
+_CUSTOMER_COLUMNS = tuple(c.name for c in CUSTOMERS.columns)
+
+
+def _latest_consent_core(kind: str) -> Label[bool]:
+    return (
+        select(CONSENTS.c.granted)
+        .where(CONSENTS.c.customer_id == CUSTOMERS.c.id, CONSENTS.c.kind == kind)
+        .order_by(CONSENTS.c.recorded_at.desc(), CONSENTS.c.id.desc())
+        .limit(1)
+        .correlate(CUSTOMERS)
+        .scalar_subquery()
+        .label(f"consent_{kind}")
+    )
+
+
+HOT_SUBJECTS = select(CUSTOMERS, *(_latest_consent_core(kind) for kind in CONSENT_KINDS))
+SUBJECT_BY_ID = HOT_SUBJECTS.where(CUSTOMERS.c.id == bindparam("customer_id"))
+
+
+def hot_subject_of(values: RowMapping) -> Subject:
+    """A row of ``HOT_SUBJECTS`` (among other columns, by name): the customer, as the ORM
+    would have loaded it but attached to no session, and its current consents."""
+    customer = Customer(**{name: values[name] for name in _CUSTOMER_COLUMNS})
+    states = (values[f"consent_{kind}"] for kind in CONSENT_KINDS)
+    consents = {k: bool(v) for k, v in zip(CONSENT_KINDS, states, strict=True) if v is not None}
+    return customer, consents
+
+
 async def load_subject(session: AsyncSession, customer_id: uuid.UUID) -> Subject | None:
     """The customer (erased or not) with its current consents, or None when there is none."""
-    row = (await session.execute(SUBJECTS.where(Customer.id == customer_id))).first()
-    return None if row is None else subject_of(row)
+    connection = await session.connection()
+    row = (await connection.execute(SUBJECT_BY_ID, {"customer_id": customer_id})).first()
+    return None if row is None else hot_subject_of(row._mapping)
 
 
 # What the ``data_subject_request`` condition asks of the request registers.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import justifications, sealing
 from pdvault.customers.access import AuditedAccess, denial_reason
-from pdvault.customers.facts import SUBJECTS, load_facts, subject_of
+from pdvault.customers.facts import CUSTOMERS, HOT_SUBJECTS, hot_subject_of, load_facts
 from pdvault.customers.models import Customer
 from pdvault.customers.schemas import SearchIn
 from pdvault.errors import Forbidden
@@ -21,6 +22,21 @@ from pdvault.runtime import Runtime
 logger = logging.getLogger("pdvault.customers")
 Match = tuple[Customer, dict[str, bool], dict[str, str]]
 Hit = dict[str, Any]
+
+
+def _by_index(column: str) -> Select[Any]:
+    """The live customers whose blind index ``column`` holds the bound ``index``, with their
+    consent state: built once per indexed field (issue 17: no per-request statement)."""
+    return (
+        HOT_SUBJECTS.where(
+            CUSTOMERS.c[column] == bindparam("index"), CUSTOMERS.c.erased_at.is_(None)
+        )
+        .order_by(CUSTOMERS.c.id)
+        .limit(100)
+    )
+
+
+_BY_INDEX = {field: _by_index(column) for field, column in sealing.INDEXED_FIELDS.items()}
 
 
 class CustomerSearch:
@@ -82,16 +98,10 @@ class CustomerSearch:
         consent state and every field opened once (one key unwrap): the searched one to check
         the row holds it, the others for the answer if the decision allows them."""
         key, value = ("email", query.email) if query.email is not None else ("phone", query.phone)
-        column = getattr(Customer, sealing.INDEXED_FIELDS[key])
         index = sealing.index_of(self.runtime.keys, key, value or "")
-        found = [
-            subject_of(row)
-            for row in await self.session.execute(
-                SUBJECTS.where(column == index, Customer.erased_at.is_(None))
-                .order_by(Customer.id)
-                .limit(100)
-            )
-        ]
+        connection = await self.session.connection()
+        rows = await connection.execute(_BY_INDEX[key], {"index": index})
+        found = [hot_subject_of(row) for row in rows.mappings()]
         matches: list[Match] = []
         for customer, consents in found:
             opened = await self.access.decrypt_fields(action, customer, ALL_FIELDS)
