@@ -235,9 +235,7 @@ async def read_customer(
     fields: Fields = None,
 ) -> Response:
     service = CustomerService(call.runtime, call.session, call.actor)
-    out, etag = await service.read_body(
-        customer_id, purpose, parse_fields(fields), call.justification
-    )
+    out, etag = await service.read(customer_id, purpose, parse_fields(fields), call.justification)
     await call.session.commit()
     return hot_response(out, {"ETag": etag, "Cache-Control": "no-store"})
 

@@ -12,7 +12,7 @@ from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import justifications, sealing
 from pdvault.customers.access import AuditedAccess, denial_reason
-from pdvault.customers.facts import CUSTOMERS, HOT_SUBJECTS, hot_subject_of, load_facts
+from pdvault.customers.facts import CUSTOMERS, SUBJECTS, load_facts, subject_of
 from pdvault.customers.models import Customer
 from pdvault.customers.schemas import SearchIn
 from pdvault.errors import Forbidden
@@ -28,9 +28,7 @@ def _by_index(column: str) -> Select[Any]:
     """The live customers whose blind index ``column`` holds the bound ``index``, with their
     consent state: built once per indexed field (issue 17: no per-request statement)."""
     return (
-        HOT_SUBJECTS.where(
-            CUSTOMERS.c[column] == bindparam("index"), CUSTOMERS.c.erased_at.is_(None)
-        )
+        SUBJECTS.where(CUSTOMERS.c[column] == bindparam("index"), CUSTOMERS.c.erased_at.is_(None))
         .order_by(CUSTOMERS.c.id)
         .limit(100)
     )
@@ -101,7 +99,7 @@ class CustomerSearch:
         index = sealing.index_of(self.runtime.keys, key, value or "")
         connection = await self.session.connection()
         rows = await connection.execute(_BY_INDEX[key], {"index": index})
-        found = [hot_subject_of(row) for row in rows.mappings()]
+        found = [subject_of(row) for row in rows.mappings()]
         matches: list[Match] = []
         for customer, consents in found:
             opened = await self.access.decrypt_fields(action, customer, ALL_FIELDS)

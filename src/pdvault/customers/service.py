@@ -52,22 +52,10 @@ class CustomerService:
         purpose: str | None,
         fields: Sequence[str] | None,
         justification: str | None,
-    ) -> tuple[CustomerOut, str]:
-        read = await self.access.disclose(
-            "customer.read", customer_id, purpose, fields, justification
-        )
-        out = representation(read.customer, read.decision.purpose or "", read.values)
-        return out, etag_of(read.customer)
-
-    async def read_body(
-        self,
-        customer_id: uuid.UUID,
-        purpose: str | None,
-        fields: Sequence[str] | None,
-        justification: str | None,
     ) -> tuple[dict[str, Any], str]:
-        """``read`` for the hot route: the body as ``CustomerOut`` would serialise it, built
-        once for ``deps.hot_response`` (no model to construct and validate again)."""
+        """The customer's fields for the purpose, and its ETag. The body is ``CustomerOut``'s,
+        built once for the hot route to serialise (``deps.hot_response``; no model to
+        construct and validate again)."""
         read = await self.access.disclose(
             "customer.read", customer_id, purpose, fields, justification
         )

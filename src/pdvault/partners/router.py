@@ -200,6 +200,6 @@ async def partner_read_customer(
     fields: Annotated[str | None, Query(description="Comma-separated subset")] = None,
 ) -> Response:
     service = PartnerService(call.runtime, call.session, call.actor)
-    out = await service.read_customer_body(customer_id, purpose, parse_fields(fields))
+    out = await service.read_customer(customer_id, purpose, parse_fields(fields))
     await call.session.commit()
     return hot_response(out)

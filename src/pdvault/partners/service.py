@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.access import NO_SUCH_CUSTOMER, AuditedAccess
-from pdvault.customers.facts import CUSTOMERS, HOT_SUBJECTS, hot_subject_of
+from pdvault.customers.facts import CUSTOMERS, SUBJECTS, subject_of
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, NotFound, Unprocessable
@@ -233,7 +233,7 @@ class PartnerService:
         await self._log("partner.assignments", basis="own_assignments")
         return AssignmentPage(items=[assignment_out(a) for a in rows], next_cursor=next_cursor)
 
-    async def read_customer_body(
+    async def read_customer(
         self, customer_id: uuid.UUID, purpose: str | None, fields: Sequence[str] | None
     ) -> dict[str, Any]:
         """The customer's read path (``AuditedAccess.disclose``: same rules, same events),
@@ -291,7 +291,7 @@ class PartnerService:
                 fields=permit.fields,
                 problem=NotFound(NO_SUCH_CUSTOMER),
             )
-        found, consents = hot_subject_of(row._mapping)
+        found, consents = subject_of(row._mapping)
         customer = await self.access.require_live(action, customer_id, found, purpose)
         partner = PartnerFacts(
             grant_found=True,
@@ -327,7 +327,7 @@ _ASSIGNED = (
     .label("assignment_id")
 )
 _SUBJECT = (
-    HOT_SUBJECTS.add_columns(_ASSIGNED)
+    SUBJECTS.add_columns(_ASSIGNED)
     .where(CUSTOMERS.c.id == bindparam("customer_id"))
     .subquery("subject")
 )
