@@ -7,10 +7,9 @@ their loaders here; routers and the policy engine stay as they are.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from typing import cast
 
-from sqlalchemy import ScalarSelect, select
+from sqlalchemy import Label, RowMapping, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.customers.models import Consent, Customer
@@ -37,37 +36,49 @@ async def current_consents(session: AsyncSession, customer_id: uuid.UUID) -> dic
 CONSENT_KINDS = ("processing", "marketing")
 
 
-def _latest_consent(kind: str) -> ScalarSelect[bool]:
+# The customer row and its consent state in one statement: the read paths' one round trip
+# for what was a look-up of the row and a query of its consent history (docs/performance.md).
+# SQLAlchemy Core, built once, parameters bound at execution (issue 17): run on the session's
+# connection, with no ORM compile state, no per-request cache key (a module-level statement
+# memoises its own) and no identity map. ``subject_of`` makes the row a transient ``Customer``.
+CUSTOMERS = cast(Table, Customer.__table__)
+CONSENTS = cast(Table, Consent.__table__)
+_CUSTOMER_COLUMNS = tuple(c.name for c in CUSTOMERS.columns)
+
+
+def _latest_consent(kind: str) -> Label[bool]:
     """The customer's current state of one consent kind (its latest row), in the same
     order as ``current_consents``."""
     return (
-        select(Consent.granted)
-        .where(Consent.customer_id == Customer.id, Consent.kind == kind)
-        .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+        select(CONSENTS.c.granted)
+        .where(CONSENTS.c.customer_id == CUSTOMERS.c.id, CONSENTS.c.kind == kind)
+        .order_by(CONSENTS.c.recorded_at.desc(), CONSENTS.c.id.desc())
         .limit(1)
-        .correlate(Customer)
+        .correlate(CUSTOMERS)
         .scalar_subquery()
+        .label(f"consent_{kind}")
     )
 
 
-# The customer row and its consent state in one statement: the read paths' one round trip
-# for what was a look-up of the row and a query of its consent history (docs/performance.md).
-SUBJECTS = select(Customer, *(_latest_consent(kind) for kind in CONSENT_KINDS))
+SUBJECTS = select(CUSTOMERS, *(_latest_consent(kind) for kind in CONSENT_KINDS))
 Subject = tuple[Customer, dict[str, bool]]
+SUBJECT_BY_ID = SUBJECTS.where(CUSTOMERS.c.id == bindparam("customer_id"))
 
 
-def subject_of(row: Sequence[Any]) -> Subject:
-    """A row of ``SUBJECTS``: the customer and its current consents (kinds never recorded
-    are absent, as in ``current_consents``)."""
-    customer, *states = row
+def subject_of(values: RowMapping) -> Subject:
+    """A row of ``SUBJECTS`` (among other columns, by name): the customer, as the ORM
+    would have loaded it but attached to no session, and its current consents."""
+    customer = Customer(**{name: values[name] for name in _CUSTOMER_COLUMNS})
+    states = (values[f"consent_{kind}"] for kind in CONSENT_KINDS)
     consents = {k: bool(v) for k, v in zip(CONSENT_KINDS, states, strict=True) if v is not None}
     return customer, consents
 
 
 async def load_subject(session: AsyncSession, customer_id: uuid.UUID) -> Subject | None:
     """The customer (erased or not) with its current consents, or None when there is none."""
-    row = (await session.execute(SUBJECTS.where(Customer.id == customer_id))).first()
-    return None if row is None else subject_of(row)
+    connection = await session.connection()
+    row = (await connection.execute(SUBJECT_BY_ID, {"customer_id": customer_id})).first()
+    return None if row is None else subject_of(row._mapping)
 
 
 # What the ``data_subject_request`` condition asks of the request registers.

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from sqlalchemy import Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers import justifications, sealing
 from pdvault.customers.access import AuditedAccess, denial_reason
-from pdvault.customers.facts import SUBJECTS, load_facts, subject_of
+from pdvault.customers.facts import CUSTOMERS, SUBJECTS, load_facts, subject_of
 from pdvault.customers.models import Customer
-from pdvault.customers.schemas import SearchHit, SearchIn
+from pdvault.customers.schemas import SearchIn
 from pdvault.errors import Forbidden
 from pdvault.policy import ALL_FIELDS, Access, Permit, allowed_on_justification, decide
 from pdvault.runtime import Runtime
 
 logger = logging.getLogger("pdvault.customers")
 Match = tuple[Customer, dict[str, bool], dict[str, str]]
+Hit = dict[str, Any]
+
+
+def _by_index(column: str) -> Select[Any]:
+    """The live customers whose blind index ``column`` holds the bound ``index``, with their
+    consent state: built once per indexed field (issue 17: no per-request statement)."""
+    return (
+        SUBJECTS.where(CUSTOMERS.c[column] == bindparam("index"), CUSTOMERS.c.erased_at.is_(None))
+        .order_by(CUSTOMERS.c.id)
+        .limit(100)
+    )
+
+
+_BY_INDEX = {field: _by_index(column) for field, column in sealing.INDEXED_FIELDS.items()}
 
 
 class CustomerSearch:
@@ -26,13 +42,15 @@ class CustomerSearch:
         self.runtime, self.session, self.actor = runtime, session, actor
         self.access = AuditedAccess(runtime, session, actor)
 
-    async def search(self, query: SearchIn, justification: str | None) -> list[SearchHit]:
+    async def search(self, query: SearchIn, justification: str | None) -> list[Hit]:
+        """The hits as ``SearchHit`` serialises them (``id``, ``fields``), for the route to
+        serialise once; refusals and the no-match are logged as one batch of events."""
         action = "customer.search"
         permit = await self.access.permit(
             action, query.purpose, query.fields, Access.READ, where="body"
         )
         matches = await self._matches(action, query)
-        hits: list[SearchHit] = []
+        hits: list[Hit] = []
         justified: list[Customer] = []
         drafts: list[EventDraft] = []
         first_denial: str | None = None
@@ -55,7 +73,7 @@ class CustomerSearch:
                 )
                 continue
             values = {field: opened[field] for field in decision.fields}
-            hits.append(SearchHit(id=customer.id, fields=values))
+            hits.append({"id": customer.id, "fields": values})
             drafts.append(EventDraft.allowed(action, customer.id, decision))
             if justification is not None and allowed_on_justification(decision):
                 justified.append(customer)
@@ -78,16 +96,10 @@ class CustomerSearch:
         consent state and every field opened once (one key unwrap): the searched one to check
         the row holds it, the others for the answer if the decision allows them."""
         key, value = ("email", query.email) if query.email is not None else ("phone", query.phone)
-        column = getattr(Customer, sealing.INDEXED_FIELDS[key])
         index = sealing.index_of(self.runtime.keys, key, value or "")
-        found = [
-            subject_of(row)
-            for row in await self.session.execute(
-                SUBJECTS.where(column == index, Customer.erased_at.is_(None))
-                .order_by(Customer.id)
-                .limit(100)
-            )
-        ]
+        connection = await self.session.connection()
+        rows = await connection.execute(_BY_INDEX[key], {"index": index})
+        found = [subject_of(row) for row in rows.mappings()]
         matches: list[Match] = []
         for customer, consents in found:
             opened = await self.access.decrypt_fields(action, customer, ALL_FIELDS)

@@ -52,12 +52,23 @@ class CustomerService:
         purpose: str | None,
         fields: Sequence[str] | None,
         justification: str | None,
-    ) -> tuple[CustomerOut, str]:
+    ) -> tuple[dict[str, Any], str]:
+        """The customer's fields for the purpose, and its ETag. The body is ``CustomerOut``'s,
+        built once for the hot route to serialise (``deps.hot_response``; no model to
+        construct and validate again)."""
         read = await self.access.disclose(
             "customer.read", customer_id, purpose, fields, justification
         )
-        out = representation(read.customer, read.decision.purpose or "", read.values)
-        return out, etag_of(read.customer)
+        customer = read.customer
+        body = {
+            "id": customer.id,
+            "purpose": read.decision.purpose or "",
+            "fields": read.values,
+            "created_at": customer.created_at,
+            "updated_at": customer.updated_at,
+            "version": customer.version,
+        }
+        return body, etag_of(customer)
 
     async def update(
         self,

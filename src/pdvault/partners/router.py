@@ -5,11 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from pdvault.auth.principal import Actor
 from pdvault.customers.router import parse_fields
-from pdvault.deps import RuntimeDep, SessionDep, read_route, require
+from pdvault.deps import (
+    HotCall,
+    RuntimeDep,
+    SessionDep,
+    hot_call,
+    hot_response,
+    read_route,
+    require,
+)
 from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.pagination import Cursor, Limit
 from pdvault.partners.schemas import (
@@ -183,17 +191,15 @@ async def own_assignments(
 @read_route
 async def partner_read_customer(
     customer_id: uuid.UUID,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    actor: Annotated[Actor, Depends(require(Operation.PARTNER_CUSTOMER_READ))],
+    call: Annotated[HotCall, Depends(hot_call(Operation.PARTNER_CUSTOMER_READ), scope="function")],
     purpose: Annotated[
         str | None,
         purpose_schema(Operation.PARTNER_CUSTOMER_READ, Access.READ, "order_fulfillment"),
         Query(description="order_fulfillment"),
     ] = None,
     fields: Annotated[str | None, Query(description="Comma-separated subset")] = None,
-) -> PartnerCustomerOut:
-    service = PartnerService(runtime, session, actor)
+) -> Response:
+    service = PartnerService(call.runtime, call.session, call.actor)
     out = await service.read_customer(customer_id, purpose, parse_fields(fields))
-    await session.commit()
-    return out
+    await call.session.commit()
+    return hot_response(out)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ScalarSelect, select
+from sqlalchemy import Table, bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.access import NO_SUCH_CUSTOMER, AuditedAccess
-from pdvault.customers.facts import SUBJECTS, subject_of
+from pdvault.customers.facts import CUSTOMERS, SUBJECTS, subject_of
 from pdvault.customers.models import Customer
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, NotFound, Unprocessable
@@ -26,7 +27,6 @@ from pdvault.partners.schemas import (
     GrantIn,
     GrantOut,
     GrantPage,
-    PartnerCustomerOut,
     PartnerIn,
     PartnerOut,
     PartnerPage,
@@ -235,10 +235,11 @@ class PartnerService:
 
     async def read_customer(
         self, customer_id: uuid.UUID, purpose: str | None, fields: Sequence[str] | None
-    ) -> PartnerCustomerOut:
+    ) -> dict[str, Any]:
         """The customer's read path (``AuditedAccess.disclose``: same rules, same events),
         with the partner's standing as its facts: grant first (partner-level: reveals nothing
-        about the customer), then assignment.
+        about the customer), then assignment. The body is ``PartnerCustomerOut``'s, built once
+        for the hot route to serialise (``deps.hot_response``).
 
         No valid assignment answers exactly like a customer that does not exist, so a partner
         cannot probe which ids are customers; the event records the real reason.
@@ -250,34 +251,38 @@ class PartnerService:
 
         read = await self.access.disclose(action, customer_id, purpose, fields, subject=subject)
         decision = read.decision
-        return PartnerCustomerOut(
-            id=read.customer.id,
-            purpose=decision.purpose or "",
-            fields=apply_masks(read.values, decision.masked),
-            masked=[f for f in decision.fields if f in decision.masked],
-        )
+        return {
+            "id": read.customer.id,
+            "purpose": decision.purpose or "",
+            "fields": apply_masks(read.values, decision.masked),
+            "masked": [f for f in decision.fields if f in decision.masked],
+        }
 
     async def _partner_subject(
         self, action: str, customer_id: uuid.UUID, purpose: str | None, permit: Permit
     ) -> tuple[Customer, Facts]:
         """The live, assigned customer and the partner's facts about it, or a logged refusal:
-        no valid grant (403), no valid assignment (404, like no customer), erased (410)."""
+        no valid grant (403), no valid assignment (404, like no customer), erased (410).
+        The grants, the customer, its consent state and the assignment in one statement."""
         now, partner_id = utcnow(), self._partner_id()
-        grants = await self.session.scalars(select(Grant).where(Grant.partner_id == partner_id))
-        standing = merge_grants(grants.all(), permit.rule.purpose.value, now)
+        connection = await self.session.connection()
+        params = {
+            "partner_id": partner_id,
+            "customer_id": customer_id,
+            "purpose": purpose or "",
+            "now": now,
+        }
+        rows = (await connection.execute(_PARTNER_READ, params)).all()
+        grants = [Grant(**{name: row._mapping[f"grant_{name}"] for name in _TERMS}) for row in rows]
+        standing = merge_grants(grants, permit.rule.purpose.value, now)
         if not standing.grant_found or not standing.grant_valid:
             reason = Reason.GRANT_MISSING if not standing.grant_found else Reason.GRANT_EXPIRED
             raise await self.access.refused(
                 action, reason.value, customer_id=customer_id, purpose=purpose, fields=permit.fields
             )
-        # The assignment, the customer and its consent state in one statement.
-        assigned = self._valid_assignment(partner_id, purpose or "", now)
-        row = (
-            await self.session.execute(
-                SUBJECTS.add_columns(assigned).where(Customer.id == customer_id)
-            )
-        ).first()
-        if row is None or row[-1] is None:  # no customer has no assignment either
+        row = rows[0]
+        assignment = row._mapping["assignment_id"]
+        if row._mapping["id"] is None or assignment is None:  # no customer, no assignment
             raise await self.access.refused(
                 action,
                 Reason.ASSIGNMENT_MISSING.value,
@@ -286,34 +291,49 @@ class PartnerService:
                 fields=permit.fields,
                 problem=NotFound(NO_SUCH_CUSTOMER),
             )
-        found, consents = subject_of(row[:-1])
+        found, consents = subject_of(row._mapping)
         customer = await self.access.require_live(action, customer_id, found, purpose)
         partner = PartnerFacts(
             grant_found=True,
             grant_valid=True,
             assignment_valid=True,
             field_modes=standing.field_modes,
-            basis=f"assignment:{row[-1]}",
+            basis=f"assignment:{assignment}",
         )
         facts = Facts(processing_consent=consents.get("processing", False), partner=partner)
         return customer, facts
 
-    @staticmethod
-    def _valid_assignment(
-        partner_id: uuid.UUID, purpose: str, now: datetime
-    ) -> ScalarSelect[uuid.UUID]:
-        """The id of a valid assignment of the outer statement's customer to this partner for
-        this purpose (NULL when there is none)."""
-        return (
-            select(Assignment.id)
-            .where(
-                Assignment.partner_id == partner_id,
-                Assignment.customer_id == Customer.id,
-                Assignment.purpose == purpose,
-                Assignment.revoked_at.is_(None),
-                Assignment.expires_at > now,
-            )
-            .limit(1)
-            .correlate(Customer)
-            .scalar_subquery()
-        )
+
+# The partner read's one statement (issue 17), built once: each of the partner's grants, and
+# beside each the customer, its consent state and the id of a valid assignment of it to this
+# partner for this purpose (NULL when there is none; every customer column NULL when there is
+# no such customer). No grant, no row: the grant is decided first, revealing nothing about
+# the customer.
+GRANTS = cast(Table, Grant.__table__)
+ASSIGNMENTS = cast(Table, Assignment.__table__)
+_TERMS = ("purposes", "fields", "valid_from", "valid_until", "revoked_at")
+_ASSIGNED = (
+    select(ASSIGNMENTS.c.id)
+    .where(
+        ASSIGNMENTS.c.partner_id == bindparam("partner_id"),
+        ASSIGNMENTS.c.customer_id == CUSTOMERS.c.id,
+        ASSIGNMENTS.c.purpose == bindparam("purpose"),
+        ASSIGNMENTS.c.revoked_at.is_(None),
+        ASSIGNMENTS.c.expires_at > bindparam("now"),
+    )
+    .limit(1)
+    .correlate(CUSTOMERS)
+    .scalar_subquery()
+    .label("assignment_id")
+)
+_SUBJECT = (
+    SUBJECTS.add_columns(_ASSIGNED)
+    .where(CUSTOMERS.c.id == bindparam("customer_id"))
+    .subquery("subject")
+)
+_PARTNER_READ = (
+    select(*(GRANTS.c[name].label(f"grant_{name}") for name in _TERMS), _SUBJECT)
+    .select_from(GRANTS.outerjoin(_SUBJECT, true()))
+    .where(GRANTS.c.partner_id == bindparam("partner_id"))
+    .order_by(GRANTS.c.id)
+)
