@@ -98,8 +98,8 @@ def verdicts(doc: dict[str, Any]) -> dict[str, dict[str, bool]]:
 
 
 HEADER = [
-    "| engine | measure | vault | /healthz (vault ÷) | lean (vault ÷) | old baseline (vault ÷) "
-    "| target |",
+    "| engine | measure | vault | /healthz (vault ÷) | lean (vault ÷) "
+    "| old baseline (vault ÷, own rounds) | target |",
     "| --- | --- | ---: | ---: | ---: | ---: | --- |",
 ]
 

@@ -170,11 +170,13 @@ def assign(vault: Server, tokens: Tokens, pid: str, ids: list[str], count: int) 
 
 @dataclass
 class Servers:
-    """The vault and what it is compared with, all by the same uvicorn and worker count."""
+    """The vault and what it is compared with, all by the same uvicorn and worker count. At
+    most two servers run at once: three pools of 16 connections per worker would fill
+    PostgreSQL's 100 (``max_connections``) on a machine others share."""
 
     vault: Server
-    lean: Server
-    old_baseline: Server | None  # bench/baseline_app.py, while --old-baseline is on
+    lean: Server | None
+    old_baseline: Server | None = None  # bench/baseline_app.py, while --old-baseline is on
 
 
 def _bench_app(
@@ -203,22 +205,33 @@ def _bench_app(
 
 
 def start_servers(
-    stack: ExitStack, db: BenchDatabase, keyring: Path, workdir: Path, workers: int, old: bool
+    stack: ExitStack, db: BenchDatabase, keyring: Path, workdir: Path, workers: int
 ) -> Servers:
-    """``pdvault serve``, the lean baseline and (``old``) the old baseline, started at once
-    (their imports overlap), then waited for."""
+    """``pdvault serve`` and the lean baseline, started at once (their imports overlap)."""
     vault = start_server("vault", db, keyring, workdir, workers, audited=True, wait=False)
     stack.callback(stop_server, vault)
     lean = _bench_app(stack, "lean", "lean_app", db, keyring, workdir, workers)
-    old_baseline = (
-        _bench_app(stack, "baseline", "baseline_app", db, keyring, workdir, workers)
-        if old
-        else None
-    )
-    for server in (vault, lean, old_baseline):
-        if server is not None:
-            wait_healthy(server)
-    return Servers(vault, lean, old_baseline)
+    wait_healthy(vault)
+    wait_healthy(lean)
+    return Servers(vault, lean)
+
+
+def swap_baseline(
+    stack: ExitStack, servers: Servers, db: BenchDatabase, keyring: Path, workdir: Path,
+    workers: int,
+) -> Servers:  # fmt: skip
+    """The lean baseline for the old one, or back: whichever runs is stopped, the other
+    started (see ``Servers`` for why not both)."""
+    if servers.lean is not None:
+        stop_server(servers.lean)
+        old = _bench_app(stack, "baseline", "baseline_app", db, keyring, workdir, workers)
+        wait_healthy(old)
+        return Servers(servers.vault, None, old)
+    if servers.old_baseline is not None:
+        stop_server(servers.old_baseline)
+    lean = _bench_app(stack, "lean", "lean_app", db, keyring, workdir, workers)
+    wait_healthy(lean)
+    return Servers(servers.vault, lean)
 
 
 # -- measured rounds -------------------------------------------------------------------------
@@ -231,11 +244,13 @@ def _figures(rounds: list[Round], label: str) -> dict[str, Any]:
 def _series(
     servers: Servers, kind: str, targets: dict[str, Target]
 ) -> list[tuple[str, Server, Target]]:
-    """What one read kind is measured on: the vault, the vault's own /healthz, the lean
-    baseline (if it serves the kind) and the old baseline (while it runs)."""
-    out = [("vault", servers.vault, targets[kind]), ("healthz", servers.vault, targets["healthz"])]
-    if kind in LEAN_KINDS:
-        out.append(("lean", servers.lean, targets[kind]))
+    """What one read kind is measured on: the vault, and beside the lean baseline the vault's
+    own /healthz and the lean baseline (if it serves the kind); else the old baseline."""
+    out = [("vault", servers.vault, targets[kind])]
+    if servers.lean is not None:
+        out.append(("healthz", servers.vault, targets["healthz"]))
+        if kind in LEAN_KINDS:
+            out.append(("lean", servers.lean, targets[kind]))
     if servers.old_baseline is not None:
         out.append(("old_baseline", servers.old_baseline, targets[kind]))
     return out
@@ -287,6 +302,15 @@ def read_rounds(
         figures = {name: _figures(rs, rs[0].server) for name, rs in rounds.items()}
         out[kind] = {**figures, **_ratios(figures, rounds)}
     return out
+
+
+def merge_old_baseline(reads: dict[str, Any], beside_old: dict[str, Any]) -> None:
+    """The old baseline's figures and ratio into each kind's, with the vault's own figures of
+    those rounds (``vault_beside_old_baseline``): its ratio is taken within them."""
+    for kind, r in beside_old.items():
+        reads[kind]["vault_beside_old_baseline"] = r["vault"]
+        for key in ("old_baseline", "old_baseline_ratio", "old_baseline_round_ratios"):
+            reads[kind][key] = r[key]
 
 
 def create_rounds(
@@ -462,7 +486,7 @@ def _measure_sizes(
     ids: list[str] = []
     phones: list[str] = []
     with ExitStack() as stack:
-        servers = start_servers(stack, db, keyring, workdir, workers, opts.old_baseline)
+        servers = start_servers(stack, db, keyring, workdir, workers)
         vault = servers.vault
         say(engine, "servers up")
         pid = make_partner(vault, db, workdir, tokens)
@@ -495,6 +519,11 @@ def _measure_sizes(
             }
             if "reads" in opts.parts:
                 result["reads"] = read_rounds(engine, size, driver, servers, targets, opts.rounds)
+                if opts.old_baseline:
+                    servers = swap_baseline(stack, servers, db, keyring, workdir, workers)
+                    beside_old = read_rounds(engine, size, driver, servers, targets, opts.rounds)
+                    servers = swap_baseline(stack, servers, db, keyring, workdir, workers)
+                    merge_old_baseline(result["reads"], beside_old)
                 result["create"] = create_rounds(
                     engine, size, driver, vault, targets["create"], opts.rounds
                 )
