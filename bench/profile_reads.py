@@ -51,6 +51,9 @@ LAYERS: dict[str, str] = {
     "SQLAlchemy statement compile (compiler.py)": r"\(sqlalchemy/sql/compiler\.py",
     "driver (asyncpg / aiosqlite / sqlite3)": r"\((asyncpg|aiosqlite)/",
     "pool checkout/return (sqlalchemy/pool)": r"\(sqlalchemy/pool/",
+    "new database connections (opened under load)": (
+        r"^(AsyncAdapt_dbapi_connection\.create|connect \(asyncpg/connection\.py)"
+    ),
     "ASGI middleware layers (starlette/middleware + pdvault middleware)": (
         r"\((starlette/middleware/|pdvault/middleware\.py|pdvault/observability\.py)"
     ),
@@ -78,6 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=int, default=15, help="py-spy recording")
     p.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     p.add_argument("--label", default="", help="added to the file names (e.g. before, after)")
+    p.add_argument("--summarise", type=Path, help="only summarise this raw py-spy file")
     p.add_argument(
         "--postgres-url",
         default=os.environ.get(
@@ -127,6 +131,8 @@ def summarise(stacks: list[tuple[list[str], int]], title: str, top: int = 25) ->
             anywhere[fn] += n
     out = [title, f"samples: {total:,}", "", "Share of samples by layer (overlapping):"]
     out += [f"  {100 * layers[k] / total:5.1f}%  {k}" for k in LAYERS]
+    chain = asgi_chain(stacks)
+    out += ["", f"ASGI layers from the server to the router ({len(chain)}):", *chain]
     out += ["", f"Top {top} functions by self samples:"]
     out += [f"  {100 * n / total:5.1f}%  {fn}" for fn, n in own.most_common(top)]
     out += ["", f"Top {top} functions by inclusive samples (project and framework code):"]
@@ -134,6 +140,22 @@ def summarise(stacks: list[tuple[list[str], int]], title: str, top: int = 25) ->
     kept = [(fn, n) for fn, n in anywhere.most_common() if framework.search(fn)][:top]
     out += [f"  {100 * n / total:5.1f}%  {fn}" for fn, n in kept]
     return "\n".join(out) + "\n"
+
+
+def asgi_chain(stacks: list[tuple[list[str], int]]) -> list[str]:
+    """The ``__call__`` frames a request passes through before the router, outermost first,
+    as the stack with the most samples that reaches the router shows them."""
+    routed = [(n, frames) for frames, n in stacks if any("Router.__call__" in f for f in frames)]
+    if not routed:
+        return []
+    frames = max(routed, key=lambda x: x[0])[1]
+    chain: list[str] = []
+    for frame in frames:
+        if ".__call__ (" in frame:
+            chain.append("  " + re.sub(r":\d+\)$", ")", frame))
+        if "Router.__call__" in frame:
+            break
+    return chain
 
 
 def worker_pid(root: int) -> int:
@@ -229,6 +251,9 @@ def _load_and_record(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.summarise is not None:  # an earlier recording, summarised again
+        print(summarise(read_raw(args.summarise), f"py-spy raw stacks {args.summarise}"))
+        return 0
     stem = f"profile-{args.engine}-{args.kind}{'-' + args.label if args.label else ''}"
     stem += f"-{datetime.now(UTC):%Y-%m-%d}"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
