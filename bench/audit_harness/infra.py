@@ -60,6 +60,38 @@ def create_database(engine: str, workdir: Path, postgres_url: str) -> BenchDatab
     return db
 
 
+async def _free_connections(admin_url: str) -> int:
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    except asyncpg.exceptions.TooManyConnectionsError:
+        return 0
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT current_setting('max_connections')::int"
+                " - current_setting('superuser_reserved_connections')::int"
+                " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def wait_for_connections(admin_url: str, needed: int, patience: float = 600.0) -> int:
+    """Until PostgreSQL has ``needed`` connections free (others' servers and test runs share
+    it; a pool that cannot connect fails requests and breaks the run), or ``patience`` seconds
+    have passed: then the run goes on, and says so. Returns the free count last seen."""
+    deadline = time.monotonic() + patience
+    free = asyncio.run(_free_connections(admin_url))
+    while free < needed and time.monotonic() < deadline:
+        print(f"  waiting: PostgreSQL has {free} connections free, the servers need {needed}")
+        time.sleep(10)
+        free = asyncio.run(_free_connections(admin_url))
+    if free < needed:
+        print(f"  going on with {free} PostgreSQL connections free (need {needed}): may break")
+    return free
+
+
 def drop_database(db: BenchDatabase) -> None:
     if db.admin_url is not None and db.name is not None:
         asyncio.run(_pg_admin(db.admin_url, f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)'))

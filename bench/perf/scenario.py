@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from audit_harness.common import HarnessError, Round
+from audit_harness.common import CONCURRENCY, HarnessError, Round
 from audit_harness.common import Options as AuditOptions
 from audit_harness.infra import (
     BenchDatabase,
@@ -26,6 +26,7 @@ from audit_harness.infra import (
     drop_database,
     start_server,
     stop_server,
+    wait_for_connections,
     wait_healthy,
 )
 from audit_harness.reads import summarize
@@ -485,6 +486,9 @@ def _measure_sizes(
     driver = Driver(opts.client, opts.seconds, opts.requests, opts.seed, warmups=not opts.smoke)
     ids: list[str] = []
     phones: list[str] = []
+    if db.admin_url is not None:  # two servers' pools, filled, and a margin for the CLI
+        pool = max(10, -(-CONCURRENCY // max(1, workers)))
+        wait_for_connections(db.admin_url, 2 * workers * pool + CONCURRENCY // 2)
     with ExitStack() as stack:
         servers = start_servers(stack, db, keyring, workdir, workers)
         vault = servers.vault
