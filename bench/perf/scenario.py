@@ -488,7 +488,8 @@ def _measure_sizes(
     phones: list[str] = []
     if db.admin_url is not None:  # two servers' pools, filled, and a margin for the CLI
         pool = max(10, -(-CONCURRENCY // max(1, workers)))
-        wait_for_connections(db.admin_url, 2 * workers * pool + CONCURRENCY // 2)
+        patience = 60.0 if opts.smoke else 600.0  # the smoke run has CI's 5 minutes in all
+        wait_for_connections(db.admin_url, 2 * workers * pool + CONCURRENCY // 2, patience)
     with ExitStack() as stack:
         servers = start_servers(stack, db, keyring, workdir, workers)
         vault = servers.vault
