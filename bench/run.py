@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from audit_harness.common import CONCURRENCY, HarnessError
+from audit_harness.infra import pool_size
 from audit_harness.report import machine
 from perf.load import ROOT
 from perf.report import (
@@ -79,6 +80,12 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
     p.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     p.add_argument("--workers", type=int, default=2, help="uvicorn workers, PostgreSQL")
     p.add_argument("--sqlite-workers", type=int, default=1, help="uvicorn workers, SQLite")
+    p.add_argument(
+        "--pool-size",
+        type=int,
+        help="database pool per server worker (default: its share of the 32 connections,\n"
+        "at least 10); smaller when others hold PostgreSQL's connections",
+    )
     p.add_argument("--assigned", type=int, default=500, help="customers assigned to the partner")
     p.add_argument("--import-batches", type=int, default=50)
     p.add_argument("--import-batch-size", type=int, default=1000)
@@ -118,6 +125,8 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
     client = a.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "httpx"
+    if a.pool_size is not None:  # read by bench/audit_harness/infra.py for every server
+        os.environ["PDVAULT_BENCH_POOL_SIZE"] = str(a.pool_size)
     if a.quick:
         a.part, a.sizes, a.rounds, a.seconds = ["reads"], "10000", 2, 4.0
     opts = PerfOptions(
@@ -170,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "requests_per_round": opts.requests if opts.client == "httpx" else None,
             "sizes": opts.sizes,
             "old_baseline": opts.old_baseline,
+            "pool_size_per_worker": {
+                "postgresql": pool_size(opts.workers),
+                "sqlite": pool_size(opts.sqlite_workers),
+            },
             "workers": {"postgresql": opts.workers, "sqlite": opts.sqlite_workers},
             "partner_assignments": opts.assigned,
             "import": {

@@ -117,6 +117,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pool_size(workers: int) -> int:
+    """Each server worker's pool: as large as the worker's share of the load's connections, as
+    an operator would size it (a smaller one churns connections, opened and closed per
+    request), unless ``PDVAULT_BENCH_POOL_SIZE`` says otherwise (``bench/run.py --pool-size``:
+    a PostgreSQL whose connections others hold)."""
+    override = os.environ.get("PDVAULT_BENCH_POOL_SIZE")
+    return int(override) if override else max(10, -(-CONCURRENCY // max(1, workers)))
+
+
 def start_server(
     label: str,
     db: BenchDatabase,
@@ -146,9 +155,7 @@ def start_server(
         "PDVAULT_HOST": "127.0.0.1",
         "PDVAULT_PORT": str(port),
         "PDVAULT_WORKERS": str(workers),
-        # A pool as large as each worker's share of the load's connections, as an operator
-        # would size it: a smaller one churns connections (opened and closed per request).
-        "PDVAULT_DB_POOL_SIZE": str(max(10, -(-CONCURRENCY // max(1, workers)))),
+        "PDVAULT_DB_POOL_SIZE": str(pool_size(workers)),
         "PDVAULT_LOG_LEVEL": "WARNING",
         "PDVAULT_BENCH_DISABLE_AUDIT_LOG": "false" if audited else "true",
         **(env_extra or {}),

@@ -24,6 +24,7 @@ from audit_harness.infra import (
     Server,
     create_database,
     drop_database,
+    pool_size,
     start_server,
     stop_server,
     wait_for_connections,
@@ -487,7 +488,7 @@ def _measure_sizes(
     ids: list[str] = []
     phones: list[str] = []
     if db.admin_url is not None:  # two servers' pools, filled, and a margin for the CLI
-        pool = max(10, -(-CONCURRENCY // max(1, workers)))
+        pool = pool_size(workers)
         patience = 60.0 if opts.smoke else 600.0  # the smoke run has CI's 5 minutes in all
         wait_for_connections(db.admin_url, 2 * workers * pool + CONCURRENCY // 2, patience)
     with ExitStack() as stack:
