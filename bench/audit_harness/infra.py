@@ -77,19 +77,21 @@ async def _free_connections(admin_url: str) -> int:
         await conn.close()
 
 
-def wait_for_connections(admin_url: str, needed: int, patience: float = 600.0) -> int:
-    """Until PostgreSQL has ``needed`` connections free (others' servers and test runs share
-    it; a pool that cannot connect fails requests and breaks the run), or ``patience`` seconds
-    have passed: then the run goes on, and says so. Returns the free count last seen."""
+def wait_for_connections(admin_url: str, needed: int, patience: float = 600.0) -> None:
+    """Until PostgreSQL has ``needed`` connections free: others' servers and test runs share
+    it, and a pool that cannot connect fails requests (the run would break, and take others'
+    connections with it). After ``patience`` seconds the run stops instead."""
     deadline = time.monotonic() + patience
     free = asyncio.run(_free_connections(admin_url))
-    while free < needed and time.monotonic() < deadline:
+    while free < needed:
+        if time.monotonic() >= deadline:
+            raise HarnessError(
+                f"PostgreSQL has {free} connections free, the servers need {needed}: stop what "
+                "holds them (pg_stat_activity), or run with a smaller --pool-size"
+            )
         print(f"  waiting: PostgreSQL has {free} connections free, the servers need {needed}")
         time.sleep(10)
         free = asyncio.run(_free_connections(admin_url))
-    if free < needed:
-        print(f"  going on with {free} PostgreSQL connections free (need {needed}): may break")
-    return free
 
 
 def drop_database(db: BenchDatabase) -> None:
