@@ -129,7 +129,8 @@ def summarise(stacks: list[tuple[list[str], int]], title: str, top: int = 25) ->
             own[re.sub(r":\d+\)$", ")", frames[-1])] += n
         for fn in {re.sub(r":\d+\)$", ")", f) for f in frames}:
             anywhere[fn] += n
-    out = [title, f"samples: {total:,}", "", "Share of samples by layer (overlapping):"]
+    out = [title, f"samples (all threads of the worker): {total:,}", ""]
+    out += ["Share of samples by layer (overlapping):"]
     out += [f"  {100 * layers[k] / total:5.1f}%  {k}" for k in LAYERS]
     chain = asgi_chain(stacks)
     out += ["", f"ASGI layers from the server to the router ({len(chain)}):", *chain]
@@ -150,8 +151,10 @@ def asgi_chain(stacks: list[tuple[list[str], int]]) -> list[str]:
         return []
     frames = max(routed, key=lambda x: x[0])[1]
     chain: list[str] = []
+    served = False  # the frames below uvicorn's protocol (not the CLI's, when in-process)
     for frame in frames:
-        if ".__call__ (" in frame:
+        served = served or "uvicorn/protocols/" in frame
+        if served and ".__call__ (" in frame:
             chain.append("  " + re.sub(r":\d+\)$", ")", frame))
         if "Router.__call__" in frame:
             break
