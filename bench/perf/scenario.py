@@ -528,7 +528,8 @@ def _measure_sizes(
                 if opts.old_baseline:
                     servers = swap_baseline(stack, servers, db, keyring, workdir, workers)
                     beside_old = read_rounds(engine, size, driver, servers, targets, opts.rounds)
-                    servers = swap_baseline(stack, servers, db, keyring, workdir, workers)
+                    if size != opts.sizes[-1]:  # the next size needs the lean one again
+                        servers = swap_baseline(stack, servers, db, keyring, workdir, workers)
                     merge_old_baseline(result["reads"], beside_old)
                 result["create"] = create_rounds(
                     engine, size, driver, vault, targets["create"], opts.rounds
