@@ -28,30 +28,17 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query
+from plain_table import plain_customers
 from pydantic import BaseModel
-from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, Uuid, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pdvault.audit.schemas import EventPage
 from pdvault.audit.service import EventFilter, list_events
 from pdvault.customers.schemas import CustomerOut, SearchHit, SearchOut
-from pdvault.db import UTCDateTime, make_engine, make_sessionmaker
+from pdvault.db import make_engine, make_sessionmaker
 from pdvault.partners.schemas import PartnerCustomerOut
 
-metadata = MetaData()
-plain_customers = Table(
-    "bench_plain_customers",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("full_name", Text, nullable=False),
-    Column("phone", Text, nullable=False),
-    Column("email", Text, nullable=False),
-    Column("address", Text, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-    Column("version", Integer, nullable=False),
-    Index("ix_bench_plain_customers_phone", "phone"),
-)
 ALL = ("full_name", "phone", "email", "address")
 PURPOSE_FIELDS = {"order_confirmation": ALL}
 # The bench's partner grant: these fields, for order_fulfillment (the vault masks two of them).

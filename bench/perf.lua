@@ -4,6 +4,7 @@
 --   search   POST /v1/customers/search {"phone": ..., "purpose": "order_confirmation"}
 --   audit    GET /v1/audit/events?limit=50
 --   create   POST /v1/customers, a fresh fake customer (example.com email, unique per request)
+--   healthz  GET /healthz (the server's ceiling: the read kinds are reported as a share of it)
 -- BENCH_TOKEN is the bearer token. done() prints one line "BENCH_JSON {...}" for the harness.
 
 local kind = os.getenv("BENCH_KIND")
@@ -42,6 +43,8 @@ function request()
       nil, '{"phone": "' .. pick() .. '", "purpose": "order_confirmation"}')
   elseif kind == "audit" then
     return wrk.format("GET", "/v1/audit/events?limit=50")
+  elseif kind == "healthz" then
+    return wrk.format("GET", "/healthz")
   elseif kind == "create" then
     counter = counter + 1
     local body = string.format(

@@ -1,8 +1,10 @@
-"""The performance benchmark (issue 8): the vault against a plain baseline, as ratios in one run.
+"""The performance benchmark (issues 8 and 17): the vault against its own ceiling and a lean
+plain baseline, as ratios in one run.
 
 Run from the repository root (PostgreSQL on 127.0.0.1:5432; ``apt-get install -y wrk``)::
 
     .venv/bin/python bench/run.py --engine both            # the full run (see docs/performance.md)
+    .venv/bin/python bench/run.py --engine both --quick    # reads only, 10,000 customers, ~7 min
     .venv/bin/python bench/run.py --engine both --smoke    # harness check, tiny sizes, < 1 min
 
 Per engine and per size (10,000 and 1,000,000 customers), in a fresh database (SQLite: a
@@ -10,12 +12,15 @@ temporary file; PostgreSQL: ``pdvault_bench_<random>``, dropped afterwards):
 
 1. The customers are bulk-loaded, sealed by pdvault's own code (bench/perf/data.py), and the
    same customers in the clear into ``bench_plain_customers``.
-2. Two real servers on that database, same uvicorn and worker count (SQLite 1, PostgreSQL 2):
-   ``pdvault serve`` and ``bench/baseline_app.py`` (plaintext rows; no auth, policy,
-   encryption or log). wrk (bench/perf.lua; else an httpx client) drives 32 connections, from
-   its own process, through read by id, partner read (masked), search by phone and audit
-   listing, alternating vault and baseline (A B, B A, ...) so drift cancels; then create.
-   Reported: req/s, p50/p95/p99, server CPU per request, the ratio vault / baseline.
+2. Real servers on that database, same uvicorn and worker count (SQLite 1, PostgreSQL 2):
+   ``pdvault serve``, ``bench/lean_app.py`` (FastAPI + one Core select of a plaintext row; no
+   auth, policy, encryption, log or pdvault session) and, unless ``--no-old-baseline``,
+   ``bench/baseline_app.py`` (issue 8's baseline). wrk (bench/perf.lua; else an httpx client)
+   drives 32 connections, from its own process, through read by id, partner read (masked),
+   search by phone and audit listing: per kind the vault, the vault's own ``/healthz``, the lean
+   and the old baseline in turn, the order reversed every other round so drift cancels; then
+   create. Reported: req/s, p50/p95/p99, server CPU per request, and the vault's req/s as a
+   share of each of the others.
 3. At the smallest size: the batch import rate through ``POST /v1/customers/batch``.
 4. At the largest size: ``pdvault keys rotate``, then ``pdvault keys rewrap`` (real CLI
    subprocesses) while reads run; rewrap time and reads during / before.
@@ -24,6 +29,7 @@ temporary file; PostgreSQL: ``pdvault_bench_<random>``, dropped afterwards):
 Writes ``bench/results/performance-<date>.json`` and the generated section of
 ``docs/performance.md`` (not with ``--smoke`` or ``--no-write``). Exits non-zero only when the
 harness breaks (2), or, with ``--smoke``, when a figure is missing (3): never over a target.
+Where a read's time goes inside the server: bench/profile_reads.py (py-spy).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from audit_harness.common import CONCURRENCY, HarnessError
+from audit_harness.infra import pool_size
 from audit_harness.report import machine
 from perf.load import ROOT
 from perf.report import (
@@ -73,6 +80,12 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
     p.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     p.add_argument("--workers", type=int, default=2, help="uvicorn workers, PostgreSQL")
     p.add_argument("--sqlite-workers", type=int, default=1, help="uvicorn workers, SQLite")
+    p.add_argument(
+        "--pool-size",
+        type=int,
+        help="database pool per server worker (default: its share of the 32 connections,\n"
+        "at least 10); smaller when others hold PostgreSQL's connections",
+    )
     p.add_argument("--assigned", type=int, default=500, help="customers assigned to the partner")
     p.add_argument("--import-batches", type=int, default=50)
     p.add_argument("--import-batch-size", type=int, default=1000)
@@ -94,12 +107,28 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
         help="server and admin database where pdvault_bench_<random> is created",
     )
     p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="reads only, 10,000 customers, 2 rounds of 4 s: ~7 min for both engines\n"
+        "(--part reads --sizes 10000 --rounds 2 --seconds 4); writes the report",
+    )
+    p.add_argument(
+        "--old-baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run bench/baseline_app.py (issue 8's baseline) beside the lean one",
+    )
     p.add_argument("--no-write", action="store_true", help="print only; write no files")
     p.add_argument("--seed", type=int, default=20261201)
     a = p.parse_args(argv)
     client = a.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "httpx"
+    if a.pool_size is not None:  # read by bench/audit_harness/infra.py for every server
+        os.environ["PDVAULT_BENCH_POOL_SIZE"] = str(a.pool_size)
+    if a.quick:
+        a.part, a.sizes, a.rounds, a.seconds = ["reads"], "10000", 2, 4.0
     opts = PerfOptions(
         engines=["sqlite", "postgresql"] if a.engine == "both" else [a.engine],
         parts=set(a.part or ["reads", "import", "rewrap", "verify"]),
@@ -122,6 +151,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PerfOptions:
         smoke=a.smoke,
         write=not a.no_write,
         seed=a.seed,
+        old_baseline=a.old_baseline,
     )
     if a.smoke:
         opts.sizes, opts.rounds, opts.seconds, opts.requests = [100, 300], 1, 1.0, 30
@@ -148,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seconds_per_round": opts.seconds if opts.client == "wrk" else None,
             "requests_per_round": opts.requests if opts.client == "httpx" else None,
             "sizes": opts.sizes,
+            "old_baseline": opts.old_baseline,
+            "pool_size_per_worker": {
+                "postgresql": pool_size(opts.workers),
+                "sqlite": pool_size(opts.sqlite_workers),
+            },
             "workers": {"postgresql": opts.workers, "sqlite": opts.sqlite_workers},
             "partner_assignments": opts.assigned,
             "import": {
@@ -186,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(doc))
     if opts.smoke:
-        missing = missing_figures(doc, opts.parts, opts.sizes)
+        missing = missing_figures(doc, opts.parts, opts.sizes, opts.old_baseline)
         if missing:
             print(f"bench/run.py --smoke: figures missing: {missing}", file=sys.stderr)
             return 3

@@ -60,6 +60,40 @@ def create_database(engine: str, workdir: Path, postgres_url: str) -> BenchDatab
     return db
 
 
+async def _free_connections(admin_url: str) -> int:
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    except asyncpg.exceptions.TooManyConnectionsError:
+        return 0
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT current_setting('max_connections')::int"
+                " - current_setting('superuser_reserved_connections')::int"
+                " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def wait_for_connections(admin_url: str, needed: int, patience: float = 600.0) -> None:
+    """Until PostgreSQL has ``needed`` connections free: others' servers and test runs share
+    it, and a pool that cannot connect fails requests (the run would break, and take others'
+    connections with it). After ``patience`` seconds the run stops instead."""
+    deadline = time.monotonic() + patience
+    free = asyncio.run(_free_connections(admin_url))
+    while free < needed:
+        if time.monotonic() >= deadline:
+            raise HarnessError(
+                f"PostgreSQL has {free} connections free, the servers need {needed}: stop what "
+                "holds them (pg_stat_activity), or run with a smaller --pool-size"
+            )
+        print(f"  waiting: PostgreSQL has {free} connections free, the servers need {needed}")
+        time.sleep(10)
+        free = asyncio.run(_free_connections(admin_url))
+
+
 def drop_database(db: BenchDatabase) -> None:
     if db.admin_url is not None and db.name is not None:
         asyncio.run(_pg_admin(db.admin_url, f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)'))
@@ -83,6 +117,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def pool_size(workers: int) -> int:
+    """Each server worker's pool: as large as the worker's share of the load's connections, as
+    an operator would size it (a smaller one churns connections, opened and closed per
+    request), unless ``PDVAULT_BENCH_POOL_SIZE`` says otherwise (``bench/run.py --pool-size``:
+    a PostgreSQL whose connections others hold)."""
+    override = os.environ.get("PDVAULT_BENCH_POOL_SIZE")
+    return int(override) if override else max(10, -(-CONCURRENCY // max(1, workers)))
 
 
 def start_server(
@@ -114,9 +157,7 @@ def start_server(
         "PDVAULT_HOST": "127.0.0.1",
         "PDVAULT_PORT": str(port),
         "PDVAULT_WORKERS": str(workers),
-        # A pool as large as each worker's share of the load's connections, as an operator
-        # would size it: a smaller one churns connections (opened and closed per request).
-        "PDVAULT_DB_POOL_SIZE": str(max(10, -(-CONCURRENCY // max(1, workers)))),
+        "PDVAULT_DB_POOL_SIZE": str(pool_size(workers)),
         "PDVAULT_LOG_LEVEL": "WARNING",
         "PDVAULT_BENCH_DISABLE_AUDIT_LOG": "false" if audited else "true",
         **(env_extra or {}),

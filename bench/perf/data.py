@@ -23,8 +23,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from audit_harness.infra import BenchDatabase, asyncpg_dsn
-from baseline_app import metadata as plain_metadata
-from baseline_app import plain_customers
+from plain_table import metadata as plain_metadata
+from plain_table import plain_customers
 from pydantic import TypeAdapter
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import create_async_engine

@@ -27,8 +27,10 @@ from audit_harness.infra import Server, cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 LUA = ROOT / "bench" / "perf.lua"
-KINDS = ("read", "partner", "search", "audit", "create")
+KINDS = ("read", "partner", "search", "audit", "create", "healthz")
 READ_KINDS = ("read", "partner", "search", "audit")
+# The read kinds the lean baseline serves (bench/lean_app.py); the audit listing has none.
+LEAN_KINDS = ("read", "partner", "search")
 
 
 @dataclass
@@ -107,6 +109,8 @@ def _request(target: Target, rng: random.Random) -> Callable[[], tuple[str, str,
             return "POST", "/v1/customers/search", json.dumps(body)
         if k == "audit":
             return "GET", "/v1/audit/events?limit=50", None
+        if k == "healthz":
+            return "GET", "/healthz", None
         n = next(counter)
         body = {
             "full_name": "Nguyen Van Mau",

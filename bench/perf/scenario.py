@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from audit_harness.common import HarnessError, Round
+from audit_harness.common import CONCURRENCY, HarnessError, Round
 from audit_harness.common import Options as AuditOptions
 from audit_harness.infra import (
     BenchDatabase,
     Server,
     create_database,
     drop_database,
+    pool_size,
     start_server,
     stop_server,
+    wait_for_connections,
     wait_healthy,
 )
 from audit_harness.reads import summarize
@@ -39,7 +41,7 @@ from pdvault.principals import service as principals
 from pdvault.principals.bootstrap import create_principal_with_token
 from pdvault.principals.schemas import PrincipalIn
 from perf.data import fake_customer, load_customers
-from perf.load import READ_KINDS, ROOT, Driver, Target
+from perf.load import LEAN_KINDS, READ_KINDS, ROOT, Driver, Target
 
 
 @dataclass
@@ -66,6 +68,7 @@ class PerfOptions:
     write: bool
     seed: int
     load_processes: int = 2
+    old_baseline: bool = True  # bench/baseline_app.py beside the lean baseline (issue 17)
     progress: list[str] = field(default_factory=list)
 
 
@@ -167,20 +170,29 @@ def assign(vault: Server, tokens: Tokens, pid: str, ids: list[str], count: int) 
 # -- servers ---------------------------------------------------------------------------------
 
 
-def start_pair(
-    stack: ExitStack, db: BenchDatabase, keyring: Path, workdir: Path, workers: int
-) -> tuple[Server, Server]:
-    """The vault (``pdvault serve``) and the baseline app, same uvicorn, same worker count."""
-    vault = start_server("vault", db, keyring, workdir, workers, audited=True, wait=False)
-    stack.callback(stop_server, vault)
+@dataclass
+class Servers:
+    """The vault and what it is compared with, all by the same uvicorn and worker count. At
+    most two servers run at once: three pools of 16 connections per worker would fill
+    PostgreSQL's 100 (``max_connections``) on a machine others share."""
+
+    vault: Server
+    lean: Server | None
+    old_baseline: Server | None = None  # bench/baseline_app.py, while --old-baseline is on
+
+
+def _bench_app(
+    stack: ExitStack, label: str, module: str, db: BenchDatabase, keyring: Path, workdir: Path,
+    workers: int,
+) -> Server:  # fmt: skip
     argv = [
-        sys.executable, "-m", "uvicorn", "baseline_app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory",
         "--app-dir", str(ROOT / "bench"), "--host", "127.0.0.1", "--port", "{port}",
         "--workers", str(workers), "--log-level", "warning", "--no-access-log",
         "--no-proxy-headers",
     ]  # fmt: skip
-    baseline = start_server(
-        "baseline",
+    server = start_server(
+        label,
         db,
         keyring,
         workdir,
@@ -190,10 +202,38 @@ def start_pair(
         env_extra={"BENCH_DATABASE_URL": db.url},
         wait=False,
     )
-    stack.callback(stop_server, baseline)
-    wait_healthy(vault)  # both start at once: their imports overlap
-    wait_healthy(baseline)
-    return vault, baseline
+    stack.callback(stop_server, server)
+    return server
+
+
+def start_servers(
+    stack: ExitStack, db: BenchDatabase, keyring: Path, workdir: Path, workers: int
+) -> Servers:
+    """``pdvault serve`` and the lean baseline, started at once (their imports overlap)."""
+    vault = start_server("vault", db, keyring, workdir, workers, audited=True, wait=False)
+    stack.callback(stop_server, vault)
+    lean = _bench_app(stack, "lean", "lean_app", db, keyring, workdir, workers)
+    wait_healthy(vault)
+    wait_healthy(lean)
+    return Servers(vault, lean)
+
+
+def swap_baseline(
+    stack: ExitStack, servers: Servers, db: BenchDatabase, keyring: Path, workdir: Path,
+    workers: int,
+) -> Servers:  # fmt: skip
+    """The lean baseline for the old one, or back: whichever runs is stopped, the other
+    started (see ``Servers`` for why not both)."""
+    if servers.lean is not None:
+        stop_server(servers.lean)
+        old = _bench_app(stack, "baseline", "baseline_app", db, keyring, workdir, workers)
+        wait_healthy(old)
+        return Servers(servers.vault, None, old)
+    if servers.old_baseline is not None:
+        stop_server(servers.old_baseline)
+    lean = _bench_app(stack, "lean", "lean_app", db, keyring, workdir, workers)
+    wait_healthy(lean)
+    return Servers(servers.vault, lean)
 
 
 # -- measured rounds -------------------------------------------------------------------------
@@ -203,47 +243,76 @@ def _figures(rounds: list[Round], label: str) -> dict[str, Any]:
     return asdict(summarize(label, rounds))
 
 
+def _series(
+    servers: Servers, kind: str, targets: dict[str, Target]
+) -> list[tuple[str, Server, Target]]:
+    """What one read kind is measured on: the vault, and beside the lean baseline the vault's
+    own /healthz and the lean baseline (if it serves the kind); else the old baseline."""
+    out = [("vault", servers.vault, targets[kind])]
+    if servers.lean is not None:
+        out.append(("healthz", servers.vault, targets["healthz"]))
+        if kind in LEAN_KINDS:
+            out.append(("lean", servers.lean, targets[kind]))
+    if servers.old_baseline is not None:
+        out.append(("old_baseline", servers.old_baseline, targets[kind]))
+    return out
+
+
+def _ratios(figures: dict[str, Any], rounds: dict[str, list[Round]]) -> dict[str, Any]:
+    """The vault's req/s over each comparison's, overall and round by round."""
+    out: dict[str, Any] = {}
+    for name in ("healthz", "lean", "old_baseline"):
+        if name not in figures:
+            continue
+        out[f"{name}_ratio"] = round(figures["vault"]["rps"] / figures[name]["rps"], 3)
+        pairs = zip(rounds["vault"], rounds[name], strict=True)
+        out[f"{name}_round_ratios"] = [round(v.rps / o.rps, 3) for v, o in pairs]
+    if "lean" in figures:
+        lean_cpu, vault_cpu = figures["lean"], figures["vault"]
+        out["lean_cpu_ratio"] = round(
+            lean_cpu["cpu_us_per_request"] / max(1, vault_cpu["cpu_us_per_request"]), 3
+        )
+    return out
+
+
 def read_rounds(
     engine: str,
     size: int,
     driver: Driver,
-    vault: Server,
-    baseline: Server,
+    servers: Servers,
     targets: dict[str, Target],
     rounds_n: int,
 ) -> dict[str, Any]:
-    """Each read kind: vault and baseline alternately (A B, B A, ...), so drift cancels."""
+    """Each read kind: the vault, its /healthz and the baselines in turn, the order reversed
+    every other round (A B C, C B A, ...) so drift cancels."""
     out: dict[str, Any] = {}
     for kind in READ_KINDS:
-        target = targets[kind]
-        for server in (vault, baseline):
-            driver.warmup(server, target)
-        rounds: list[Round] = []
+        series = _series(servers, kind, targets)
+        for name, server, target in series:
+            if name != "healthz":
+                driver.warmup(server, target)
+        rounds: dict[str, list[Round]] = {name: [] for name, _, _ in series}
         for n in range(rounds_n):
-            order = (vault, baseline) if n % 2 == 0 else (baseline, vault)
-            for server in order:
+            for name, server, target in series if n % 2 == 0 else series[::-1]:
                 r = driver.round(server, target)
-                rounds.append(r)
+                rounds[name].append(r)
                 say(
                     engine,
-                    f"{size:>9,} {kind:>7} {server.label:>8} round {n + 1}/{rounds_n}: "
+                    f"{size:>9,} {kind:>7} {name:>12} round {n + 1}/{rounds_n}: "
                     f"{r.rps:8.1f} req/s  p50 {r.p50_ms:.1f}  p99 {r.p99_ms:.1f} ms",
                 )
-        v = _figures(rounds, f"vault:{kind}")
-        b = _figures(rounds, f"baseline:{kind}")
-        pairs = zip(
-            [r for r in rounds if r.server == f"vault:{kind}"],
-            [r for r in rounds if r.server == f"baseline:{kind}"],
-            strict=True,
-        )
-        out[kind] = {
-            "vault": v,
-            "baseline": b,
-            "ratio": round(v["rps"] / b["rps"], 3),
-            "round_ratios": [round(x.rps / y.rps, 3) for x, y in pairs],
-            "cpu_ratio": round(b["cpu_us_per_request"] / max(1, v["cpu_us_per_request"]), 3),
-        }
+        figures = {name: _figures(rs, rs[0].server) for name, rs in rounds.items()}
+        out[kind] = {**figures, **_ratios(figures, rounds)}
     return out
+
+
+def merge_old_baseline(reads: dict[str, Any], beside_old: dict[str, Any]) -> None:
+    """The old baseline's figures and ratio into each kind's, with the vault's own figures of
+    those rounds (``vault_beside_old_baseline``): its ratio is taken within them."""
+    for kind, r in beside_old.items():
+        reads[kind]["vault_beside_old_baseline"] = r["vault"]
+        for key in ("old_baseline", "old_baseline_ratio", "old_baseline_round_ratios"):
+            reads[kind][key] = r[key]
 
 
 def create_rounds(
@@ -418,8 +487,13 @@ def _measure_sizes(
     driver = Driver(opts.client, opts.seconds, opts.requests, opts.seed, warmups=not opts.smoke)
     ids: list[str] = []
     phones: list[str] = []
+    if db.admin_url is not None:  # two servers' pools, filled, and a margin for the CLI
+        pool = pool_size(workers)
+        patience = 60.0 if opts.smoke else 600.0  # the smoke run has CI's 5 minutes in all
+        wait_for_connections(db.admin_url, 2 * workers * pool + CONCURRENCY // 2, patience)
     with ExitStack() as stack:
-        vault, baseline = start_pair(stack, db, keyring, workdir, workers)
+        servers = start_servers(stack, db, keyring, workdir, workers)
+        vault = servers.vault
         say(engine, "servers up")
         pid = make_partner(vault, db, workdir, tokens)
         for size in opts.sizes:
@@ -442,6 +516,7 @@ def _measure_sizes(
                 ),
                 "audit": Target("audit", tokens.auditor, None, []),
                 "create": Target("create", tokens.employee, None, []),
+                "healthz": Target("healthz", tokens.employee, None, []),
             }
             result: dict[str, Any] = {
                 "customers": size,
@@ -449,9 +524,13 @@ def _measure_sizes(
                 "workers": workers,
             }
             if "reads" in opts.parts:
-                result["reads"] = read_rounds(
-                    engine, size, driver, vault, baseline, targets, opts.rounds
-                )
+                result["reads"] = read_rounds(engine, size, driver, servers, targets, opts.rounds)
+                if opts.old_baseline:
+                    servers = swap_baseline(stack, servers, db, keyring, workdir, workers)
+                    beside_old = read_rounds(engine, size, driver, servers, targets, opts.rounds)
+                    if size != opts.sizes[-1]:  # the next size needs the lean one again
+                        servers = swap_baseline(stack, servers, db, keyring, workdir, workers)
+                    merge_old_baseline(result["reads"], beside_old)
                 result["create"] = create_rounds(
                     engine, size, driver, vault, targets["create"], opts.rounds
                 )
