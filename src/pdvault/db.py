@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
-from sqlalchemy import DateTime, MetaData, event, insert, inspect
+from sqlalchemy import JSON, DateTime, MetaData, event, insert, inspect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -127,12 +129,21 @@ async def insert_many(connection: AsyncConnection, table: Any, rows: list[dict[s
     import asyncpg  # type: ignore[import-untyped]
 
     columns = list(rows[0])
+    records = list(map(itemgetter(*columns), rows))
+    as_json = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    if as_json:  # what the JSON type's bind processing would send: its text
+        records = [_with_json_text(record, as_json) for record in records]
     try:
-        await driver.copy_records_to_table(
-            table.name, columns=columns, records=[tuple(r[c] for c in columns) for r in rows]
-        )
+        await driver.copy_records_to_table(table.name, columns=columns, records=records)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(f"COPY {table.name}", None, exc) from None
+
+
+def _with_json_text(record: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
+    values = list(record)
+    for i in positions:
+        values[i] = None if values[i] is None else json.dumps(values[i])
+    return tuple(values)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
