@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from pdvault.audit.batch import LogBatcher
@@ -29,7 +29,7 @@ from pdvault.audit.models import AccessEvent
 from pdvault.audit.signing import LogSigner
 from pdvault.audit.slots import SLOT_KEY, ChainSlot, SlotPool, held_slot
 from pdvault.auth.principal import Actor
-from pdvault.db import READ_ONLY, begin_writing, utcnow, writable
+from pdvault.db import READ_ONLY, begin_writing, insert_many, utcnow, writable
 from pdvault.errors import Forbidden, Problem
 from pdvault.observability import Metrics, request_id_var
 from pdvault.policy import AccessDecision, rule_for
@@ -37,7 +37,7 @@ from pdvault.policy import AccessDecision, rule_for
 ALLOWED, DENIED = "allowed", "denied"
 
 # Built once: Core statements run on the session's connection (not the ORM bulk path).
-_INSERT_EVENTS = insert(cast(Table, AccessEvent.__table__))
+_EVENTS = cast(Table, AccessEvent.__table__)
 _NEXT_SEQS = text(
     "SELECT nextval(pg_get_serial_sequence('access_events', 'seq')) FROM generate_series(1, :n)"
 )
@@ -209,7 +209,7 @@ class AuditLog:
             writer_seq += 1
             row["seq"], row["writer_id"], row["writer_seq"] = seq, slot.writer_id, writer_seq
             row["hash"] = prev_hash = event_hash(prev_hash, row)
-        await connection.execute(_INSERT_EVENTS, rows)
+        await insert_many(connection, _EVENTS, rows)  # PostgreSQL, many rows: COPY
         slot.pending_seq, slot.pending_hash, slot.touched = writer_seq, prev_hash, True
         self._count(rows)
 

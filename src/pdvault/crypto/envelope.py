@@ -11,7 +11,7 @@ none (complaints, erasure notes) and for customer rows sealed before format 2.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -29,6 +29,12 @@ class DecryptionError(Exception):
 
 def new_data_key() -> bytes:
     return secrets.token_bytes(DATA_KEY_BYTES)
+
+
+def new_data_keys(count: int) -> list[bytes]:
+    """``count`` data keys from one read of the system's generator (a batch import)."""
+    pool = secrets.token_bytes(DATA_KEY_BYTES * count)
+    return [pool[i : i + DATA_KEY_BYTES] for i in range(0, len(pool), DATA_KEY_BYTES)]
 
 
 def field_context(
@@ -59,6 +65,22 @@ def encrypt_field(
         field_context(customer_id, field, version, record_version),
     )
     return bytes([version]) + nonce + sealed
+
+
+def encrypt_fields(
+    data_key: bytes, customer_id: UUID, values: Mapping[str, str], record_version: int
+) -> dict[str, bytes]:
+    """``encrypt_field`` in format 2 for each of ``values``: one cipher and one read of the
+    generator for the whole record (a batch import seals thousands)."""
+    aead = AESGCM(data_key)
+    nonces = secrets.token_bytes(NONCE_BYTES * len(values))
+    prefix = bytes([RECORD_FORMAT_VERSION])
+    out: dict[str, bytes] = {}
+    for i, (field, plaintext) in enumerate(values.items()):
+        nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
+        context = field_context(customer_id, field, RECORD_FORMAT_VERSION, record_version)
+        out[field] = prefix + nonce + aead.encrypt(nonce, plaintext.encode("utf-8"), context)
+    return out
 
 
 def decrypt_field(
@@ -104,9 +126,11 @@ def seal_many(key: bytes, items: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
     """``seal`` for many (plaintext, context) pairs under one key: the cipher is set up once,
     which is most of the cost for a 32-byte data key (rewrap moves keys by the thousand)."""
     aead = AESGCM(key)
+    pairs = list(items)
+    nonces = secrets.token_bytes(NONCE_BYTES * len(pairs))  # one read of the generator
     out: list[bytes] = []
-    for plaintext, context in items:
-        nonce = secrets.token_bytes(NONCE_BYTES)
+    for i, (plaintext, context) in enumerate(pairs):
+        nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
         out.append(nonce + aead.encrypt(nonce, plaintext, context))
     return out
 

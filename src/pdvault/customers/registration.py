@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,7 @@ from pdvault.customers import sealing
 from pdvault.customers.access import AuditedAccess
 from pdvault.customers.models import Consent, Customer
 from pdvault.customers.schemas import BatchResult, CustomerCreated, CustomerIn
-from pdvault.db import Base, new_id, utcnow
+from pdvault.db import Base, insert_many, new_id, new_ids, utcnow
 from pdvault.errors import (
     MAX_LISTED_ERRORS,
     Conflict,
@@ -32,8 +32,8 @@ from pdvault.runtime import Runtime
 
 REGISTRATION = Purpose.REGISTRATION.value
 _customer_adapter: TypeAdapter[CustomerIn] = TypeAdapter(CustomerIn)
-# New rows go in by Core INSERT on the tables (an executemany for a batch): the rows are
-# complete dicts, and the ORM bulk-insert path only adds per-row mapper work on top.
+# New rows go in as complete dicts through ``insert_many`` (PostgreSQL: COPY; SQLite: a Core
+# executemany): the ORM bulk-insert path only adds per-row mapper work on top.
 _CUSTOMERS = Base.metadata.tables[Customer.__tablename__]
 _CONSENTS = Base.metadata.tables[Consent.__tablename__]
 DUPLICATE = "A live customer with this email already exists."
@@ -67,7 +67,7 @@ class CustomerRegistration:
         customer_id = new_id()
         row = await self._new_row(customer_id, data)
         try:
-            await self.session.execute(insert(_CUSTOMERS), [row])
+            await insert_many(await self.session.connection(), _CUSTOMERS, [row])
         except IntegrityError:
             await self.session.rollback()
             existing = await customer_with_email(self.session, email_index)
@@ -93,24 +93,34 @@ class CustomerRegistration:
         )
 
     async def _new_row(self, customer_id: uuid.UUID, data: CustomerIn) -> dict[str, Any]:
+        return (await self._new_rows([(customer_id, data)]))[0]
+
+    async def _new_rows(
+        self, items: Sequence[tuple[uuid.UUID, CustomerIn]]
+    ) -> list[dict[str, Any]]:
+        """Complete rows for new customers, in order, all with the same columns."""
         now = utcnow()
-        values = {f: getattr(data, f) for f in ALL_FIELDS}
-        row = await sealing.seal_new(self.runtime.keys, customer_id, values)
-        row.update(
-            id=customer_id,
-            created_at=now,
-            updated_at=now,
-            version=1,
-            policy_version=data.policy_version,
-            erased_at=None,
+        rows = await sealing.seal_new_many(
+            self.runtime.keys,
+            [(cid, {f: getattr(data, f) for f in ALL_FIELDS}) for cid, data in items],
         )
-        return row
+        for row, (cid, data) in zip(rows, items, strict=True):
+            row.update(
+                id=cid,
+                created_at=now,
+                updated_at=now,
+                policy_version=data.policy_version,
+                erased_at=None,
+            )
+        return rows
 
     async def _insert_consents(self, items: Sequence[tuple[uuid.UUID, CustomerIn]]) -> None:
         now = utcnow()
+        states = [(cid, data, _consent_state(data)) for cid, data in items]
+        ids = iter(new_ids(sum(len(state) for _, _, state in states)))
         rows = [
             {
-                "id": new_id(),
+                "id": next(ids),
                 "customer_id": cid,
                 "kind": kind,
                 "granted": granted,
@@ -119,11 +129,10 @@ class CustomerRegistration:
                 "recorded_at": now,
                 "recorded_by": self.actor.principal_id,
             }
-            for cid, data in items
-            for kind, granted in _consent_state(data).items()
+            for cid, data, state in states
+            for kind, granted in state.items()
         ]
-        if rows:
-            await self.session.execute(insert(_CONSENTS), rows)
+        await insert_many(await self.session.connection(), _CONSENTS, rows)
 
     # -- batch ----------------------------------------------------------------------------
 
@@ -169,27 +178,15 @@ class CustomerRegistration:
         results: list[BatchResult | None],
     ) -> None:
         existing = await self._existing_emails([bidx for _, _, bidx in valid])
+        ids = iter(new_ids(len(valid)))
         seen: dict[bytes, uuid.UUID] = {}
         to_insert: list[tuple[int, uuid.UUID, CustomerIn]] = []
-        rows: list[dict[str, Any]] = []
         for index, data, bidx in valid:
             prior = existing.get(bidx) or seen.get(bidx)
             if prior is not None:
-                results[index] = BatchResult(
-                    index=index,
-                    status=409,
-                    problem=problem_body(
-                        409,
-                        DUPLICATE,
-                        slug="duplicate_customer",
-                        reason="duplicate_customer",
-                        existing_id=str(prior),
-                    ),
-                )
+                results[index] = _duplicate_item(index, prior)
                 continue
-            cid = new_id()
-            seen[bidx] = cid
-            rows.append(await self._new_row(cid, data))
+            cid = seen[bidx] = next(ids)
             to_insert.append((index, cid, data))
         denied = [
             EventDraft(
@@ -202,9 +199,11 @@ class CustomerRegistration:
             for _, _, bidx in valid
             if bidx in existing
         ]
-        if rows:
-            await self.session.execute(insert(_CUSTOMERS), rows)
-            await self._insert_consents([(cid, data) for _, cid, data in to_insert])
+        if to_insert:
+            created = [(cid, data) for _, cid, data in to_insert]
+            rows = await self._new_rows(created)
+            await insert_many(await self.session.connection(), _CUSTOMERS, rows)
+            await self._insert_consents(created)
         await self.runtime.audit.append(
             self.session,
             self.actor,
@@ -236,6 +235,20 @@ def _registered(action: str, customer_id: uuid.UUID, basis: str | None) -> Event
         fields=ALL_FIELDS,
         purpose=REGISTRATION,
         basis=basis,
+    )
+
+
+def _duplicate_item(index: int, prior: uuid.UUID) -> BatchResult:
+    return BatchResult(
+        index=index,
+        status=409,
+        problem=problem_body(
+            409,
+            DUPLICATE,
+            slug="duplicate_customer",
+            reason="duplicate_customer",
+            existing_id=str(prior),
+        ),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +91,17 @@ async def status(settings: Settings) -> dict[str, Any]:
     }
 
 
+# The rewrap runs beside the servers and is in no hurry: at a lower CPU priority, the
+# workers' requests keep the cores and the rewrap takes what they leave.
+REWRAP_NICENESS = 10
+
+
+def _yield_cpu() -> None:
+    """Lower this process's priority for the rest of its life (the command's own process)."""
+    with contextlib.suppress(AttributeError, OSError):  # no nice() here, or not allowed
+        os.nice(REWRAP_NICENESS)
+
+
 async def run_rewrap(
     settings: Settings,
     batch: int,
@@ -97,6 +110,7 @@ async def run_rewrap(
 ) -> int:
     from pdvault.crypto.factory import open_key_provider
 
+    _yield_cpu()
     keys = await open_key_provider(settings)
     engine = make_engine(settings.effective_database_url, pool_size=2)
     try:
