@@ -463,6 +463,15 @@ def keys_rotate() -> None:
 def keys_rewrap(
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Keys per transaction")] = 2000,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
+    niceness: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=19,
+            help="How far to lower this command's CPU priority, so the servers' requests "
+            "keep the cores (0: full speed, for a maintenance window)",
+        ),
+    ] = 10,
 ) -> None:
     """Re-wrap every data key under the primary version: online, batched, resumable."""
     from pdvault.keys.ops import run_rewrap
@@ -480,7 +489,7 @@ def keys_rewrap(
             bar[0].update(done)
 
     try:
-        moved = _run(run_rewrap(settings, batch, start, step))
+        moved = _run(run_rewrap(settings, batch, start, step, niceness))
     finally:
         if bar:
             bar[0].__exit__(None, None, None)

@@ -141,7 +141,10 @@ async def test_rewrap_resumes_after_kill_9(
     assert interrupted, "rewrap finished before it could be killed, three times"
     # The killed run needed a process of its own; the run that carries it on and the status
     # after it are the commands' behaviour, run in this process.
-    result = await asyncio.to_thread(invoke_cli, "keys", "rewrap", "--quiet", env=env)
+    # --niceness 0: in this process, the command must not lower the test run's priority.
+    result = await asyncio.to_thread(
+        invoke_cli, "keys", "rewrap", "--quiet", "--niceness", "0", env=env
+    )
     assert result.code == 0, result.err
     assert result.out.startswith("rewrapped ")
     assert await usage(keyed_settings) == {primary: 2000}

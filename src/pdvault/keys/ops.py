@@ -91,15 +91,13 @@ async def status(settings: Settings) -> dict[str, Any]:
     }
 
 
-# The rewrap runs beside the servers and is in no hurry: at a lower CPU priority, the
-# workers' requests keep the cores and the rewrap takes what they leave.
-REWRAP_NICENESS = 10
-
-
-def _yield_cpu() -> None:
-    """Lower this process's priority for the rest of its life (the command's own process)."""
+def yield_cpu(niceness: int) -> None:
+    """Lower this process's priority by ``niceness`` for the rest of its life (the command's
+    own process; 0 leaves it as it is)."""
+    if niceness <= 0:
+        return
     with contextlib.suppress(AttributeError, OSError):  # no nice() here, or not allowed
-        os.nice(REWRAP_NICENESS)
+        os.nice(niceness)
 
 
 async def run_rewrap(
@@ -107,10 +105,15 @@ async def run_rewrap(
     batch: int,
     on_start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    niceness: int = 0,
 ) -> int:
+    """Re-wrap every data key under the primary version; how many moved. ``niceness``: how
+    far to lower this process's CPU priority first (``pdvault keys rewrap`` lowers it by 10:
+    the rewrap runs beside the servers and is in no hurry, so their requests keep the cores
+    and it takes what they leave)."""
     from pdvault.crypto.factory import open_key_provider
 
-    _yield_cpu()
+    yield_cpu(niceness)
     keys = await open_key_provider(settings)
     engine = make_engine(settings.effective_database_url, pool_size=2)
     try:
