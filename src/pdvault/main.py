@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -126,6 +127,23 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
     return app
 
 
+_heap_settled = False
+
+
+def settle_heap() -> None:
+    """Once per process, when the app has started: everything alive now (modules, routes,
+    the runtime) lives as long as the process, so it moves out of the garbage collector's
+    generations (``gc.freeze``). A full collection then walks only what requests allocate,
+    instead of every object of the app: under a batch import that took a fifth of the CPU
+    (docs/performance.md, issue 17). Later lifespans in the same process (tests) leave it."""
+    global _heap_settled
+    if _heap_settled:
+        return
+    _heap_settled = True
+    gc.collect()
+    gc.freeze()
+
+
 def _lifespan(
     settings: Settings, keys: KeyProvider | None, metrics: Metrics
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -144,6 +162,7 @@ def _lifespan(
         runtime = _assemble(settings, provider, metrics, auth_failures)
         app.state.runtime = runtime
         runtime.checkpointer.start()
+        settle_heap()
         try:
             yield
         finally:
