@@ -168,11 +168,15 @@ class _Shared:
         """Every table emptied (and PostgreSQL's sequences restarted, as TRUNCATE's RESTART
         IDENTITY would): on PostgreSQL one round trip of plain DELETEs, which on tables of a
         few rows costs a small fraction of a TRUNCATE."""
+        if self.url.startswith("sqlite"):
+            # One script in one call to the driver's thread, in one transaction: a statement
+            # each cost a hand-off to aiosqlite's thread and back, 24 of them per test.
+            script = "BEGIN;" + "".join(f"{s};" for s in _clear_statements(self.url)) + "COMMIT;"
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.executescript(script)  # type: ignore[union-attr]
+            return
         async with self.engine.begin() as conn:
-            if self.url.startswith("sqlite"):
-                for statement in _clear_statements(self.url):
-                    await conn.execute(text(statement))
-                return
             if self._pg_script is None:
                 sequences = await conn.scalars(
                     text(

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from pdvault.cli import app
-from tests.cli.test_cli import Result, every_command, get_principals, run, token_in
+from tests.cli.test_cli import Result, every_command, get_principals, invoke, run, token_in
 from tests.conftest import ENGINES, POSTGRES_URL, _pg_admin
 
 
@@ -32,7 +32,12 @@ class Runtime:
     admin_token: str
 
     def run(self, *args: str) -> Result:
+        """The command in a process of its own (the entry point: exit code, streams)."""
         return run(self.root, *args, **self.env)
+
+    def invoke(self, *args: str) -> Result:
+        """The command in this process: for what it does (tests/helpers.py, invoke_cli)."""
+        return invoke(self.root, *args, **self.env)
 
 
 @pytest.fixture(params=ENGINES)
@@ -46,7 +51,7 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]
         asyncio.run(_pg_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
         url = make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg", database=name)
         env["PDVAULT_DATABASE_URL"] = url.render_as_string(hide_password=False)
-    first = run(tmp_path, "init", **env)
+    first = invoke(tmp_path, "init", **env)  # set-up: in this process
     assert first.code == 0, first.err
     yield Runtime(tmp_path, env, token_in(first.out))
     if name is not None:
@@ -100,7 +105,7 @@ async def test_create_prints_id_and_token_list_shows_it_revoke_stops_it(runtime:
 
 
 def test_create_json_is_one_object(runtime: Runtime) -> None:
-    result = runtime.run("token", "create", "--role", "auditor", "--name", "audit", "--json")
+    result = runtime.invoke("token", "create", "--role", "auditor", "--name", "audit", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     assert doc["token"].startswith("pdv_")
@@ -110,8 +115,8 @@ def test_create_json_is_one_object(runtime: Runtime) -> None:
 
 
 def test_a_second_principal_with_the_same_name_fails_in_one_line(runtime: Runtime) -> None:
-    assert runtime.run("token", "create", "--role", "storefront", "--name", "shop").code == 0
-    again = runtime.run("token", "create", "--role", "employee", "--name", "shop")
+    assert runtime.invoke("token", "create", "--role", "storefront", "--name", "shop").code == 0
+    again = runtime.invoke("token", "create", "--role", "employee", "--name", "shop")
     assert again.code != 0
     assert len(again.err_lines) == 1, again.err
     assert again.err_lines[0].startswith("pdvault:")
@@ -131,7 +136,7 @@ def test_a_second_principal_with_the_same_name_fails_in_one_line(runtime: Runtim
     ],
 )
 def test_bad_ids_fail_in_one_line(runtime: Runtime, args: list[str], says: str) -> None:
-    result = runtime.run(*args)
+    result = runtime.invoke(*args)
     assert result.code != 0
     assert len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("pdvault:")
