@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,13 +77,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_id() -> uuid.UUID:
-    """A UUIDv7: time-ordered, so ids sort by creation and B-tree inserts stay local."""
-    import secrets
-    import time
-
-    ms = time.time_ns() // 1_000_000
-    rand = secrets.randbits(74)
+def _uuid7(ms: int, rand: int) -> uuid.UUID:
+    """A UUIDv7 from a millisecond timestamp and 74 random bits."""
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= (rand >> 62) << 64
@@ -90,21 +87,21 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def new_id() -> uuid.UUID:
+    """A UUIDv7: time-ordered, so ids sort by creation and B-tree inserts stay local."""
+    return _uuid7(time.time_ns() // 1_000_000, secrets.randbits(74))
+
+
 def new_ids(count: int) -> list[uuid.UUID]:
     """``count`` UUIDv7s of this millisecond, their random bits from one read of the system's
     generator (a batch import names thousands of rows: a system call each cost more than
     the rest of making them)."""
-    import os
-    import time
-
     ms = time.time_ns() // 1_000_000
-    head = ((ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (0b10 << 62)
     pool = os.urandom(10 * count)
-    ids = []
-    for start in range(0, 10 * count, 10):
-        rand = int.from_bytes(pool[start : start + 10]) >> 6  # 74 bits
-        ids.append(uuid.UUID(int=head | ((rand >> 62) << 64) | (rand & ((1 << 62) - 1))))
-    return ids
+    return [
+        _uuid7(ms, int.from_bytes(pool[start : start + 10]) >> 6)  # 74 bits
+        for start in range(0, 10 * count, 10)
+    ]
 
 
 COPY_FROM_ROWS = 32

@@ -49,6 +49,21 @@ def field_context(
     return context
 
 
+def _sealed_field(
+    aead: AESGCM,
+    nonce: bytes,
+    customer_id: UUID,
+    field: str,
+    plaintext: str,
+    record_version: int | None,
+) -> bytes:
+    """One field's ciphertext: format 1 without ``record_version``; format 2, bound to that
+    version, with it. The layout of every field ciphertext is written here alone."""
+    version = FORMAT_VERSION if record_version is None else RECORD_FORMAT_VERSION
+    context = field_context(customer_id, field, version, record_version)
+    return bytes([version]) + nonce + aead.encrypt(nonce, plaintext.encode("utf-8"), context)
+
+
 def encrypt_field(
     data_key: bytes,
     customer_id: UUID,
@@ -57,14 +72,8 @@ def encrypt_field(
     record_version: int | None = None,
 ) -> bytes:
     """Format 1 without ``record_version``; format 2, bound to that version, with it."""
-    version = FORMAT_VERSION if record_version is None else RECORD_FORMAT_VERSION
     nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = AESGCM(data_key).encrypt(
-        nonce,
-        plaintext.encode("utf-8"),
-        field_context(customer_id, field, version, record_version),
-    )
-    return bytes([version]) + nonce + sealed
+    return _sealed_field(AESGCM(data_key), nonce, customer_id, field, plaintext, record_version)
 
 
 def encrypt_fields(
@@ -74,13 +83,17 @@ def encrypt_fields(
     generator for the whole record (a batch import seals thousands)."""
     aead = AESGCM(data_key)
     nonces = secrets.token_bytes(NONCE_BYTES * len(values))
-    prefix = bytes([RECORD_FORMAT_VERSION])
-    out: dict[str, bytes] = {}
-    for i, (field, plaintext) in enumerate(values.items()):
-        nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
-        context = field_context(customer_id, field, RECORD_FORMAT_VERSION, record_version)
-        out[field] = prefix + nonce + aead.encrypt(nonce, plaintext.encode("utf-8"), context)
-    return out
+    return {
+        field: _sealed_field(
+            aead,
+            nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES],
+            customer_id,
+            field,
+            text,
+            record_version,
+        )
+        for i, (field, text) in enumerate(values.items())
+    }
 
 
 def decrypt_field(

@@ -21,7 +21,6 @@ from pdvault.crypto.envelope import (
     decrypt_field,
     encrypt_field,
     encrypt_fields,
-    new_data_key,
     new_data_keys,
 )
 from pdvault.crypto.provider import KeyProvider, WrappedKey
@@ -56,15 +55,7 @@ async def seal_new(
 ) -> dict[str, Any]:
     """Columns for a new customer: a fresh data key, wrapped; every field encrypted under the
     first record version (``version`` is among the columns)."""
-    data_key = new_data_key()
-    wrapped = await keys.wrap_data_key(data_key, customer_id)
-    columns: dict[str, Any] = {
-        "kek_version": wrapped.version,
-        "wrapped_dek": wrapped.blob,
-        "version": FIRST_VERSION,
-    }
-    columns.update(seal_fields(keys, data_key, customer_id, values, FIRST_VERSION))
-    return columns
+    return (await seal_new_many(keys, [(customer_id, values)]))[0]
 
 
 async def seal_new_many(
@@ -78,11 +69,7 @@ async def seal_new_many(
     )
     rows: list[dict[str, Any]] = []
     for (cid, values), data_key, key in zip(customers, data_keys, wrapped, strict=True):
-        sealed = encrypt_fields(data_key, cid, values, FIRST_VERSION)
-        columns: dict[str, Any] = {CIPHERTEXT_COLUMN[f]: blob for f, blob in sealed.items()}
-        columns.update(
-            {c: index_of(keys, f, values[f]) for f, c in INDEXED_FIELDS.items() if f in values}
-        )
+        columns = seal_fields(keys, data_key, cid, values, FIRST_VERSION)
         columns.update(kek_version=key.version, wrapped_dek=key.blob, version=FIRST_VERSION)
         rows.append(columns)
     return rows
@@ -95,13 +82,13 @@ def seal_fields(
     values: Mapping[str, str],
     record_version: int,
 ) -> dict[str, Any]:
-    columns: dict[str, Any] = {}
-    for field, value in values.items():
-        columns[CIPHERTEXT_COLUMN[field]] = encrypt_field(
-            data_key, customer_id, field, value, record_version
-        )
-        if field in INDEXED_FIELDS:
-            columns[INDEXED_FIELDS[field]] = index_of(keys, field, value)
+    """The columns of ``values``, each sealed under ``record_version`` (one cipher for the
+    record), and the blind index of each indexed one."""
+    sealed = encrypt_fields(data_key, customer_id, values, record_version)
+    columns: dict[str, Any] = {CIPHERTEXT_COLUMN[f]: blob for f, blob in sealed.items()}
+    columns.update(
+        {c: index_of(keys, f, values[f]) for f, c in INDEXED_FIELDS.items() if f in values}
+    )
     return columns
 
 

@@ -30,15 +30,17 @@ def etag_of(customer: Customer) -> str:
     return f'"{customer.version}"'
 
 
-def representation(customer: Customer, purpose: str, values: dict[str, str]) -> CustomerOut:
-    return CustomerOut(
-        id=customer.id,
-        purpose=purpose,
-        fields=values,
-        created_at=customer.created_at,
-        updated_at=customer.updated_at,
-        version=customer.version,
-    )
+def body_of(customer: Customer, purpose: str, values: dict[str, str]) -> dict[str, Any]:
+    """``CustomerOut``'s members: what a read answers (serialised once by the hot route) and
+    what a correction answers (through the model)."""
+    return {
+        "id": customer.id,
+        "purpose": purpose,
+        "fields": values,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
+        "version": customer.version,
+    }
 
 
 class CustomerService:
@@ -59,16 +61,8 @@ class CustomerService:
         read = await self.access.disclose(
             "customer.read", customer_id, purpose, fields, justification
         )
-        customer = read.customer
-        body = {
-            "id": customer.id,
-            "purpose": read.decision.purpose or "",
-            "fields": read.values,
-            "created_at": customer.created_at,
-            "updated_at": customer.updated_at,
-            "version": customer.version,
-        }
-        return body, etag_of(customer)
+        body = body_of(read.customer, read.decision.purpose or "", read.values)
+        return body, etag_of(read.customer)
 
     async def update(
         self,
@@ -92,7 +86,8 @@ class CustomerService:
         values = await access.decrypt_fields(action, customer, read_fields)
         event = replace(EventDraft.allowed(action, customer.id, decision), fields=read_fields)
         await self.runtime.audit.append(self.session, self.actor, event)
-        return representation(customer, permit.rule.purpose, values), etag_of(customer)
+        out = CustomerOut(**body_of(customer, permit.rule.purpose, values))
+        return out, etag_of(customer)
 
     async def _check_version(
         self, action: str, customer: Customer, decision: AccessDecision, if_match: list[str]
