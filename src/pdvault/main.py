@@ -37,7 +37,12 @@ from pdvault.keys.router import router as keys_router
 from pdvault.middleware import EdgeMiddleware, RouteSet
 from pdvault.notifications.router import router as notifications_router
 from pdvault.observability import Metrics, configure_logging
-from pdvault.openapi_docs import annotate_bodies, annotate_roles, declare_bearer_auth
+from pdvault.openapi_docs import (
+    annotate_bodies,
+    annotate_roles,
+    declare_components,
+    operation_id,
+)
 from pdvault.partners.router import router as partners_router
 from pdvault.principals.router import router as principals_router
 from pdvault.public.router import router as public_router
@@ -114,8 +119,10 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         # No OpenTelemetry: pdvault's telemetry is its metrics and log lines (the edge). Off,
         # FastAPI stops asking per request whether a provider is configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Operation ids are the route functions' names: what a generated client calls them.
+        generate_unique_id_function=operation_id,
     )
-    declare_bearer_auth(app)
+    declare_components(app)
     if settings.docs_enabled:
         install_docs(app, "/openapi.json")
     install_error_handlers(app)

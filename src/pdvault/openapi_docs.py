@@ -27,17 +27,35 @@ _DESCRIPTIONS = {
     503: "Database or key provider unavailable; nothing changed, nothing disclosed",
 }
 
+PROBLEM = "Problem"
+# The one problem-details schema (RFC 9457), shaped as errors.problem_body writes it: every
+# error response of every operation refers to it, so a generated client has one error model.
 PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": PROBLEM,
+    "description": "An error, as RFC 9457 problem details (`application/problem+json`). "
+    "Members beyond these may be added; they never hold a personal value.",
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "reason": {"type": "string"},
+        "type": {
+            "type": "string",
+            "description": "A URI naming the kind of problem (`urn:pdvault:problem:<code>`)",
+        },
+        "title": {"type": "string", "description": "Short summary of the status"},
+        "status": {"type": "integer", "description": "The HTTP status code"},
+        "detail": {"type": "string", "description": "What went wrong, for a person"},
+        "instance": {
+            "type": "string",
+            "description": "A URI naming this occurrence (RFC 9457; pdvault sends none today: "
+            "`X-Request-ID` names the request)",
+        },
+        "reason": {
+            "type": "string",
+            "description": "Why the policy or the workflow refused: a code of docs/policy.md",
+        },
         "errors": {
             "type": "array",
+            "description": "Validation errors: where each is and what is wrong (at most 20)",
             "items": {
                 "type": "object",
                 "properties": {
@@ -46,19 +64,47 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "errors_omitted": {
+            "type": "integer",
+            "description": "How many validation errors were left out of `errors`",
+        },
+        "allowed_purposes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "On `purpose_not_permitted`: the purposes the caller's role may use",
+        },
+        "existing_id": {
+            "type": "string",
+            "description": "On a conflict with a record that exists: that record's id",
+        },
+        "current_etag": {
+            "type": "string",
+            "description": "On 412: the resource's current ETag",
+        },
     },
     "additionalProperties": True,
 }
+_PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM}"}
+# A body member that holds a problem (a batch item's outcome) or null, as the same schema.
+PROBLEM_OR_NULL = WithJsonSchema({"anyOf": [_PROBLEM_REF, {"type": "null"}]})
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of an operation, each referring to the one ``Problem`` schema."""
     return {
         status: {
             "description": _DESCRIPTIONS.get(status, "Problem"),
-            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+            "content": {"application/problem+json": {"schema": dict(_PROBLEM_REF)}},
         }
         for status in statuses
     }
+
+
+def operation_id(route: Any) -> str:
+    """An operation's id in the contract: its route function's name (``read_customer``), what
+    a generated client calls it. ``tests/test_openapi.py`` checks they are unique."""
+    name: str = route.name
+    return name
 
 
 def purpose_schema(operation: Operation, access: Access, description: str) -> WithJsonSchema:
@@ -82,15 +128,18 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 
 
-def declare_bearer_auth(app: Any) -> None:
-    """Add the bearer scheme to the document the app builds (Swagger's Authorize button);
-    each gated operation names it in ``security`` (``annotate_roles``)."""
+def declare_components(app: Any) -> None:
+    """Add the shared components to the document the app builds: the bearer scheme (Swagger's
+    Authorize button; each gated operation names it in ``security``, ``annotate_roles``) and
+    the ``Problem`` schema every error response refers to (``problems``)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             doc: dict[str, Any] = build()
-            doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            components = doc.setdefault("components", {})
+            components.setdefault("schemas", {})[PROBLEM] = PROBLEM_SCHEMA
+            components["securitySchemes"] = SECURITY_SCHEMES
         schema: dict[str, Any] = app.openapi_schema
         return schema
 

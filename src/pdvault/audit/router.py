@@ -10,6 +10,8 @@ from fastapi.responses import StreamingResponse
 
 from pdvault.audit import service
 from pdvault.audit.schemas import (
+    EXPORT_MEDIA_TYPE,
+    EXPORT_RESPONSE,
     AccessReport,
     CheckpointPage,
     EventPage,
@@ -88,7 +90,7 @@ async def _log(
     responses=problems(401, 403, 422, 503),
 )
 @read_route
-async def list_events(
+async def list_audit_events(
     flt: Filter,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -108,12 +110,9 @@ async def list_events(
     "/v1/audit/events/export",
     summary="All matching events as JSON Lines, streamed (auditor)",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
-        **problems(401, 403, 422, 503),
-    },
+    responses={200: EXPORT_RESPONSE, **problems(401, 403, 422, 503)},
 )
-async def export_events(
+async def export_audit_events(
     flt: Filter,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -123,7 +122,7 @@ async def export_events(
     await session.commit()
     return StreamingResponse(
         service.export_lines(runtime.sessions, flt),
-        media_type="application/x-ndjson",
+        media_type=EXPORT_MEDIA_TYPE,
         headers={"Cache-Control": "no-store"},
     )
 
@@ -134,7 +133,7 @@ async def export_events(
     summary="Recompute every chain, writer and checkpoint; name the first bad seq (auditor)",
     responses=problems(401, 403, 503),
 )
-async def verify(
+async def verify_audit_log(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_VERIFY))],
@@ -159,7 +158,7 @@ async def verify(
     summary="Signed checkpoints, oldest first (auditor)",
     responses=problems(401, 403, 422, 503),
 )
-async def checkpoints(
+async def list_checkpoints(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_CHECKPOINTS))],
@@ -178,7 +177,7 @@ async def checkpoints(
     summary="The Ed25519 key that verifies checkpoints and writer registrations (auditor)",
     responses=problems(401, 403, 503),
 )
-async def public_key(
+async def read_public_key(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_PUBLIC_KEY))],
@@ -200,7 +199,7 @@ async def public_key(
     summary="Every access to this customer: when, who (partners by name), why (storefront, dpo)",
     responses=problems(401, 403, 404, 410, 422, 503),
 )
-async def access_report(
+async def read_access_report(
     customer_id: uuid.UUID,
     runtime: RuntimeDep,
     session: SessionDep,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -50,6 +51,28 @@ class EventOut(BaseModel):
     writer_id: uuid.UUID
     writer_seq: int
     hash: str
+
+
+EXPORT_MEDIA_TYPE = "application/x-ndjson"
+# The export's body in the contract: a string, its line format in words (OpenAPI 3.1 has no
+# schema for a stream of JSON values), with two lines as the example.
+EXPORT_RESPONSE: dict[str, Any] = {
+    "description": "JSON Lines, streamed: one access event per line, oldest first (`seq` "
+    "ascending), each line an `EventOut` object (the schema of GET /v1/audit/events' items) "
+    "ending in a newline; no events, no lines.",
+    "content": {
+        EXPORT_MEDIA_TYPE: {
+            "schema": {
+                "type": "string",
+                "description": "UTF-8 lines, each one JSON object shaped as `EventOut`",
+            },
+            "example": "".join(
+                json.dumps(event, separators=(",", ":")) + "\n"
+                for event in (_EVENT_EXAMPLE, {**_EVENT_EXAMPLE, "seq": 43, "writer_seq": 8})
+            ),
+        }
+    },
+}
 
 
 class EventPage(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from pdvault.auth.principal import Actor
-from pdvault.customers.justifications import list_justifications
+from pdvault.customers import justifications
 from pdvault.customers.schemas import JustificationPage
 from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.openapi_docs import problems
@@ -27,7 +27,7 @@ router = APIRouter(tags=["audit"])
     ),
     responses=problems(401, 403, 422, 503),
 )
-async def justifications(
+async def list_justifications(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_JUSTIFICATIONS))],
@@ -39,7 +39,7 @@ async def justifications(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JustificationPage:
-    page = await list_justifications(
+    page = await justifications.list_justifications(
         runtime, session, actor, customer_id, request_id, limit, cursor
     )
     await session.commit()

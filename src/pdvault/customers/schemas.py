@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from pdvault.customers import normalize
-from pdvault.openapi_docs import purpose_schema
+from pdvault.openapi_docs import PROBLEM_OR_NULL, purpose_schema
 from pdvault.policy import Access, Operation
 
 FieldName = Literal["full_name", "phone", "email", "address"]
@@ -77,7 +77,7 @@ class BatchResult(BaseModel):
     index: int
     status: int
     id: uuid.UUID | None = None
-    problem: dict[str, Any] | None = None
+    problem: Annotated[dict[str, Any] | None, PROBLEM_OR_NULL] = None
 
 
 class BatchOut(BaseModel):

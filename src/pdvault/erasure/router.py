@@ -33,7 +33,7 @@ Dpo = Annotated[Actor, Depends(require(Operation.DELETION_DECIDE))]
     summary="Ask for a customer's erasure; due within the configured deadline (storefront, dpo)",
     responses=problems(401, 403, 404, 409, 410, 422, 503),
 )
-async def file_request(
+async def file_deletion_request(
     body: DeletionRequestIn,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -50,7 +50,7 @@ async def file_request(
     summary="Deletion requests, oldest first; filter by status and overdue (dpo, auditor)",
     responses=problems(401, 403, 422, 503),
 )
-async def list_requests(
+async def list_deletion_requests(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.DELETION_LIST))],
@@ -70,7 +70,7 @@ async def list_requests(
     summary="One deletion request; the customer's note only for the dpo (dpo, auditor)",
     responses=problems(401, 403, 404, 422, 503),
 )
-async def get_request(
+async def get_deletion_request(
     request_id: uuid.UUID,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -93,7 +93,7 @@ async def get_request(
     ),
     responses=problems(401, 403, 404, 409, 422, 503),
 )
-async def approve(
+async def approve_deletion_request(
     request_id: uuid.UUID, runtime: RuntimeDep, session: SessionDep, actor: Dpo
 ) -> DeletionRequestOut:
     service = DeletionService(runtime, session, actor)
@@ -112,7 +112,7 @@ async def approve(
     summary="Refuse a pending deletion request, with the reason (dpo)",
     responses=problems(401, 403, 404, 409, 422, 503),
 )
-async def reject(
+async def reject_deletion_request(
     request_id: uuid.UUID,
     body: Annotated[DeletionRejectIn, Body()],
     runtime: RuntimeDep,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pdvault.subjects.schemas import Channel, RejectIn
+from pdvault.subjects.schemas import Channel, RejectionIn
 
 _REQ = "0193a5b0-7e2c-7d11-8c4a-5f0e00000021"
 _CID = "0193a5b0-7e2c-7d11-8c4a-5f0e00000001"
@@ -44,7 +44,8 @@ class DeletionRequestIn(BaseModel):
     )
 
 
-DeletionRejectIn = RejectIn
+class DeletionRejectIn(RejectionIn):
+    pass
 
 
 class DeletionRequestOut(BaseModel):

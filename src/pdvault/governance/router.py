@@ -275,7 +275,7 @@ def wants_csv(accept: str | None) -> bool:
         **problems(401, 403, 422, 503),
     },
 )
-async def compliance(
+async def read_compliance_report(
     request: Request,
     runtime: RuntimeDep,
     session: SessionDep,

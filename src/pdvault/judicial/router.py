@@ -14,9 +14,9 @@ from pdvault.judicial.schemas import (
     EXAMPLE_REQUEST,
     Disclosure,
     JudicialPage,
+    JudicialRejectIn,
     JudicialRequestIn,
     JudicialRequestOut,
-    RejectIn,
 )
 from pdvault.judicial.service import JudicialService
 from pdvault.openapi_docs import problems
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1/judicial-requests", tags=["judicial requests"])
     responses=problems(401, 403, 422, 503),
     openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE_REQUEST}}}},
 )
-async def file_request(
+async def file_judicial_request(
     body: JudicialRequestIn,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -51,7 +51,7 @@ async def file_request(
     summary="List judicial requests (legal, dpo, auditor)",
     responses=problems(401, 403, 422, 503),
 )
-async def list_requests(
+async def list_judicial_requests(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_LIST))],
@@ -68,7 +68,7 @@ async def list_requests(
     summary="One judicial request (legal, dpo, auditor)",
     responses=problems(401, 403, 404, 422, 503),
 )
-async def get_request(
+async def get_judicial_request(
     request_id: uuid.UUID,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -85,7 +85,7 @@ async def get_request(
     summary="Approve a request: a DPO who did not file it (dpo)",
     responses=problems(401, 403, 404, 409, 422, 503),
 )
-async def approve_request(
+async def approve_judicial_request(
     request_id: uuid.UUID,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -102,9 +102,9 @@ async def approve_request(
     summary="Reject a request with a reason: a DPO who did not file it (dpo)",
     responses=problems(401, 403, 404, 409, 422, 503),
 )
-async def reject_request(
+async def reject_judicial_request(
     request_id: uuid.UUID,
-    body: RejectIn,
+    body: JudicialRejectIn,
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.JUDICIAL_DECIDE))],
@@ -121,7 +121,7 @@ async def reject_request(
     summary="Disclose the named customers' named fields while approved and unexpired",
     responses=problems(401, 403, 404, 422, 503),
 )
-async def disclose(
+async def read_disclosure(
     request_id: uuid.UUID,
     runtime: RuntimeDep,
     session: SessionDep,

@@ -42,7 +42,7 @@ class JudicialRequestIn(BaseModel):
     valid_until: AwareUTC
 
 
-class RejectIn(BaseModel):
+class JudicialRejectIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "Thiếu chữ ký"}]}
     )

@@ -48,7 +48,7 @@ async def list_notifications(
     summary="Mark a notice delivered; acking twice keeps the first time (storefront)",
     responses=problems(401, 403, 404, 422, 503),
 )
-async def acknowledge(
+async def acknowledge_notification(
     notification_id: uuid.UUID,
     runtime: RuntimeDep,
     session: SessionDep,

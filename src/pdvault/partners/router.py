@@ -170,7 +170,7 @@ async def revoke_assignment(
     summary="The calling partner's own valid assignments (partner)",
     responses=problems(401, 403, 422, 503),
 )
-async def own_assignments(
+async def list_own_assignments(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PARTNER_ASSIGNMENTS))],

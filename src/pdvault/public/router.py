@@ -45,7 +45,7 @@ class PolicyOut(BaseModel):
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive")
-async def healthz() -> Health:
+async def check_health() -> Health:
     return Health(status="ok")
 
 
@@ -55,7 +55,7 @@ async def healthz() -> Health:
     summary="Database and keys usable, else 503",
     responses=problems(503),
 )
-async def readyz(runtime: RuntimeDep) -> Health:
+async def check_readiness(runtime: RuntimeDep) -> Health:
     try:
         async with runtime.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -71,7 +71,7 @@ async def readyz(runtime: RuntimeDep) -> Health:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(runtime: RuntimeDep) -> Response:
+async def read_metrics(runtime: RuntimeDep) -> Response:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -98,7 +98,7 @@ def purposes() -> list[PurposeOut]:
 
 
 @router.get("/v1/policy", response_model=PolicyOut, summary="The controller, policy and rules")
-async def policy(runtime: RuntimeDep) -> dict[str, Any]:
+async def read_policy(runtime: RuntimeDep) -> dict[str, Any]:
     settings = runtime.settings
     text_path = str(settings.policy_text_file) if settings.policy_text_file else None
     return {

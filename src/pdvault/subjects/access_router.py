@@ -13,7 +13,12 @@ from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit
 from pdvault.policy import Operation
 from pdvault.subjects.access import AccessRequestService
-from pdvault.subjects.schemas import AccessRequestIn, AccessRequestOut, AccessRequestPage, RejectIn
+from pdvault.subjects.schemas import (
+    AccessRejectIn,
+    AccessRequestIn,
+    AccessRequestOut,
+    AccessRequestPage,
+)
 
 router = APIRouter(prefix="/v1/access-requests", tags=["access requests"])
 
@@ -27,7 +32,7 @@ Dpo = Annotated[Actor, Depends(require(Operation.ACCESS_REQUEST_DECIDE))]
     summary="Record a person's request for everything held on them (storefront, dpo)",
     responses=problems(401, 403, 404, 409, 410, 422, 503),
 )
-async def file_request(
+async def file_access_request(
     body: AccessRequestIn,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -44,7 +49,7 @@ async def file_request(
     summary="Access requests, oldest first; filter by status and overdue (dpo, auditor)",
     responses=problems(401, 403, 422, 503),
 )
-async def list_requests(
+async def list_access_requests(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.ACCESS_REQUEST_LIST))],
@@ -64,7 +69,7 @@ async def list_requests(
     summary="One access request (dpo, auditor)",
     responses=problems(401, 403, 404, 422, 503),
 )
-async def get_request(
+async def get_access_request(
     request_id: uuid.UUID,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -81,7 +86,7 @@ async def get_request(
     summary="Mark a pending request served (after the export was sent); closes it (dpo)",
     responses=problems(401, 403, 404, 409, 422, 503),
 )
-async def fulfil(
+async def fulfil_access_request(
     request_id: uuid.UUID, runtime: RuntimeDep, session: SessionDep, actor: Dpo
 ) -> AccessRequestOut:
     out = await AccessRequestService(runtime, session, actor).fulfil(request_id)
@@ -95,8 +100,12 @@ async def fulfil(
     summary="Refuse a pending access request, with the reason (dpo)",
     responses=problems(401, 403, 404, 409, 422, 503),
 )
-async def reject(
-    request_id: uuid.UUID, body: RejectIn, runtime: RuntimeDep, session: SessionDep, actor: Dpo
+async def reject_access_request(
+    request_id: uuid.UUID,
+    body: AccessRejectIn,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    actor: Dpo,
 ) -> AccessRequestOut:
     out = await AccessRequestService(runtime, session, actor).reject(request_id, body.reason)
     await session.commit()

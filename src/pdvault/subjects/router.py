@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
+from pdvault import export
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.access import AuditedAccess
 from pdvault.deps import RuntimeDep, SessionDep, require
-from pdvault.export import export_customer
 from pdvault.openapi_docs import problems, purpose_schema
 from pdvault.policy import Access, Operation, default_purpose
-from pdvault.subjects.consents import consent_history, record_consent
+from pdvault.subjects import consents
 from pdvault.subjects.schemas import (
     FAKE_CONSENT_IN,
     ConsentIn,
@@ -42,7 +42,7 @@ async def read_consents(
 ) -> ConsentsOut:
     action = Operation.CONSENT_READ.value
     await AuditedAccess(runtime, session, actor).live_customer(action, customer_id)
-    out = await consent_history(session, customer_id)
+    out = await consents.consent_history(session, customer_id)
     await runtime.audit.append(
         session, actor, EventDraft(action=action, outcome=ALLOWED, customer_id=customer_id)
     )
@@ -57,7 +57,7 @@ async def read_consents(
     summary="Record a consent given or withdrawn; history is append-only (storefront, dpo)",
     responses=problems(401, 403, 404, 410, 422, 503),
 )
-async def record(
+async def record_consent(
     customer_id: uuid.UUID,
     body: Annotated[ConsentIn, Body(examples=[FAKE_CONSENT_IN])],
     runtime: RuntimeDep,
@@ -66,7 +66,7 @@ async def record(
 ) -> ConsentRecorded:
     action = Operation.CONSENT_RECORD.value
     await AuditedAccess(runtime, session, actor).live_customer(action, customer_id)
-    entry, current = await record_consent(session, customer_id, body, actor.principal_id)
+    entry, current = await consents.record_consent(session, customer_id, body, actor.principal_id)
     await runtime.audit.append(
         session,
         actor,
@@ -92,7 +92,7 @@ async def record(
     ),
     responses=problems(401, 403, 404, 410, 422, 503),
 )
-async def export(
+async def export_customer(
     customer_id: uuid.UUID,
     response: Response,
     runtime: RuntimeDep,
@@ -105,7 +105,7 @@ async def export(
     ] = None,
 ) -> Export:
     chosen = purpose or default_purpose(Operation.CUSTOMER_EXPORT, actor.role)
-    out = await export_customer(runtime, session, actor, customer_id, chosen)
+    out = await export.export_customer(runtime, session, actor, customer_id, chosen)
     await session.commit()
     response.headers["Cache-Control"] = "no-store"
     return out

@@ -145,7 +145,9 @@ class Export(BaseModel):
     notifications: list[NotificationOut]
 
 
-class RejectIn(BaseModel):
+class RejectionIn(BaseModel):
+    # Why a data subject's request is refused. Each kind of request has its own body class
+    # (AccessRejectIn, erasure's DeletionRejectIn), so the contract names one schema per use.
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"reason": "Yêu cầu trùng lặp (ví dụ)"}]},
@@ -154,6 +156,10 @@ class RejectIn(BaseModel):
     reason: str = Field(
         min_length=1, max_length=500, description="Shown to auditors: no personal data here"
     )
+
+
+class AccessRejectIn(RejectionIn):
+    pass
 
 
 _AREQ: dict[str, Any] = {
