@@ -58,6 +58,8 @@ NAV: list[NavItem] = [
     NavItem(
         f"{PREFIX}/customers/access-report", N_("Access report"), Operation.CUSTOMER_ACCESS_REPORT
     ),
+    NavItem(f"{PREFIX}/customers", N_("Customers"), Operation.CUSTOMER_READ),
+    NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
 ]
 
 
@@ -73,6 +75,19 @@ ROLE_LABELS = {
 
 
 OUTCOME_LABELS = (N_("allowed"), N_("denied"))
+FIELD_LABELS = {
+    "full_name": N_("Full name"),
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "address": N_("Address"),
+}
+STATUS_LABELS = {
+    "received": N_("received"),
+    "investigating": N_("investigating"),
+    "upheld": N_("upheld"),
+    "rejected": N_("rejected"),
+    "closed": N_("closed"),
+}
 
 # A refusal on a console page is a page too: its status, a title and a message a person
 # reads, and the machine's reason code.
@@ -167,6 +182,8 @@ def render(
             "nav": nav,
             "here": request.url.path,
             "role_labels": ROLE_LABELS,
+            "field_labels": FIELD_LABELS,
+            "status_labels": STATUS_LABELS,
             "idle_minutes": console_of(request).settings.console_idle_minutes,
             "lifetime_hours": console_of(request).settings.console_lifetime_hours,
             "csrf_field": lambda: _CSRF_FIELD.format(csrf),
