@@ -19,7 +19,7 @@ from pdvault.customers.service import CustomerService
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.governance.complaints import ComplaintService
 from pdvault.pagination import Cursor
-from pdvault.policy import Access, Operation, purposes_for
+from pdvault.policy import Access, Operation, may_read_free_text, purposes_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -128,4 +128,5 @@ async def complaint(
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_READ)
     out = await ComplaintService(runtime, session, actor).get(complaint_id)
     await session.commit()
-    return render(request, signed, "complaint.html", {"complaint": out})
+    reveal = may_read_free_text(actor.role)
+    return render(request, signed, "complaint.html", {"complaint": out, "reveal": reveal})
