@@ -5,7 +5,7 @@ server per engine and one browser for the module.
 Journeys: an auditor signs in, filters the log, exports CSV, runs a verification; a partner
 token is refused at sign-in; a forged form post without the CSRF token is refused; sign-out
 ends the session. Every main page is saved at 1280 and 390 px wide, under the test's tmp
-folder, or under ``PDVAULT_CONSOLE_SCREENSHOTS`` when set (``docs/console`` for the docs).
+folder, or under ``CONSOLE_SCREENSHOTS_DIR`` when set (``docs/console`` for the docs).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def world(
     data_dir = tmp_path_factory.mktemp("console-e2e")
     base, process, _log = _start_server(database_url, keyring, data_dir)
     engine = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    chosen = os.environ.get("PDVAULT_CONSOLE_SCREENSHOTS")
+    chosen = os.environ.get("CONSOLE_SCREENSHOTS_DIR")
     shots = Path(chosen) if chosen else data_dir / "screenshots"
     shots = shots if chosen and engine == "sqlite" else data_dir / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
