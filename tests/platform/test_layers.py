@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "keys",
         "public",
     ),
-    ("export",),
+    ("export", "console"),
     ("routers",),
     ("commands",),
     ("models", "main"),

@@ -7,6 +7,7 @@ from pdvault.policy.endpoints import (
     default_purpose,
     may_call,
     may_read_free_text,
+    may_use_console,
 )
 from pdvault.policy.engine import (
     AccessDecision,
@@ -22,7 +23,16 @@ from pdvault.policy.engine import (
     decide,
     rule_for,
 )
-from pdvault.policy.rules import ALL_FIELDS, RULES, Access, Condition, Purpose, Role, Rule
+from pdvault.policy.rules import (
+    ALL_FIELDS,
+    RULES,
+    Access,
+    Condition,
+    Purpose,
+    Role,
+    Rule,
+    purposes_for,
+)
 
 __all__ = [
     "ALLOWED_ROLES",
@@ -49,5 +59,7 @@ __all__ = [
     "default_purpose",
     "may_call",
     "may_read_free_text",
+    "may_use_console",
+    "purposes_for",
     "rule_for",
 ]
