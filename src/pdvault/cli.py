@@ -530,16 +530,30 @@ def keys_retire(
 @audit_app.command("verify")
 def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Check the whole log (the nightly job); by default only what came after the "
+            "last checkpoint a successful run verified",
+        ),
+    ] = False,
 ) -> None:
-    """Recompute every chain, writer and checkpoint; exit 1 naming the first bad seq."""
+    """Verify the log from the last verified checkpoint (--full: all of it); exit 1 naming the
+    first bad seq. Every run is recorded (GET /v1/audit/verify/runs)."""
     from pdvault.audit.ops import run_verify
 
     settings = get_settings()
-    result = _run(run_verify(settings))
+    result = _run(run_verify(settings, full=full))
     if as_json:
         typer.echo(json.dumps(result, default=str))
     elif result["ok"]:
-        typer.echo(f"ok: {result['checked']} events verified")
+        scope = (
+            f"after checkpoint {result['from_checkpoint_id']}"
+            if result["mode"] == "incremental"
+            else "the whole log"
+        )
+        typer.echo(f"ok: {result['checked']} events verified ({result['mode']}: {scope})")
     else:
         typer.echo(
             f"INVALID at seq {result['first_invalid_seq']}: {result['problem']} "

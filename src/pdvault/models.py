@@ -1,6 +1,6 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
-from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
+from pdvault.audit.ledger import AuditCheckpoint, AuditVerifyRun, AuditWriter
 from pdvault.audit.models import AccessEvent
 from pdvault.console.models import ConsoleSession
 from pdvault.customers.models import Consent, Customer
@@ -21,6 +21,7 @@ __all__ = [
     "AccessRequest",
     "Assignment",
     "AuditCheckpoint",
+    "AuditVerifyRun",
     "AuditWriter",
     "Base",
     "Breach",

@@ -627,6 +627,10 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
     await call("GET", "/v1/audit/checkpoints", auditor, 200)
     r = await call("GET", "/v1/audit/verify", auditor, 200)
     assert r.json()["ok"] is True, r.json()
+    r = await call("GET", "/v1/audit/verify", auditor, 200, params={"full": "false"})
+    assert r.json()["ok"] is True, r.json()
+    r = await call("GET", "/v1/audit/verify/runs", auditor, 200)
+    assert len(r.json()["items"]) == 2
     await call("GET", "/v1/audit/public-key", auditor, 200)
     await call("GET", "/v1/audit/verify", dpo, 403)
 

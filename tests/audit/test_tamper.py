@@ -768,7 +768,7 @@ def _cli_verify(database_url: str, keyring: Keyring, cwd: Path) -> tuple[int, di
         PDVAULT_KEYS_JSON=keyring.to_json(),
         PDVAULT_DATA_DIR=str(cwd / "cli-data"),
     )
-    result = invoke_cli("audit", "verify", "--json", env=env, cwd=cwd)
+    result = invoke_cli("audit", "verify", "--full", "--json", env=env, cwd=cwd)
     assert result.out.strip(), result.err
     out: dict[str, Any] = json.loads(result.out.strip().splitlines()[-1])
     return result.code, out

@@ -87,6 +87,7 @@ API_ROLES: dict[tuple[str, str], frozenset[str]] = {
         ("GET", "/v1/audit/justifications", {U, D}),
         ("GET", "/v1/audit/events/export", {U}),
         ("GET", "/v1/audit/verify", {U}),
+        ("GET", "/v1/audit/verify/runs", {U}),
         ("GET", "/v1/audit/checkpoints", {U}),
         ("GET", "/v1/audit/public-key", {U}),
         ("POST", "/v1/principals", {A}),

@@ -232,3 +232,36 @@ def checkpoint_statement(seq: int, root: bytes, at: datetime, events: int) -> by
         + b"|"
         + str(events).encode()
     )
+
+
+def verify_run_statement(
+    mode: str,
+    ok: bool,
+    from_seq: int | None,
+    to_seq: int | None,
+    from_checkpoint_id: int | None,
+    through_checkpoint_id: int | None,
+    through_root: bytes | None,
+    events_checked: int,
+    finished_at: datetime,
+) -> bytes:
+    """What a verification run's record is signed over (audit/runs.py): the next incremental
+    run starts from ``through_checkpoint_id`` only if this verifies with the log's key and the
+    checkpoint still has ``through_root``."""
+    parts = (
+        mode,
+        "ok" if ok else "bad",
+        from_seq,
+        to_seq,
+        from_checkpoint_id,
+        through_checkpoint_id,
+        through_root.hex() if through_root is not None else None,
+        events_checked,
+    )
+    return (
+        CHAIN_FORMAT
+        + b"|verify-run|"
+        + b"|".join(b"-" if v is None else str(v).encode() for v in parts)
+        + b"|"
+        + _text(finished_at)
+    )

@@ -40,21 +40,14 @@ async def current_heads(session: AsyncSession) -> list[dict[str, Any]]:
     ]
 
 
-async def create_checkpoint(session: AsyncSession, signer: LogSigner) -> AuditCheckpoint | None:
-    """Sign the heads as they stand; None when the log is empty or nothing moved since."""
-    heads = await current_heads(session)
-    if not heads:
-        return None
+def sign_checkpoint(
+    heads: list[dict[str, Any]], signer: LogSigner, at: datetime
+) -> AuditCheckpoint:
+    """The signed checkpoint of these heads (``current_heads``' shape), made at ``at``."""
     seq = max(h["seq"] for h in heads)
     events = sum(h["writer_seq"] for h in heads)
-    latest = await session.scalar(
-        select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
-    )
     root = heads_root(heads)
-    if latest is not None and latest.root_hash == root:
-        return None
-    at = utcnow()
-    checkpoint = AuditCheckpoint(
+    return AuditCheckpoint(
         at=at,
         seq=seq,
         events=events,
@@ -63,6 +56,20 @@ async def create_checkpoint(session: AsyncSession, signer: LogSigner) -> AuditCh
         key_id=signer.key_id,
         signature=signer.sign(checkpoint_statement(seq, root, at, events)),
     )
+
+
+async def create_checkpoint(session: AsyncSession, signer: LogSigner) -> AuditCheckpoint | None:
+    """Sign the heads as they stand; None when the log is empty or nothing moved since."""
+    heads = await current_heads(session)
+    if not heads:
+        return None
+    latest = await session.scalar(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+    )
+    root = heads_root(heads)
+    if latest is not None and latest.root_hash == root:
+        return None
+    checkpoint = sign_checkpoint(heads, signer, utcnow())
     session.add(checkpoint)
     await session.flush()
     return checkpoint

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pdvault.audit.checkpoints import create_checkpoint
+from pdvault.audit.runs import run_verify as verify_run
 from pdvault.audit.signing import LogSigner
-from pdvault.audit.verify import verify_log
 from pdvault.config import Settings
 from pdvault.db import make_engine, make_sessionmaker
 
@@ -21,13 +21,14 @@ async def _signer(settings: Settings) -> LogSigner:
         await keys.close()
 
 
-async def run_verify(settings: Settings) -> dict[str, Any]:
+async def run_verify(settings: Settings, *, full: bool = True) -> dict[str, Any]:
     from pdvault.erasure.ledger import erased_holding_keys
 
     signer = await _signer(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
-        result = await verify_log(engine, signer.public_raw)
+        run = await verify_run(engine, signer, full=full)
+        result = run.result
         # Not a break in the log, a warning: a restore brought erased customers back.
         async with engine.connect() as conn:
             erased = await erased_holding_keys(conn)
@@ -35,6 +36,11 @@ async def run_verify(settings: Settings) -> dict[str, Any]:
     finally:
         await engine.dispose()
     return {
+        "run_id": run.id,
+        "mode": run.mode,
+        "from_checkpoint_id": run.from_checkpoint_id,
+        "from_seq": result.from_seq,
+        "to_seq": result.last_seq,
         "ok": result.ok,
         "checked": result.checked,
         "first_invalid_seq": result.first_invalid_seq,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from pdvault.audit import service
+from pdvault.audit import runs, service
 from pdvault.audit.schemas import (
     EXPORT_MEDIA_TYPE,
     EXPORT_RESPONSE,
@@ -17,15 +17,16 @@ from pdvault.audit.schemas import (
     EventPage,
     PublicKeyOut,
     VerifyOut,
+    VerifyRunOut,
+    VerifyRunPage,
 )
-from pdvault.audit.verify import verify_log
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.customers.access import AuditedAccess
 from pdvault.db import AwareUTC
 from pdvault.deps import RuntimeDep, SessionDep, read_route, require
 from pdvault.openapi_docs import problems
-from pdvault.pagination import Cursor, Limit, int_after
+from pdvault.pagination import Cursor, Limit, encode_cursor, int_after
 from pdvault.policy import Operation
 
 router = APIRouter(tags=["audit"])
@@ -131,16 +132,23 @@ async def export_audit_events(
     "/v1/audit/verify",
     response_model=VerifyOut,
     summary="Recompute every chain, writer and checkpoint; name the first bad seq (auditor)",
-    responses=problems(401, 403, 503),
+    description="In full by default. With `full=false`, only what came after the last "
+    "checkpoint a successful run verified (docs/audit.md says what each proves). Every run "
+    "is recorded: `GET /v1/audit/verify/runs`.",
+    responses=problems(401, 403, 422, 503),
 )
 async def verify_audit_log(
     runtime: RuntimeDep,
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.AUDIT_VERIFY))],
+    full: Annotated[
+        bool, Query(description="false: from the last verified checkpoint (incremental)")
+    ] = True,
 ) -> VerifyOut:
     await _log(runtime, session, actor, Operation.AUDIT_VERIFY.value)
     await session.commit()
-    result = await verify_log(runtime.engine, runtime.audit.signer.public_raw)
+    run = await runs.run_verify(runtime.engine, runtime.audit.signer, full=full)
+    result = run.result
     return VerifyOut(
         ok=result.ok,
         checked=result.checked,
@@ -149,7 +157,34 @@ async def verify_audit_log(
         checkpoint=result.checkpoint,
         checkpoints_checked=result.checkpoints_checked,
         writers=result.writers,
+        run_id=run.id,
+        mode=run.mode,
+        from_checkpoint_id=run.from_checkpoint_id,
+        from_seq=result.from_seq,
+        to_seq=result.last_seq,
     )
+
+
+@router.get(
+    "/v1/audit/verify/runs",
+    response_model=VerifyRunPage,
+    summary="Past verification runs and their results, newest first (auditor)",
+    responses=problems(401, 403, 422, 503),
+)
+async def verify_runs(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.AUDIT_VERIFY))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> VerifyRunPage:
+    before = int_after(cursor) if cursor is not None else None
+    rows, more = await runs.list_runs(session, limit, before)
+    await _log(runtime, session, actor, "audit.verify_runs")
+    await session.commit()
+    items = [VerifyRunOut(**runs.run_fields(r)) for r in rows]
+    next_cursor = encode_cursor(str(rows[-1].id)) if more else None
+    return VerifyRunPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -111,6 +111,35 @@ class VerifyOut(BaseModel):
     checkpoint: dict[str, object] | None
     checkpoints_checked: int
     writers: int
+    run_id: int
+    mode: Literal["full", "incremental"]
+    from_checkpoint_id: int | None
+    from_seq: int | None
+    to_seq: int | None
+
+
+class VerifyRunOut(BaseModel):
+    """One verification run as recorded (audit/runs.py)."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime
+    mode: Literal["full", "incremental"]
+    from_seq: int | None
+    to_seq: int | None
+    from_checkpoint_id: int | None
+    through_checkpoint_id: int | None
+    ok: bool
+    first_invalid_seq: int | None
+    problem: str | None
+    events_checked: int
+    checkpoints_checked: int
+    key_id: str
+
+
+class VerifyRunPage(BaseModel):
+    items: list[VerifyRunOut]
+    next_cursor: str | None
 
 
 class AccessReportItem(BaseModel):

@@ -30,7 +30,7 @@ import json
 import sqlite3
 import struct
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +68,9 @@ class VerifyResult:
     checkpoints_checked: int = 0
     writers: int = 0
     details: list[str] = field(default_factory=list)
+    # The range checked: the lowest and highest seq looked at (None: no event).
+    from_seq: int | None = None
+    last_seq: int | None = None
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------
@@ -79,6 +82,7 @@ class VerifyResult:
 # its predecessor's, or when its hash is not sha256(predecessor's hash or genesis || row).
 _PG_CHECK = (
     "SELECT e.writer_id IS NOT NULL AND g.genesis IS NOT NULL, count(*), max(e.writer_seq), "  # noqa: S608 - module constants only  # nosec B608
+    "min(e.seq), max(e.seq), "
     "count(*) FILTER (WHERE g.genesis IS NULL OR (p.seq IS NULL) <> (e.writer_seq = 1) "
     "OR p.seq >= e.seq OR e.hash IS DISTINCT FROM sha256(coalesce(p.hash, g.genesis) || "
     + pg_record_sql("e.")
@@ -108,12 +112,13 @@ _PG_PAGE = _PG_SELECT + "WHERE seq > $1 ORDER BY seq LIMIT $2"
 
 # The columns as stored (uuids as 32 hex digits, the time as microseconds since 2000-01-01
 # computed from its text: whole seconds without the fraction, then the six digits as stored).
-_SQLITE_ALL = (
+_SQLITE_SELECT = (
     "SELECT seq, writer_id, writer_seq, "
     "(unixepoch(substr(at, 1, 19)) - 946684800) * 1000000 + CAST(substr(at, 21, 6) AS INTEGER), "
     "request_id, principal_id, role, action, customer_id, fields, purpose, basis, outcome, "
-    "reason, token_id, target_principal_id, target_token_id, hash FROM access_events ORDER BY seq"
+    "reason, token_id, target_principal_id, target_token_id, hash FROM access_events "
 )
+_SQLITE_ALL = _SQLITE_SELECT + "ORDER BY seq"
 _HEAD = struct.Struct(">Ii")
 _COUNT_SEQ = struct.Struct(">iIiq")  # the column count, then seq as an int8 column
 _INT8 = struct.Struct(">Iiq")
@@ -174,15 +179,44 @@ _SQLITE_CHECKPOINTS = (
 )
 
 
+class _Writers:
+    """The registered writers; a registration's signature is checked when first needed (an
+    incremental run meets only the writers of the events it checks)."""
+
+    def __init__(
+        self, public_raw: bytes, rows: Iterable[tuple[uuid.UUID, datetime, str, bytes]]
+    ) -> None:
+        self.public_raw = public_raw
+        self.rows = {r[0].hex: r for r in rows}
+        self._valid: dict[str, bool] = {}
+
+    def valid(self, writer: str) -> bool:
+        known = self._valid.get(writer)
+        if known is None:
+            row = self.rows.get(writer)
+            known = row is not None and verify_signature(
+                self.public_raw, row[3], writer_statement(row[0], row[1], row[2])
+            )
+            self._valid[writer] = known
+        return known
+
+    def valid_ids(self) -> list[uuid.UUID]:
+        return [self.rows[w][0] for w in self.rows if self.valid(w)]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 @dataclass
 class _Registry:
     """What the rows are checked against: valid writers and checkpointed heads."""
 
-    writers: dict[str, bool]
+    writers: _Writers
     expected: dict[tuple[str, int], tuple[bytes, int]]
     latest: dict[str, Any] | None
     checkpoints: int
     refusal: VerifyResult | None = None
+    heads_of_latest: list[Any] = field(default_factory=list)
 
 
 def _registry(
@@ -190,10 +224,7 @@ def _registry(
     writers: Iterable[tuple[uuid.UUID, datetime, str, bytes]],
     checkpoints: Iterable[tuple[int, int, datetime, int, bytes, list[Any], bytes]],
 ) -> _Registry:
-    valid: dict[str, bool] = {}
-    for writer_id, registered_at, process, signature in writers:
-        statement = writer_statement(writer_id, registered_at, process)
-        valid[writer_id.hex] = verify_signature(public_raw, signature, statement)
+    valid = _Writers(public_raw, writers)
     reg = _Registry(valid, {}, None, 0)
     for cp_id, seq, at, events, root_hash, heads, signature in checkpoints:
         pinned_heads = list(heads or [])
@@ -216,6 +247,7 @@ def _registry(
             "events": events,
             "root_hash": root_hash.hex(),
         }
+        reg.heads_of_latest = pinned_heads
         reg.checkpoints += 1
     return reg
 
@@ -224,29 +256,46 @@ Row = tuple[int, str, int, Any, bytes]
 
 
 class _Stream:
-    """The exact pass: events fed in seq order, one head per writer (see the module doc)."""
+    """The exact pass: events fed in seq order, one head per writer (see the module doc).
 
-    def __init__(self, reg: _Registry) -> None:
+    An incremental run starts every writer a checkpoint names at that checkpoint's head
+    (``start``); the events at or below it (``floor``) were checked by an earlier run and are
+    skipped."""
+
+    def __init__(
+        self,
+        reg: _Registry,
+        start: dict[str, tuple[int, bytes]] | None = None,
+        expected: dict[tuple[str, int], tuple[bytes, int]] | None = None,
+    ) -> None:
         self.reg = reg
-        self.expected = dict(reg.expected)
-        self.heads: dict[str, tuple[int, bytes]] = {}
+        self.expected = dict(reg.expected if expected is None else expected)
+        self.heads: dict[str, tuple[int, bytes]] = dict(start or {})
+        self.floor = {w: ws for w, (ws, _) in (start or {}).items()}
         self.checked = 0
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
 
-    def feed(self, batch: Iterable[Row]) -> VerifyResult | None:
-        writers, expected, heads, latest = (
+    def feed(self, batch: Sequence[Row]) -> VerifyResult | None:
+        writers, expected, heads, latest, floor = (
             self.reg.writers,
             self.expected,
             self.heads,
             self.reg.latest,
+            self.floor,
         )
         checked = self.checked
         sha256 = hashlib.sha256
+        if batch and self.first_seq is None:
+            self.first_seq = int(batch[0][0])
         for seq, writer, writer_seq, body, stored in batch:
             head = heads.get(writer)
             if head is None:
-                if not writers.get(writer, False):
+                if not writers.valid(writer):
                     return _bad(checked, seq, "event of an unregistered or forged writer", latest)
                 head = (0, genesis_hash(uuid.UUID(hex=writer)))
+            elif floor and writer_seq <= floor.get(writer, 0):
+                continue  # at or before the checkpoint the run starts from
             if writer_seq != head[0] + 1:
                 return _bad(checked, seq, "chain sequence broken (event missing or moved)", latest)
             digest = sha256(head[1] + body).digest()
@@ -259,6 +308,8 @@ class _Stream:
             heads[writer] = (writer_seq, digest)
             checked += 1
         self.checked = checked
+        if batch:
+            self.last_seq = int(batch[-1][0])
         return None
 
     def finish(self) -> VerifyResult:
@@ -269,7 +320,15 @@ class _Stream:
                 self.checked, missing_seq, "events fixed by a signed checkpoint are gone", latest
             )
         return VerifyResult(
-            True, self.checked, None, None, latest, self.reg.checkpoints, len(self.reg.writers)
+            True,
+            self.checked,
+            None,
+            None,
+            latest,
+            self.reg.checkpoints,
+            len(self.reg.writers),
+            from_seq=self.first_seq,
+            last_seq=self.last_seq,
         )
 
 
@@ -304,10 +363,19 @@ async def _verify_postgres(engine: AsyncEngine, public_raw: bytes) -> VerifyResu
             return reg.refusal
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
-        total = await _pg_intact(driver, reg)
-        if total is not None:
+        intact = await _pg_intact(driver, reg)
+        if intact is not None:
+            total, low, high = intact
             return VerifyResult(
-                True, total, None, None, reg.latest, reg.checkpoints, len(reg.writers)
+                True,
+                total,
+                None,
+                None,
+                reg.latest,
+                reg.checkpoints,
+                len(reg.writers),
+                from_seq=low,
+                last_seq=high,
             )
         # Not intact: the exact pass names the first bad seq.
         stream = _Stream(reg)
@@ -320,20 +388,25 @@ async def _verify_postgres(engine: AsyncEngine, public_raw: bytes) -> VerifyResu
         return stream.finish()
 
 
-async def _pg_intact(driver: Any, reg: _Registry) -> int | None:
-    """The number of events when the database finds every link intact, else None."""
-    valid = [uuid.UUID(hex=w) for w, good in reg.writers.items() if good]
+async def _pg_intact(driver: Any, reg: _Registry) -> tuple[int, int | None, int | None] | None:
+    """The number of events and their lowest and highest seq when the database finds every
+    link intact, else None."""
+    valid = reg.writers.valid_ids()
     # Compiling costs more than it saves here; the predecessor join's hash table of a large
     # log fits in memory instead of spilling to temporary files (4 MB default).
     await driver.execute("SET LOCAL jit = off")
     await driver.execute("SET LOCAL work_mem = '256MB'")
     groups = await driver.fetch(_PG_CHECK, valid, [genesis_hash(w) for w in valid])
     total = 0
-    for registered, events, top, broken in groups:
+    lows: list[int] = []
+    highs: list[int] = []
+    for registered, events, top, low, high, broken in groups:
         # Per writer: every link holds and writer_seq runs 1..n with no repeat.
         if not registered or broken or top != events:
             return None
         total += int(events)
+        lows.append(int(low))
+        highs.append(int(high))
     if reg.expected:
         keys = list(reg.expected)
         present = await driver.fetchval(
@@ -344,7 +417,7 @@ async def _pg_intact(driver: Any, reg: _Registry) -> int | None:
         )
         if present != len(keys):
             return None
-    return total
+    return total, min(lows, default=None), max(highs, default=None)
 
 
 # -- SQLite ----------------------------------------------------------------------------------
@@ -424,4 +497,212 @@ def _verify_sqlite_file(path: str, public_raw: bytes) -> VerifyResult:
     finally:
         if enabled:
             gc.enable()
+        conn.close()
+
+
+# -- incremental: from a checkpoint an earlier run verified -----------------------------------
+#
+# The run starts every writer the starting checkpoint names at that checkpoint's head, after
+# checking the checkpoint as the full run does (its root and signature) and that each head it
+# names is still in the table with the signed hash, its seq, and a hash that is its columns'
+# hash over the stored hash before it. It then streams, in seq order, every event no head of
+# the checkpoint covers: from the lowest seq among each writer's first event after its head
+# (and every other registered writer's first event) or the checkpoint's seq + 1, whichever
+# is lower. Events at or below a head are skipped. The checkpoints after the starting one are
+# checked (signature, root) and their heads must be met, as in the full run. What this does
+# and does not prove is in docs/audit.md.
+
+_PG_HEAD_ROWS = (
+    "SELECT e.seq, replace(e.writer_id::text, '-', ''), e.writer_seq, "  # nosec B608 - module constants only
+    + pg_record_sql("e.")
+    + ", e.hash, p.hash "
+    "FROM unnest($1::uuid[], $2::bigint[]) AS x(writer_id, writer_seq) "
+    "JOIN access_events AS e ON e.writer_id = x.writer_id AND e.writer_seq = x.writer_seq "
+    "LEFT JOIN access_events AS p "
+    "ON p.writer_id = e.writer_id AND p.writer_seq = e.writer_seq - 1"
+)
+_PG_FIRST_AFTER = (
+    "SELECT min(e.seq) FROM unnest($1::uuid[], $2::bigint[]) AS x(writer_id, writer_seq) "
+    "JOIN access_events AS e ON e.writer_id = x.writer_id AND e.writer_seq = x.writer_seq + 1"
+)
+_SQLITE_CHECKPOINTS_FROM = (
+    "SELECT id, seq, at, events, root_hash, heads, signature FROM audit_checkpoints "
+    "WHERE id >= ? ORDER BY id"
+)
+_SQLITE_AT = _SQLITE_SELECT + "WHERE writer_id = ? AND writer_seq = ?"
+_SQLITE_HASH_AT = "SELECT hash FROM access_events WHERE writer_id = ? AND writer_seq = ?"
+_SQLITE_SEQ_AT = "SELECT seq FROM access_events WHERE writer_id = ? AND writer_seq = ?"
+_SQLITE_FROM = _SQLITE_SELECT + "WHERE seq >= ? ORDER BY seq"
+
+HeadRow = tuple[int, str, int, Any, bytes, bytes | None]  # a Row and the stored hash before it
+
+
+@dataclass
+class _Start:
+    reg: _Registry
+    seq: int  # the starting checkpoint's
+    heads: dict[str, tuple[int, bytes]]  # writer -> (writer_seq, hash) of its head
+    seqs: dict[str, int]  # writer -> seq of its head
+    expected: dict[tuple[str, int], tuple[bytes, int]]  # heads of the later checkpoints
+
+
+def _gone(checkpoint_id: int) -> VerifyResult:
+    return VerifyResult(
+        False, 0, None, f"checkpoint {checkpoint_id}, where the last verified run ended, is gone"
+    )
+
+
+def _split(reg: _Registry, first_heads: list[Any], first_seq: int) -> _Start | VerifyResult:
+    heads = {
+        uuid.UUID(h["writer_id"]).hex: (int(h["writer_seq"]), bytes.fromhex(h["hash"]))
+        for h in first_heads
+    }
+    seqs = {uuid.UUID(h["writer_id"]).hex: int(h["seq"]) for h in first_heads}
+    expected: dict[tuple[str, int], tuple[bytes, int]] = {}
+    for (writer, writer_seq), (digest, seq) in reg.expected.items():
+        head = heads.get(writer)
+        if head is not None and writer_seq <= head[0]:
+            # At or before the start: the start's own head, or an older one (two processes'
+            # checkpoints can commit out of order); a head both name must agree.
+            if writer_seq == head[0] and digest != head[1]:
+                return _bad(0, seq, "checkpoints disagree about a writer's head", reg.latest)
+            continue
+        expected[(writer, writer_seq)] = (digest, seq)
+    return _Start(reg, first_seq, heads, seqs, expected)
+
+
+def _check_heads(start: _Start, rows: Iterable[HeadRow]) -> VerifyResult | None:
+    """Each head the starting checkpoint names is still there, as signed, and hashes."""
+    found = {r[1]: r for r in rows if start.heads.get(r[1], (None,))[0] == r[2]}
+    latest = start.reg.latest
+    for writer in sorted(start.heads, key=lambda w: start.seqs[w]):
+        writer_seq, digest = start.heads[writer]
+        seq = start.seqs[writer]
+        row = found.get(writer)
+        if row is None or row[0] != seq or bytes(row[4]) != digest:
+            problem = "the checkpoint the run starts from no longer matches the log"
+            return _bad(0, seq, problem, latest)
+        prev = genesis_hash(uuid.UUID(hex=writer)) if writer_seq == 1 else row[5]
+        if prev is None or hashlib.sha256(bytes(prev) + row[3]).digest() != digest:
+            return _bad(0, seq, "event does not match its hash", latest)
+    return None
+
+
+def _lookups(start: _Start) -> tuple[list[str], list[int]]:
+    """Every writer the run may meet first after the start, and the writer_seq before it."""
+    writers = sorted(set(start.heads) | set(start.reg.writers.rows))
+    return writers, [start.heads.get(w, (0, b""))[0] for w in writers]
+
+
+def _from_seq(start: _Start, first_after: int | None) -> int:
+    return min(start.seq + 1, first_after if first_after is not None else start.seq + 1)
+
+
+def _finish(stream: _Stream, from_seq: int, start: _Start) -> VerifyResult:
+    result = stream.finish()
+    result.from_seq = from_seq
+    if result.last_seq is None:
+        result.last_seq = start.seq
+    result.checkpoints_checked = start.reg.checkpoints
+    return result
+
+
+async def verify_from(engine: AsyncEngine, public_raw: bytes, checkpoint_id: int) -> VerifyResult:
+    """Verify what the log holds after checkpoint ``checkpoint_id`` (see above)."""
+    if engine.dialect.name == "postgresql":
+        return await _from_postgres(engine, public_raw, checkpoint_id)
+    database = engine.url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        return await asyncio.to_thread(_from_sqlite_file, database, public_raw, checkpoint_id)
+    return await _verify_sqlite(engine, public_raw)  # in memory (tests only): in full
+
+
+async def _from_postgres(
+    engine: AsyncEngine, public_raw: bytes, checkpoint_id: int
+) -> VerifyResult:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ", **{READ_ONLY: True})
+        writers = (await conn.execute(select(AuditWriter))).all()
+        checkpoints = (
+            await conn.execute(
+                select(AuditCheckpoint)
+                .where(AuditCheckpoint.id >= checkpoint_id)
+                .order_by(AuditCheckpoint.id)
+            )
+        ).all()
+        if not checkpoints or checkpoints[0].id != checkpoint_id:
+            return _gone(checkpoint_id)
+        reg = _registry(
+            public_raw,
+            ((w.writer_id, w.registered_at, w.process, w.signature) for w in writers),
+            (
+                (cp.id, cp.seq, cp.at, cp.events, cp.root_hash, cp.heads, cp.signature)
+                for cp in checkpoints
+            ),
+        )
+        if reg.refusal is not None:
+            return reg.refusal
+        start = _split(reg, list(checkpoints[0].heads or []), int(checkpoints[0].seq))
+        if isinstance(start, VerifyResult):
+            return start
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        ids = [uuid.UUID(hex=w) for w in start.heads]
+        head_rows = await driver.fetch(_PG_HEAD_ROWS, ids, [start.heads[w.hex][0] for w in ids])
+        bad = _check_heads(start, (tuple(r) for r in head_rows))
+        if bad is not None:
+            return bad
+        writer_hexes, floors = _lookups(start)
+        first_after = await driver.fetchval(
+            _PG_FIRST_AFTER, [uuid.UUID(hex=w) for w in writer_hexes], floors
+        )
+        from_seq = _from_seq(start, first_after)
+        stream = _Stream(reg, start.heads, start.expected)
+        records = await driver.fetch(_PG_PAGE, from_seq - 1, BATCH)
+        while records:
+            result = stream.feed(records)
+            if result is not None:
+                return result
+            records = await driver.fetch(_PG_PAGE, records[-1][0], BATCH)
+        return _finish(stream, from_seq, start)
+
+
+def _from_sqlite_file(path: str, public_raw: bytes, checkpoint_id: int) -> VerifyResult:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10)
+    try:
+        conn.execute("BEGIN")  # one snapshot, as the full run
+        checkpoints = conn.execute(_SQLITE_CHECKPOINTS_FROM, (checkpoint_id,)).fetchall()
+        if not checkpoints or int(checkpoints[0][0]) != checkpoint_id:
+            return _gone(checkpoint_id)
+        reg = _sqlite_registry(public_raw, conn.execute(_SQLITE_WRITERS).fetchall(), checkpoints)
+        if reg.refusal is not None:
+            return reg.refusal
+        first = checkpoints[0]
+        start = _split(reg, json.loads(first[5]) if first[5] else [], int(first[1]))
+        if isinstance(start, VerifyResult):
+            return start
+        head_rows: list[HeadRow] = []
+        for writer, (writer_seq, _) in start.heads.items():
+            found = conn.execute(_SQLITE_AT, (writer, writer_seq)).fetchall()
+            if not found:
+                continue
+            before = conn.execute(_SQLITE_HASH_AT, (writer, writer_seq - 1)).fetchone()
+            head_rows.append((*_sqlite_rows(found)[0], bytes(before[0]) if before else None))
+        bad = _check_heads(start, head_rows)
+        if bad is not None:
+            return bad
+        firsts = [
+            int(row[0])
+            for writer, floor in zip(*_lookups(start), strict=True)
+            if (row := conn.execute(_SQLITE_SEQ_AT, (writer, floor + 1)).fetchone()) is not None
+        ]
+        from_seq = _from_seq(start, min(firsts, default=None))
+        stream = _Stream(reg, start.heads, start.expected)
+        cursor = conn.execute(_SQLITE_FROM, (from_seq,))
+        while rows := cursor.fetchmany(BATCH):
+            result = stream.feed(_sqlite_rows(rows))
+            if result is not None:
+                return result
+        return _finish(stream, from_seq, start)
+    finally:
         conn.close()

@@ -15,9 +15,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pdvault.audit import runs
 from pdvault.audit.schemas import EventOut
 from pdvault.audit.service import EventFilter, event_pages
-from pdvault.audit.verify import VerifyResult, verify_log
+from pdvault.audit.verify import VerifyResult
 from pdvault.console.i18n import N_, SHOP_ZONE
 from pdvault.middleware import CONSOLE_REQUEST_ID_PREFIX
 from pdvault.policy import Operation, Purpose, Role
@@ -180,5 +181,7 @@ async def csv_lines(
 
 
 async def run_verify(runtime: Runtime) -> VerifyResult:
-    """The console's one call into verification: every chain, writer and checkpoint."""
-    return await verify_log(runtime.engine, runtime.audit.signer.public_raw)
+    """The console's one call into verification: every chain, writer and checkpoint (a full
+    run, recorded in the run history like the CLI's and the API's)."""
+    run = await runs.run_verify(runtime.engine, runtime.audit.signer, full=True)
+    return run.result
