@@ -79,11 +79,11 @@ async def test_system_tokens_are_refused_with_a_clear_message(
 
 
 async def test_failed_sign_ins_count_toward_the_token_guessing_limit(
-    client: httpx.AsyncClient, issue: TokenFactory, app: Any
+    client: httpx.AsyncClient, issue: TokenFactory, app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app.state.runtime.settings.auth_failure_limit = 3  # the limiter was built from settings
-    limiter = app.state.runtime.auth_failures
-    limiter.limit = 3
+    # The limiter outlives this test's lifespan (the app keeps it): the limit is put back.
+    monkeypatch.setattr(app.state.runtime.auth_failures, "limit", 3)
     storefront = await issue("storefront")
     for token in ["pdv_" + "x" * 43, "not a token", storefront.token]:
         r = await post_form(client, "/console/sign-in", {"token": token})

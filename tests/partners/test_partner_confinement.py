@@ -43,8 +43,17 @@ def endpoints(app: FastAPI) -> list[tuple[str, str]]:
     return sorted(
         (m, p)
         for m, p in found
-        if p not in PUBLIC and p not in PARTNER_OWN and not p.startswith("/docs")
+        if p not in PUBLIC
+        and p not in PARTNER_OWN
+        and not p.startswith("/docs")
+        and not p.startswith(CONSOLE)
     )
+
+
+# The console's pages take no bearer token (a signed-in session's cookie): a partner is
+# refused at its sign-in (tests/console/test_sessions.py), and its token opens no page
+# (test_a_partner_token_opens_no_console_page below).
+CONSOLE = "/console"
 
 
 def _collection_app() -> FastAPI:
@@ -129,3 +138,18 @@ async def test_partner_token_is_refused_with_query_and_valid_looking_ids(
         headers=partner_token.headers,
     )
     assert_problem(r, 403, "role_not_permitted")
+
+
+async def test_a_partner_token_opens_no_console_page(
+    app: Any, client: httpx.AsyncClient, partner_token: Issued
+) -> None:
+    """A bearer token is not a console session: every console page sends it to sign-in."""
+    pages = sorted(
+        {p for m, p in _walk(list(app.routes)) if m == "GET" and p.startswith(CONSOLE)}
+        - {f"{CONSOLE}/sign-in", f"{CONSOLE}/static/{{name}}"}
+    )
+    assert f"{CONSOLE}/audit/events" in pages, pages
+    for path in pages:
+        r = await client.get(fill(path), headers=partner_token.headers, follow_redirects=True)
+        assert [h.status_code for h in r.history][:1] == [303], path
+        assert (r.status_code, r.url.path) == (200, f"{CONSOLE}/sign-in"), path
