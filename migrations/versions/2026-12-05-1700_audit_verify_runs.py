@@ -46,7 +46,7 @@ def upgrade() -> None:
     # On a large log these take a while (a scan per index); PostgreSQL keeps the table
     # readable meanwhile, and writes wait. See docs/audit.md "Listing".
     for column in FILTERS:
-        op.create_index(f"ix_access_events_{column}", "access_events", [column, "seq"])
+        op.create_index(f"ix_access_events_{column}", "access_events", [column, "seq", "at"])
 
 
 def downgrade() -> None:
