@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "public",
     ),
     ("export",),
-    ("routers",),
+    ("routers", "console"),
     ("commands",),
     ("models", "main"),
     ("cli",),
