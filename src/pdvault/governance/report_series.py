@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +48,6 @@ from pdvault.governance.reports import (
 )
 from pdvault.subjects.models import AccessRequest
 
-SHOP_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DEFAULT_DAYS = 30
 MAX_DAYS = 731  # two years: a year's report against the one before
 
@@ -74,7 +72,7 @@ class PeriodError(ValueError):
 class Period:
     first: date
     last: date
-    zone: tzinfo = SHOP_ZONE
+    zone: tzinfo  # the shop's time zone
 
     def __post_init__(self) -> None:
         if self.last < self.first:
@@ -129,7 +127,7 @@ class Period:
         return self._start_of(min(max(day, self.first), self.last))
 
 
-def last_days(now: datetime, zone: tzinfo = SHOP_ZONE, days: int = DEFAULT_DAYS) -> Period:
+def last_days(now: datetime, zone: tzinfo, days: int = DEFAULT_DAYS) -> Period:
     """The ``days`` calendar days up to and including today in ``zone``."""
     today = now.astimezone(zone).date()
     return Period(first=today - timedelta(days=days - 1), last=today, zone=zone)
