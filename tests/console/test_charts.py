@@ -257,3 +257,53 @@ def test_nice_scales_and_numbers() -> None:
     assert nice_scale(0.4) == (1.0, 1.0)
     assert plain_number(3.0) == "3"
     assert plain_number(4.5) == "4.5"
+
+
+def test_each_value_may_carry_its_tone_named_in_the_legend() -> None:
+    chart = bars(
+        "states",
+        "Breaches",
+        "Delay by state.",
+        ["b1", "b2", "b3"],
+        [Series("hours", (50, 100, 130), tones=("good", "warn", "bad"))],
+        category_head="Breach",
+        legend=[("on time", "good"), ("late", "warn"), ("overdue", "bad")],
+        more_columns=[("State", ["on time", "late", "overdue"])],
+    )
+    root = parse(chart)
+    assert [r.get("class") for r in bar_rects(root)] == ["tone-good", "tone-warn", "tone-bad"]
+    (legend,) = [g for g in root.iter(f"{SVG}g") if g.get("class") == "chart-legend"]
+    assert [t.text for t in legend.iter(f"{SVG}text")] == ["on time", "late", "overdue"]
+    assert [r.get("class") for r in legend.iter(f"{SVG}rect")] == [
+        "tone-good",
+        "tone-warn",
+        "tone-bad",
+    ]
+    assert chart.table.head == ("Breach", "hours", "State")
+    assert chart.table.rows[2] == ("b3", "130", "overdue")
+    with pytest.raises(ValueError, match="tones"):
+        bars("x", "T", "D", ["a"], [Series("s", (1,), tones=("loud",))], category_head="C")
+    with pytest.raises(ValueError, match="one cell per category"):
+        bars("x", "T", "D", ["a"], [Series("s", (1,))], category_head="C", more_columns=[("X", [])])
+
+
+def test_a_week_is_labelled_by_its_first_day_and_named_in_full_in_the_table() -> None:
+    chart = columns(
+        "weeks",
+        "Weeks",
+        "By week.",
+        ["1/9", "7/9"],
+        [Series("all", (2, 1))],
+        category_head="Week",
+        row_heads=["1/9 to 6/9", "7/9 to 13/9"],
+    )
+    root = parse(chart)
+    (axis,) = [g for g in root.iter(f"{SVG}g") if g.get("class") == "chart-axis"]
+    assert [t.text for t in axis.iter(f"{SVG}text")] == ["1/9", "7/9"]
+    assert [r.findtext(f"{SVG}title") for r in bar_rects(root)] == [
+        "1/9 to 6/9: all 2",
+        "7/9 to 13/9: all 1",
+    ]
+    assert [row[0] for row in chart.table.rows] == ["1/9 to 6/9", "7/9 to 13/9"]
+    with pytest.raises(ValueError, match="row heads"):
+        columns("x", "T", "D", ["a"], [], category_head="C", row_heads=[])

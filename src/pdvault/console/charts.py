@@ -48,11 +48,13 @@ def plain_number(value: float) -> str:
 @dataclass(frozen=True)
 class Series:
     """One layer of a chart: its name (legend, table) and one value per category. A ``tone``
-    (``good``, ``warn``, ``bad``, ``quiet``) draws it in the colour of that meaning."""
+    (``good``, ``warn``, ``bad``, ``quiet``) draws it in the colour of that meaning;
+    ``tones`` gives each value its own (a breach coloured by its state)."""
 
     name: str
     values: tuple[float, ...]
     tone: str | None = None
+    tones: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,16 @@ def _ticks(top: float, step: float) -> list[float]:
     return [step * i for i in range(round(top / step) + 1)]
 
 
-def _fill(series: Series, index: int) -> tuple[str, str]:
-    """The class and the default colour of a series."""
-    if series.tone in TONES:
-        return f"tone-{series.tone}", TONES[series.tone]
+def _fill(series: Series, index: int, value: int | None = None) -> tuple[str, str]:
+    """The class and the default colour of a series (of its ``value``-th value)."""
+    tone = series.tones[value] if series.tones is not None and value is not None else series.tone
+    if tone in TONES:
+        return f"tone-{tone}", TONES[tone]
     return f"series-{index % len(PALETTE)}", PALETTE[index % len(PALETTE)]
+
+
+def _tone(tone: str) -> tuple[str, str]:
+    return f"tone-{tone}", TONES[tone]
 
 
 def _width_of(text: str, size: int) -> float:
@@ -124,6 +131,10 @@ def _check(chart_id: str, categories: Sequence[str], series: Sequence[Series]) -
     for s in series:
         if len(s.values) != len(categories):
             raise ValueError("every series needs one value per category")
+        if s.tones is not None and (
+            len(s.tones) != len(categories) or not set(s.tones) <= set(TONES)
+        ):
+            raise ValueError("a series' tones are one known tone per category")
         if any(v < 0 or not math.isfinite(v) for v in s.values):
             raise ValueError("a chart draws finite values of zero or more")
 
@@ -178,6 +189,9 @@ def _table(
     number: Number,
     extra: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> DataTable:
+    for _, cells in extra:
+        if len(cells) != len(categories):
+            raise ValueError("a table column needs one cell per category")
     head = (category_head, *(s.name for s in series), *(name for name, _ in extra))
     rows = tuple(
         (
@@ -205,11 +219,16 @@ def columns(
     category_head: str,
     number: Number = plain_number,
     total_head: str | None = None,
+    row_heads: Sequence[str] | None = None,
 ) -> Chart:
     """Vertical bars, one per category (a day, a week), each stacking its series bottom-up in
     their order. Category labels are thinned out to fit; every one is in the table and in
-    each bar's own title. ``total_head`` adds a total column to the table."""
+    each bar's own title, as ``row_heads`` names it when given (a week's first and last
+    day, where the axis has room for its first). ``total_head`` adds a total column."""
     _check(chart_id, categories, series)
+    heads = list(row_heads) if row_heads is not None else list(categories)
+    if len(heads) != len(categories):
+        raise ValueError("row heads name each category once")
     n = len(categories)
     totals = [sum(s.values[i] for s in series) for i in range(n)]
     top, step = nice_scale(max(totals, default=0))
@@ -236,13 +255,13 @@ def columns(
         )
     body.append("</g>")
     body.append('<g class="chart-bars">')
-    for i, category in enumerate(categories):
+    for i, category in enumerate(heads):
         x, stacked = left + i * slot + (slot - bar) / 2, 0.0
         for k, s in enumerate(series):
             value = s.values[i]
             if value <= 0:
                 continue
-            css, colour = _fill(s, k)
+            css, colour = _fill(s, k, i)
             y_top = y_of(stacked + value)
             body.append(
                 f'<rect x="{_n(x)}" y="{_n(y_top)}" width="{_n(bar)}" '
@@ -268,7 +287,7 @@ def columns(
         body += legend
         height += used
     extra = [(total_head, [number(t) for t in totals])] if total_head and len(series) > 1 else []
-    table = _table(title, category_head, categories, series, number, extra)
+    table = _table(title, category_head, heads, series, number, extra)
     svg = "".join([*_open(chart_id, height, title, description), *body, "</svg>"])
     return Chart(id=chart_id, title=title, svg=svg, table=table)
 
@@ -289,11 +308,14 @@ def bars(
     number: Number = plain_number,
     marks: Sequence[float] | None = None,
     mark_head: str | None = None,
+    legend: Sequence[tuple[str, str]] | None = None,
+    more_columns: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> Chart:
     """Horizontal bars, one line per category with its label above the bar (long labels fit
     a phone's width), the series stacked left to right and the total at the bar's end.
     ``marks`` draws a dashed line across each bar at that value (a deadline), named
-    ``mark_head`` in the legend and the table."""
+    ``mark_head`` in the legend and the table. ``legend`` names the tones a series drew
+    with ``tones`` (name, tone); ``more_columns`` adds columns of text to the table."""
     _check(chart_id, categories, series)
     if marks is not None and (len(marks) != len(categories) or not mark_head):
         raise ValueError("marks need one value per category and a name")
@@ -332,7 +354,7 @@ def bars(
             value = s.values[i]
             if value <= 0:
                 continue
-            css, colour = _fill(s, k)
+            css, colour = _fill(s, k, i)
             body.append(
                 f'<rect x="{_n(x_of(stacked))}" y="{_n(bar_y)}" '
                 f'width="{_n(x_of(stacked + value) - x_of(stacked))}" height="{BAR_HEIGHT}" '
@@ -355,12 +377,17 @@ def bars(
             )
     body.append("</g>")
     height: float = bottom + SMALL + 3 + PAD
-    if len(series) > 1 or marks is not None:
-        entries = [(s.name, *_fill(s, k)) for k, s in enumerate(series)] if len(series) > 1 else []
-        legend, used = _legend(entries, height, mark_head if marks is not None else None)
-        body += legend
+    if legend is not None:
+        entries = [(name, *_tone(tone)) for name, tone in legend]
+    elif len(series) > 1:
+        entries = [(s.name, *_fill(s, k)) for k, s in enumerate(series)]
+    else:
+        entries = []
+    if entries or marks is not None:
+        drawn, used = _legend(entries, height, mark_head if marks is not None else None)
+        body += drawn
         height += used
     extra = [(mark_head or "", [number(m) for m in marks])] if marks is not None else []
-    table = _table(title, category_head, categories, series, number, extra)
+    table = _table(title, category_head, categories, series, number, [*extra, *more_columns])
     svg = "".join([*_open(chart_id, height, title, description), *body, "</svg>"])
     return Chart(id=chart_id, title=title, svg=svg, table=table)
