@@ -198,6 +198,32 @@ class Settings(BaseSettings):
         default=False,
         description="Benchmark baseline only: write no access events. Never in production.",
     )
+    console: bool = Field(
+        default=True,
+        description="Serve the web console at /console (false: every /console URL is 404)",
+    )
+    console_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A console session unused this long ends (sign in again)",
+    )
+    console_lifetime_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="A console session ends this long after sign-in, however busy",
+    )
+    console_secure_cookie: bool = Field(
+        default=False,
+        description="Mark the console's session cookie Secure (set it when the console is "
+        "reached over HTTPS)",
+    )
+    console_origin: str = Field(
+        default="",
+        description="The console's origin as browsers see it (scheme://host[:port]), checked "
+        "against each form post's Origin or Referer; empty: the request's own Host",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     http_access_log: bool = Field(
         default=False,
@@ -221,6 +247,13 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "each CORS origin is scheme://host[:port], no path and no wildcard"
                 )
+        return value
+
+    @field_validator("console_origin")
+    @classmethod
+    def _console_origin_is_origin(cls, value: str) -> str:
+        if value and not _ORIGIN.fullmatch(value):
+            raise ValueError("the console origin is scheme://host[:port], no path")
         return value
 
     @property

@@ -102,20 +102,22 @@ async def get_actor(request: Request, runtime: RuntimeDep, session: SessionDep) 
 
 async def authenticate(request: Request, runtime: Runtime, session: AsyncSession) -> Actor:
     """The caller behind the bearer token: 401 without a working one (a known holder's lapsed
-    token logged), 429 once its address has failed too often (``_failed``)."""
+    token logged), 429 once its address has failed too often (``count_auth_failure``)."""
     header = request.headers.get("authorization")
     if header is None:
         raise Unauthorized()  # no token, no guess: not counted
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        _failed(request, runtime, "malformed")
+        count_auth_failure(request, runtime, "malformed")
         raise Unauthorized()
     resolved = await _look_up(request, runtime, session, token.strip())
     if resolved is None:
-        _failed(request, runtime, "unknown" if looks_like_token(token.strip()) else "malformed")
+        count_auth_failure(
+            request, runtime, "unknown" if looks_like_token(token.strip()) else "malformed"
+        )
         raise Unauthorized("The bearer token is unknown, expired or revoked.")
     if resolved.lapsed is not None:
-        _failed(request, runtime, resolved.lapsed)
+        count_auth_failure(request, runtime, resolved.lapsed)
         # A known holder (disabled, or a revoked or expired token): the refusal is logged.
         raise await runtime.audit.denied(
             session,
@@ -149,7 +151,7 @@ async def _look_up(
         return await resolve_token(lookup, runtime.principals, token)
 
 
-def _failed(request: Request, runtime: Runtime, kind: str) -> None:
+def count_auth_failure(request: Request, runtime: Runtime, kind: str) -> None:
     """One failed authentication, counted against the client's address (auth/throttle.py).
 
     Only failures are ever refused for the count: a token that resolves to a working holder

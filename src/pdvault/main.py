@@ -8,7 +8,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
@@ -20,6 +21,11 @@ from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
 from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
+from pdvault.console.audit_router import router as console_audit_router
+from pdvault.console.router import SIGN_IN
+from pdvault.console.router import router as console_router
+from pdvault.console.web import PREFIX as CONSOLE_PREFIX
+from pdvault.console.web import Console, SignInFirst
 from pdvault.crypto.factory import open_key_provider
 from pdvault.crypto.provider import KeyProvider
 from pdvault.customers.justification_router import router as justifications_router
@@ -81,6 +87,8 @@ ROUTERS = (
     principals_router,
     keys_router,
 )
+# The web console (issue 18): out of the OpenAPI document, off with PDVAULT_CONSOLE=false.
+CONSOLE_ROUTERS = (console_router, console_audit_router)
 
 
 class EdgeApp(FastAPI):
@@ -123,8 +131,23 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
         annotate_roles(router)
         annotate_bodies(router)
         app.include_router(router)  # no prefix: the edge matches the routers' own paths
+    if settings.console:
+        _install_console(app, settings)
     _install_middleware(app, settings, metrics)
     return app
+
+
+def _install_console(app: FastAPI, settings: Settings) -> None:
+    """The console's pages, its state (``app.state.console``) and its one handler: a page
+    asked for without a working session answers 303 to the sign-in page."""
+    app.state.console = Console(settings)
+
+    async def sign_in_first(_request: Request, _exc: Exception) -> RedirectResponse:
+        return RedirectResponse(SIGN_IN, status_code=303)
+
+    app.add_exception_handler(SignInFirst, sign_in_first)
+    for router in CONSOLE_ROUTERS:
+        app.include_router(router)
 
 
 _heap_settled = False
@@ -241,5 +264,6 @@ def _install_middleware(app: EdgeApp, settings: Settings, metrics: Metrics) -> N
         "body_timeout": settings.body_timeout_seconds,
         "access_log": settings.http_access_log,
         "cors": cors,
+        "console_prefix": CONSOLE_PREFIX if settings.console else None,
     }
     app.edge = partial(EdgeMiddleware, **options)

@@ -27,7 +27,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
 from pdvault.errors import is_storage_fault, problem_response, storage_unavailable
-from pdvault.observability import Metrics, request_id_var, sane_request_id
+from pdvault.observability import Metrics, new_request_id, request_id_var, sane_request_id
 
 log = logging.getLogger("pdvault.http")
 
@@ -73,9 +73,28 @@ _DOCS_CSP = (
 )
 
 
-def security_headers(docs_page: bool, hsts_max_age: int) -> list[tuple[bytes, bytes]]:
-    csp = _DOCS_CSP if docs_page else _API_CSP
-    headers = [*_COMMON, (b"content-security-policy", csp)]
+# The web console (console/): its own script and stylesheet and nothing else; no inline
+# script or style, no other host; forms post only to itself. Its form posts are checked
+# against their Origin, which a browser sends as "null" under no-referrer: same-origin keeps
+# it (and the Referer) for the console's own pages and sends nothing to any other site.
+_CONSOLE_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+CONSOLE_REQUEST_ID_PREFIX = "console:"
+
+
+def security_headers(
+    docs_page: bool, hsts_max_age: int, *, console: bool = False
+) -> list[tuple[bytes, bytes]]:
+    csp = _CONSOLE_CSP if console else _DOCS_CSP if docs_page else _API_CSP
+    common = _COMMON
+    if console:
+        common = [
+            (name, b"same-origin" if name == b"referrer-policy" else value)
+            for name, value in _COMMON
+        ]
+    headers = [*common, (b"content-security-policy", csp)]
     if hsts_max_age > 0:
         headers.append((b"strict-transport-security", f"max-age={hsts_max_age}".encode()))
     return headers
@@ -129,6 +148,23 @@ def body_refusal(method: str, content_type: bytes | None, body: bytes) -> str | 
         return _NOT_UTF8
     if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
         return _NOT_UTF8
+    return None
+
+
+_NOT_FORM = "The console's forms are sent as application/x-www-form-urlencoded in UTF-8."
+
+
+def console_body_refusal(method: str, content_type: bytes | None, body: bytes) -> str | None:
+    """Why a console request's body is refused as 415, or None: the console's pages post
+    plain HTML forms (URL-encoded, UTF-8), never JSON and never files."""
+    if method not in _BODY_METHODS or not body:
+        return None
+    media, params = parse_options_header(content_type)
+    if media != b"application/x-www-form-urlencoded":
+        return _NOT_FORM
+    charset = params.get(b"charset")
+    if charset is not None and charset.lower() not in (b"utf-8", b"utf8"):
+        return _NOT_FORM
     return None
 
 
@@ -194,6 +230,7 @@ class EdgeMiddleware:
         body_timeout: float = 30.0,
         access_log: bool = False,
         cors: Callable[[ASGIApp], ASGIApp] | None = None,
+        console_prefix: str | None = None,
     ) -> None:
         self.router = app
         self.metrics = metrics
@@ -204,6 +241,7 @@ class EdgeMiddleware:
         self.hsts_max_age = hsts_max_age
         self.docs_pages = docs_pages
         self.body_timeout = body_timeout
+        self.console_prefix = console_prefix
         self._log_level = logging.INFO if access_log else logging.DEBUG
         self._handlers = _split_handlers(exception_handlers or {})
         # CORS, when configured, sits between the edge and the routes: its preflight answers
@@ -213,6 +251,7 @@ class EdgeMiddleware:
         # Built once: (headers to add, their names) for API paths and for the docs pages.
         self._api_headers = security_headers(False, hsts_max_age)
         self._docs_headers = security_headers(True, hsts_max_age)
+        self._console_headers = security_headers(False, hsts_max_age, console=True)
         self._names = frozenset(name for name, _ in [*self._api_headers, (b"x-request-id", b"")])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -220,10 +259,18 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
+        console = self._is_console(scope.get("path", ""))
+        if console:
+            # The console's requests are marked in every access event they write: a request id
+            # no API caller can give (theirs are UUIDs), chained with the event (audit/chain.py).
+            rid = CONSOLE_REQUEST_ID_PREFIX + new_request_id()
+            secure = self._console_headers
+        else:
+            rid = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
+            docs = scope.get("path") in self.docs_pages
+            secure = self._docs_headers if docs else self._api_headers
         token = request_id_var.set(rid)
         started = time.perf_counter()
-        secure = self._docs_headers if scope.get("path") in self.docs_pages else self._api_headers
         exchange = _Exchange(send, [*secure, (b"x-request-id", rid.encode("ascii"))], self._names)
         scope["starlette.exception_handlers"] = self._handlers
         try:
@@ -247,6 +294,10 @@ class EdgeMiddleware:
             self._observe(scope, exchange.status, time.perf_counter() - started)
             request_id_var.reset(token)
 
+    def _is_console(self, path: str) -> bool:
+        prefix = self.console_prefix
+        return prefix is not None and (path == prefix or path.startswith(prefix + "/"))
+
     async def _pass(
         self, scope: Scope, receive: Receive, exchange: _Exchange, headers: dict[bytes, bytes]
     ) -> None:
@@ -266,7 +317,12 @@ class EdgeMiddleware:
         # held while a client takes its time sending it.
         body = await self._read_body(counted)
         content_type = headers.get(b"content-type")
-        refusal = None if document else body_refusal(method, content_type, body)
+        if document:
+            refusal = None
+        elif self._is_console(path):
+            refusal = console_body_refusal(method, content_type, body)
+        else:
+            refusal = body_refusal(method, content_type, body)
         if refusal is not None:
             await self._send_problem(exchange.send, 415, refusal, close=False)
             return

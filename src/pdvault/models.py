@@ -2,6 +2,7 @@
 
 from pdvault.audit.ledger import AuditCheckpoint, AuditWriter
 from pdvault.audit.models import AccessEvent
+from pdvault.console.models import ConsoleSession
 from pdvault.customers.models import Consent, Customer
 from pdvault.db import Base
 from pdvault.documents.models import Document
@@ -27,6 +28,7 @@ __all__ = [
     "Complaint",
     "ComplaintTransition",
     "Consent",
+    "ConsoleSession",
     "Customer",
     "DataUpgrade",
     "DeletionRequest",

@@ -7,6 +7,7 @@ from pdvault.policy.endpoints import (
     default_purpose,
     may_call,
     may_read_free_text,
+    may_use_console,
 )
 from pdvault.policy.engine import (
     AccessDecision,
@@ -49,5 +50,6 @@ __all__ = [
     "default_purpose",
     "may_call",
     "may_read_free_text",
+    "may_use_console",
     "rule_for",
 ]

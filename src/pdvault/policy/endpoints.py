@@ -140,6 +140,15 @@ def may_call(role: Role | str, operation: Operation) -> bool:
     return role in ALLOWED_ROLES[operation]
 
 
+# The web console (issue 18) is for the people of the policy: the systems (the storefront's
+# backend, a partner's system) keep to the API and may not sign in.
+CONSOLE_ROLES: frozenset[Role] = frozenset({D, Role.LEGAL, U, A, E})
+
+
+def may_use_console(role: Role | str) -> bool:
+    return role in CONSOLE_ROLES
+
+
 # Free text a person wrote (a deletion request's note, a complaint's description, contact,
 # notes and measures) is personal data beyond the four fields: only the dpo, who handles the
 # case, reads it. docs/api.md: the auditor never sees description or contact; docs/policy.md: the

@@ -1,0 +1,210 @@
+"""What every console page uses (issue 18): the templates, the signed-in dependency, the
+CSRF-checked form, rendering in the session's language.
+
+- ``ConsolePage``: the dependency that gives a page its signed-in person (``SignedIn``: the
+  ``Actor`` every service takes, the session's CSRF token and language). Without a working
+  session a page answers 303 to the sign-in page.
+- ``PostedForm``: the dependency of every state-changing route: the form's fields once its
+  Origin (or Referer) is the console's own and its ``csrf`` field is the session's token;
+  else 403. Templates put the token in with ``{{ csrf_field() }}``.
+- ``render(request, signed, "page.html", {...})``: the page in the session's language, with
+  ``_()`` (gettext), ``when`` (a time in Asia/Ho_Chi_Minh, the language's format) and the
+  navigation the person's role may use (``NAV``: one entry per room, shown when the policy
+  lets the role call its operation).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from pdvault.config import Settings
+from pdvault.console.i18n import LANGUAGES, N_, language_or_default, translations, when
+from pdvault.console.sessions import ConsoleSessions, SignedIn
+from pdvault.deps import RuntimeDep, SessionDep
+from pdvault.errors import Forbidden
+from pdvault.policy import Operation, may_call
+
+PREFIX = "/console"
+COOKIE = "pdvault_console"
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+# The longest value any console form field may hold (a token is 47 characters).
+FIELD_MAX = 200
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A room in the navigation: shown to a role the policy lets call ``operation``."""
+
+    path: str
+    label: str
+    operation: Operation | None = None
+
+
+NAV: list[NavItem] = [
+    NavItem(f"{PREFIX}/", N_("Start")),
+    NavItem(f"{PREFIX}/audit/events", N_("Access log"), Operation.AUDIT_EVENTS),
+    NavItem(f"{PREFIX}/audit/verify", N_("Verification"), Operation.AUDIT_VERIFY),
+    NavItem(
+        f"{PREFIX}/customers/access-report", N_("Access report"), Operation.CUSTOMER_ACCESS_REPORT
+    ),
+]
+
+
+ROLE_LABELS = {
+    "dpo": N_("Data-protection officer"),
+    "legal": N_("Legal officer"),
+    "auditor": N_("Auditor"),
+    "admin": N_("Administrator"),
+    "employee": N_("Employee"),
+    "storefront": N_("Storefront"),
+    "partner": N_("Partner"),
+}
+
+
+# Markup.format escapes what it is given.
+_CSRF_FIELD = Markup('<input type="hidden" name="csrf" value="{}">')
+
+
+class SignInFirst(Exception):
+    """No working session: the console's handler answers 303 to the sign-in page."""
+
+
+class Console:
+    """The console as the app holds it (``app.state.console``): its settings, sessions and
+    one template environment per language."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sessions = ConsoleSessions(
+            timedelta(minutes=settings.console_idle_minutes),
+            timedelta(hours=settings.console_lifetime_hours),
+        )
+        self.environments = {language: _environment(language) for language in LANGUAGES}
+
+
+def _environment(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["when"] = lambda value, style="medium": when(value, language, style)
+    env.globals["language"] = language
+    env.globals["prefix"] = PREFIX
+    return env
+
+
+def console_of(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def render(
+    request: Request,
+    signed: SignedIn | None,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+    language: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """``template`` rendered for ``signed`` (None: a page before sign-in, in ``language``)."""
+    lang = signed.language if signed is not None else language_or_default(language)
+    env = console_of(request).environments[lang]
+    csrf = signed.csrf_token if signed is not None else ""
+    nav = (
+        [n for n in NAV if n.operation is None or may_call(signed.actor.role, n.operation)]
+        if signed is not None
+        else []
+    )
+    html = env.get_template(template).render(
+        {
+            **(context or {}),
+            "signed": signed,
+            "nav": nav,
+            "here": request.url.path,
+            "role_labels": ROLE_LABELS,
+            "idle_minutes": console_of(request).settings.console_idle_minutes,
+            "lifetime_hours": console_of(request).settings.console_lifetime_hours,
+            "csrf_field": lambda: _CSRF_FIELD.format(csrf),
+        }
+    )
+    return HTMLResponse(html, status_code=status, headers=dict(headers or {}))
+
+
+async def signed_in(request: Request, runtime: RuntimeDep, session: SessionDep) -> SignedIn:
+    """The person signed in on this browser, or ``SignInFirst``. A session found ended is
+    deleted (and its deletion committed) here."""
+    session_id = request.cookies.get(COOKIE)
+    if not session_id or len(session_id) > FIELD_MAX:
+        raise SignInFirst
+    signed, wrote = await console_of(request).sessions.resolve(session, session_id)
+    if wrote:
+        await session.commit()
+    if signed is None:
+        raise SignInFirst
+    return signed
+
+
+ConsolePage = Annotated[SignedIn, Depends(signed_in)]
+
+
+def expected_origin(request: Request, settings: Settings) -> str:
+    if settings.console_origin:
+        return settings.console_origin
+    return f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """The post came from the console's own pages: its Origin, or without one its Referer,
+    is the console's origin."""
+    expected = expected_origin(request, settings)
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        return origin == expected
+    referer = request.headers.get("referer")
+    return referer is not None and (referer == expected or referer.startswith(expected + "/"))
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A console form's text fields; 403 unless it came from the console's own pages. A
+    field too long or holding a control character is dropped (every form field is a token, a
+    name from a list or an id)."""
+    if not same_origin(request, console_of(request).settings):
+        raise Forbidden("The form was not sent from the console's own pages.", reason="csrf")
+    form = await request.form()
+    return {
+        key: value
+        for key, value in form.items()
+        if isinstance(value, str) and len(value) <= FIELD_MAX and value.isprintable()
+    }
+
+
+async def posted_form(request: Request, signed: ConsolePage) -> dict[str, str]:
+    """The form of a state-changing post by the signed-in person: same origin and the
+    session's CSRF token, else 403 (and nothing changes)."""
+    form = await read_form(request)
+    sent = form.get("csrf", "")
+    if not hmac.compare_digest(sent.encode(), signed.csrf_token.encode()):
+        raise Forbidden(
+            "The form's CSRF token is missing or wrong; reload the page.", reason="csrf"
+        )
+    return form
+
+
+PostedForm = Annotated[dict[str, str], Depends(posted_form)]
