@@ -6,20 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert
 
-from pdvault.audit.models import AccessEvent
-from pdvault.customers.models import Customer
-from pdvault.erasure.models import DeletionRequest
-from pdvault.governance.models import Breach, Complaint, ComplaintTransition
 from pdvault.governance.report_series import (
     Deadline,
     Period,
@@ -33,192 +25,18 @@ from pdvault.governance.report_series import (
     series_json,
 )
 from pdvault.governance.reports import report_csv
-from pdvault.subjects.models import AccessRequest
-
-ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-# 17:00 in the shop on 30 November: the default period is 1-30 November, shop days.
-NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-WRITER = uuid.uuid4()
-BY = uuid.uuid4()
-
-
-def utc(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Event:
-    at: datetime
-    outcome: str
-    role: str | None
-    purpose: str | None = None
-    reason: str | None = None
-
-
-# The edges of the shop's days are the subject: 17:00 UTC is midnight in Hà Nội.
-EVENTS = [
-    Event(utc(10, 31, 16, 59, 59), "allowed", "employee", "order_confirmation"),  # before
-    Event(utc(10, 31, 17), "allowed", "storefront", "registration"),  # 1 Nov 00:00 local
-    Event(utc(11, 1, 16, 59, 59), "allowed", "employee", "order_confirmation"),  # 1 Nov 23:59
-    Event(utc(11, 1, 17), "allowed", "employee", "order_confirmation"),  # 2 Nov 00:00
-    *[Event(utc(11, 15, 3), "allowed", "partner", "order_fulfillment")] * 3,
-    Event(utc(11, 30, 9), "allowed", "dpo", None),  # a governance act: no purpose
-    Event(utc(11, 30, 17), "allowed", "employee", "marketing"),  # 1 Dec local: after
-    *[Event(utc(11, 3, 2), "denied", "employee", "marketing", "consent_missing")] * 2,
-    Event(utc(11, 3, 20), "denied", "storefront", "order_confirmation", "role_not_permitted"),
-    Event(utc(11, 20, 1), "denied", None, None, None),  # no caller, no reason recorded
-]
-
-
-async def _insert_events(app: Any, events: list[Event]) -> None:
-    rows = [
-        {
-            "at": e.at,
-            "request_id": f"req-{i}",
-            "role": e.role,
-            "action": "customer.read",
-            "fields": [],
-            "purpose": e.purpose,
-            "outcome": e.outcome,
-            "reason": e.reason,
-            "writer_id": WRITER,
-            "writer_seq": i,
-            "hash": b"\0" * 32,
-        }
-        for i, e in enumerate(events, start=1)
-    ]
-    async with app.state.runtime.sessions() as session:
-        await session.execute(insert(AccessEvent), rows)
-        await session.commit()
-
-
-async def _customer(app: Any) -> uuid.UUID:
-    cid = uuid.uuid4()
-    async with app.state.runtime.sessions() as session:
-        await session.execute(
-            insert(Customer), [{"id": cid, "version": 1, "policy_version": "2024-01"}]
-        )
-        await session.commit()
-    return cid
-
-
-# (requested, due, decided or None, status)
-REQUESTS: dict[type[Any], list[tuple[datetime, datetime, datetime | None, str]]] = {
-    AccessRequest: [
-        (utc(11, 5), utc(11, 8), utc(11, 7), "fulfilled"),  # on time
-        (utc(11, 5), utc(11, 8), utc(11, 10), "fulfilled"),  # late
-        (utc(11, 6), utc(11, 9), utc(11, 9), "rejected"),  # on time (at the due moment)
-        (utc(11, 20), utc(11, 23), None, "pending"),  # overdue at NOW
-        (utc(11, 29), utc(12, 2), None, "pending"),  # owed, not yet due
-        (utc(10, 1), utc(10, 4), utc(10, 10), "fulfilled"),  # answered before the period
-    ],
-    DeletionRequest: [
-        (utc(11, 2), utc(11, 5), utc(11, 4), "executed"),  # on time
-        (utc(11, 2), utc(11, 5), utc(11, 8), "executed"),  # late
-        (utc(11, 2), utc(11, 5), utc(11, 9), "rejected"),  # late
-        (utc(10, 20), utc(10, 23), None, "pending"),  # overdue since October
-    ],
-}
-
-
-async def _insert_requests(app: Any, customer: uuid.UUID) -> None:
-    async with app.state.runtime.sessions() as session:
-        for model, plan in REQUESTS.items():
-            rows = [
-                {
-                    "id": uuid.uuid4(),
-                    "customer_id": customer,
-                    "channel": "email",
-                    "status": status,
-                    "requested_by": BY,
-                    "requested_at": requested,
-                    "due_at": due,
-                    "decided_at": decided,
-                    "decided_by": BY if decided else None,
-                }
-                for requested, due, decided, status in plan
-            ]
-            await session.execute(insert(model), rows)
-        await session.commit()
-
-
-# (received, due, answer: (to_status, at) or None, status now)
-COMPLAINTS = [
-    (utc(11, 1), utc(12, 1), ("upheld", utc(11, 10)), "upheld"),  # on time
-    (utc(10, 1), utc(11, 5), ("rejected", utc(11, 8)), "rejected"),  # late
-    (utc(10, 2), utc(11, 20), None, "investigating"),  # overdue at NOW
-    (utc(11, 25), utc(12, 25), None, "received"),  # not yet due
-]
-
-
-async def _insert_complaints(app: Any) -> None:
-    async with app.state.runtime.sessions() as session:
-        for received, due, answer, status in COMPLAINTS:
-            cid = uuid.uuid4()
-            await session.execute(
-                insert(Complaint),
-                [
-                    {
-                        "id": cid,
-                        "category": "misuse",
-                        "channel": "email",
-                        "status": status,
-                        "filed_by": BY,
-                        "received_at": received,
-                        "due_at": due,
-                        "decided_at": answer[1] if answer else None,
-                    }
-                ],
-            )
-            if answer:
-                await session.execute(
-                    insert(ComplaintTransition),
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "complaint_id": cid,
-                            "step": 1,
-                            "from_status": "investigating",
-                            "to_status": answer[0],
-                            "at": answer[1],
-                            "by": BY,
-                        }
-                    ],
-                )
-        await session.commit()
-
-
-# (detected, hours to the deadline, hours to the notice or None)
-BREACHES = [
-    (utc(11, 10), 72, 50.0),  # on time
-    (utc(11, 12), 72, 100.0),  # late
-    (utc(11, 25), 72, None),  # overdue at NOW: 130 h without a notice
-    (utc(11, 30, 6), 72, None),  # pending: 4 h old
-    (utc(10, 30), 72, 48.0),  # detected before the period
-]
-
-
-async def _insert_breaches(app: Any) -> list[uuid.UUID]:
-    ids = [uuid.uuid4() for _ in BREACHES]
-    rows = [
-        {
-            "id": bid,
-            "detected_at": detected,
-            "recorded_by": BY,
-            "summary": "Sự cố mẫu",
-            "data_categories": ["email"],
-            "affected_count": 1,
-            "authority_due_at": detected + timedelta(hours=deadline),
-            "authority_notified_at": (
-                detected + timedelta(hours=notice) if notice is not None else None
-            ),
-        }
-        for bid, (detected, deadline, notice) in zip(ids, BREACHES, strict=True)
-    ]
-    async with app.state.runtime.sessions() as session:
-        await session.execute(insert(Breach), rows)
-        await session.commit()
-    return ids
+from tests.report_history import (
+    EVENTS,
+    NOW,
+    ZONE,
+    Event,
+    insert_breaches,
+    insert_complaints,
+    insert_customer,
+    insert_events,
+    insert_requests,
+    utc,
+)
 
 
 def _recount(events: list[Event], period: Period, outcome: str, key: str) -> Counter[Any]:
@@ -248,10 +66,10 @@ async def _series(app: Any, period: Period) -> Any:
 
 
 async def test_every_series_matches_the_rows_that_made_it(app: Any) -> None:
-    await _insert_events(app, EVENTS)
-    await _insert_requests(app, await _customer(app))
-    await _insert_complaints(app)
-    breach_ids = await _insert_breaches(app)
+    await insert_events(app, EVENTS)
+    await insert_requests(app, await insert_customer(app))
+    await insert_complaints(app)
+    breach_ids = await insert_breaches(app)
     period = last_days(NOW, ZONE)
     assert (period.first, period.last, period.step) == (
         date(2026, 11, 1),
@@ -301,10 +119,10 @@ async def test_every_series_matches_the_rows_that_made_it(app: Any) -> None:
     }
 
     assert series.deadlines == {
-        Deadline.DELETION: Timeliness(on_time=1, late=2, overdue=1),
-        Deadline.ACCESS: Timeliness(on_time=2, late=1, overdue=1),
-        Deadline.COMPLAINT: Timeliness(on_time=1, late=1, overdue=1),
-        Deadline.BREACH: Timeliness(on_time=1, late=1, overdue=1),
+        Deadline.DELETION: Timeliness(received=3, on_time=1, late=2, overdue=1),
+        Deadline.ACCESS: Timeliness(received=5, on_time=2, late=1, overdue=1),
+        Deadline.COMPLAINT: Timeliness(received=2, on_time=1, late=1, overdue=1),
+        Deadline.BREACH: Timeliness(received=4, on_time=1, late=1, overdue=1),
     }
     d, c = report.deletion_requests, report.complaints
     assert (d.on_time, d.late, d.overdue) == (1, 2, 1)
@@ -324,8 +142,8 @@ async def test_every_series_matches_the_rows_that_made_it(app: Any) -> None:
 async def test_a_past_period_reads_as_it_did_then(app: Any) -> None:
     """Judged at the period's end: a notice sent after it does not count, the delay runs to
     the end; a request answered after it was overdue then."""
-    await _insert_requests(app, await _customer(app))
-    breach_ids = await _insert_breaches(app)
+    await insert_requests(app, await insert_customer(app))
+    breach_ids = await insert_breaches(app)
     october = Period(date(2026, 10, 1), date(2026, 10, 31), ZONE)
     series = await _series(app, october)
     assert series.report.as_of == october.until == utc(10, 31, 17)
@@ -337,8 +155,10 @@ async def test_a_past_period_reads_as_it_did_then(app: Any) -> None:
         41.0,
         "pending",
     )
-    assert series.deadlines[Deadline.ACCESS] == Timeliness(on_time=0, late=1, overdue=0)
-    assert series.deadlines[Deadline.DELETION] == Timeliness(on_time=0, late=0, overdue=1)
+    assert series.deadlines[Deadline.ACCESS] == Timeliness(received=1, on_time=0, late=1, overdue=0)
+    assert series.deadlines[Deadline.DELETION] == Timeliness(
+        received=1, on_time=0, late=0, overdue=1
+    )
     assert series.accesses_by_role.layers == ()
     assert series.accesses_by_role.totals == (0,) * 31
 
@@ -350,7 +170,7 @@ async def test_a_long_period_is_drawn_by_week(app: Any) -> None:
         Event(utc(9, 6, 17), "allowed", "employee", "marketing"),  # Mon 7 Sep 00:00 local
         Event(utc(11, 30, 9), "allowed", "employee", "marketing"),
     ]
-    await _insert_events(app, events)
+    await insert_events(app, events)
     autumn = Period(date(2026, 9, 1), date(2026, 11, 30), ZONE)
     assert autumn.step is Step.WEEK
     series = await _series(app, autumn)
@@ -365,8 +185,8 @@ async def test_a_long_period_is_drawn_by_week(app: Any) -> None:
 
 
 async def test_the_downloads_hold_the_report_and_every_series(app: Any) -> None:
-    await _insert_events(app, EVENTS)
-    breach_ids = await _insert_breaches(app)
+    await insert_events(app, EVENTS)
+    breach_ids = await insert_breaches(app)
     series = await _series(app, last_days(NOW, ZONE))
 
     body = json.loads(json.dumps(series_json(series)))
@@ -381,7 +201,12 @@ async def test_the_downloads_hold_the_report_and_every_series(app: Any) -> None:
     assert {"key": "partner", "counts": [0] * 14 + [3] + [0] * 15} in body["accesses_by_role"][
         "layers"
     ]
-    assert body["deadlines"]["breach_notices"] == {"on_time": 1, "late": 1, "overdue": 1}
+    assert body["deadlines"]["breach_notices"] == {
+        "received": 4,
+        "on_time": 1,
+        "late": 1,
+        "overdue": 1,
+    }
     assert body["breaches"][1]["id"] == str(breach_ids[1])
 
     text = series_csv(series)

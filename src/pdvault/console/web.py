@@ -58,6 +58,7 @@ NAV: list[NavItem] = [
     NavItem(
         f"{PREFIX}/customers/access-report", N_("Access report"), Operation.CUSTOMER_ACCESS_REPORT
     ),
+    NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
 ]
 
 

@@ -45,6 +45,7 @@ from pdvault.governance.reports import (
     events_in,
     report_csv,
     requests_overdue,
+    requests_received,
 )
 from pdvault.subjects.models import AccessRequest
 
@@ -200,9 +201,11 @@ class Stacked:
 
 @dataclass(frozen=True)
 class Timeliness:
-    """Answers given in the period by their deadline or after it, and those still owed and
-    past due at the report's ``as_of``."""
+    """What arrived in the period (requests filed, complaints received, breaches detected),
+    the answers given in it by their deadline or after it, and those still owed and past due
+    at the report's ``as_of`` (whenever they arrived)."""
 
+    received: int
     on_time: int
     late: int
     overdue: int
@@ -283,9 +286,14 @@ async def _denied_by_day(
 async def _access_requests(
     session: AsyncSession, since: datetime, until: datetime, at: datetime
 ) -> Timeliness:
-    decided = await decided_by_lateness(session, AccessRequest, since, until)
-    overdue = await requests_overdue(session, AccessRequest, at)
-    return Timeliness(on_time=decided["on_time"], late=decided["late"], overdue=overdue)
+    a = AccessRequest
+    decided = await decided_by_lateness(session, a, since, until)
+    return Timeliness(
+        received=await requests_received(session, a, since, until),
+        on_time=decided["on_time"],
+        late=decided["late"],
+        overdue=await requests_overdue(session, a, at),
+    )
 
 
 def _hours(span: timedelta) -> float:
@@ -343,13 +351,21 @@ async def compliance_series(
         accesses_by_purpose=_stack(period, ((d, purpose, n) for d, _, purpose, n in allowed)),
         denials_by_reason=_stack(period, await _denied_by_day(session, period)),
         deadlines={
-            Deadline.DELETION: Timeliness(deletions.on_time, deletions.late, deletions.overdue),
+            Deadline.DELETION: Timeliness(
+                deletions.received, deletions.on_time, deletions.late, deletions.overdue
+            ),
             Deadline.ACCESS: await _access_requests(session, since, until, at),
             Deadline.COMPLAINT: Timeliness(
-                complaints.answered_on_time, complaints.answered_late, complaints.overdue
+                complaints.received,
+                complaints.answered_on_time,
+                complaints.answered_late,
+                complaints.overdue,
             ),
             Deadline.BREACH: Timeliness(
-                breaches.authority_on_time, breaches.authority_late, breaches.authority_overdue
+                breaches.detected,
+                breaches.authority_on_time,
+                breaches.authority_late,
+                breaches.authority_overdue,
             ),
         },
         breaches=await _breach_delays(session, since, until, at),
@@ -382,7 +398,12 @@ def series_json(series: ComplianceSeries) -> dict[str, Any]:
         "report": series.report.model_dump(mode="json"),
         **{name: _stacked_json(getattr(series, name)) for name in STACKED},
         "deadlines": {
-            kind.value: {"on_time": t.on_time, "late": t.late, "overdue": t.overdue}
+            kind.value: {
+                "received": t.received,
+                "on_time": t.on_time,
+                "late": t.late,
+                "overdue": t.overdue,
+            }
             for kind, t in series.deadlines.items()
         },
         "breaches": [

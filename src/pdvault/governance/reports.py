@@ -100,6 +100,14 @@ async def decided_by_lateness(
     return decided
 
 
+async def requests_received(
+    session: AsyncSession, model: type[RequestColumns], since: datetime, until: datetime
+) -> int:
+    """Data-subject requests (deletion or access) filed in the window."""
+    m = model
+    return await _count(session, m.requested_at >= since, m.requested_at < until, of=m)
+
+
 async def requests_overdue(
     session: AsyncSession, model: type[RequestColumns], as_of: datetime
 ) -> int:
@@ -114,7 +122,7 @@ async def _deletions(
     session: AsyncSession, since: datetime, until: datetime, as_of: datetime
 ) -> DeletionFigures:
     d = DeletionRequest
-    received = await _count(session, d.requested_at >= since, d.requested_at < until, of=d)
+    received = await requests_received(session, d, since, until)
     decided = await decided_by_lateness(session, d, since, until)
     executed, rejected = DeletionStatus.EXECUTED.value, DeletionStatus.REJECTED.value
     return DeletionFigures(
