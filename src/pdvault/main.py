@@ -6,10 +6,10 @@ import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
@@ -23,10 +23,11 @@ from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
 from pdvault.console.audit_router import router as console_audit_router
 from pdvault.console.compliance_router import router as console_compliance_router
+from pdvault.console.people_router import router as console_people_router
 from pdvault.console.router import SIGN_IN
 from pdvault.console.router import router as console_router
 from pdvault.console.web import PREFIX as CONSOLE_PREFIX
-from pdvault.console.web import Console, SignInFirst
+from pdvault.console.web import Console, SignInFirst, is_console_path, problem_page
 from pdvault.crypto.factory import open_key_provider
 from pdvault.crypto.provider import KeyProvider
 from pdvault.customers.justification_router import router as justifications_router
@@ -37,7 +38,7 @@ from pdvault.docs_pages import PAGES as DOCS_PAGES
 from pdvault.docs_pages import install_docs
 from pdvault.documents.router import router as documents_router
 from pdvault.erasure.router import router as erasure_router
-from pdvault.errors import install_error_handlers
+from pdvault.errors import Problem, install_error_handlers
 from pdvault.governance.router import breaches_router, complaints_router, reports_router
 from pdvault.judicial.router import router as judicial_router
 from pdvault.keys.router import router as keys_router
@@ -89,7 +90,12 @@ ROUTERS = (
     keys_router,
 )
 # The web console (issue 18): out of the OpenAPI document, off with PDVAULT_CONSOLE=false.
-CONSOLE_ROUTERS = (console_router, console_audit_router, console_compliance_router)
+CONSOLE_ROUTERS = (
+    console_router,
+    console_audit_router,
+    console_people_router,
+    console_compliance_router,
+)
 
 
 class EdgeApp(FastAPI):
@@ -139,14 +145,24 @@ def create_app(settings: Settings | None = None, keys: KeyProvider | None = None
 
 
 def _install_console(app: FastAPI, settings: Settings) -> None:
-    """The console's pages, its state (``app.state.console``) and its one handler: a page
-    asked for without a working session answers 303 to the sign-in page."""
+    """The console's pages, its state (``app.state.console``) and its handlers: a page asked
+    for without a working session answers 303 to the sign-in page; a problem raised on a
+    console page is answered as a page (``web.problem_page``), on the API as before."""
     app.state.console = Console(settings)
 
     async def sign_in_first(_request: Request, _exc: Exception) -> RedirectResponse:
         return RedirectResponse(SIGN_IN, status_code=303)
 
     app.add_exception_handler(SignInFirst, sign_in_first)
+    api_problem = app.exception_handlers[Problem]
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        if is_console_path(request.url.path):
+            return problem_page(request, cast(Problem, exc))
+        response: Response = await api_problem(request, exc)  # type: ignore[misc]
+        return response
+
+    app.add_exception_handler(Problem, on_problem)
     for router in CONSOLE_ROUTERS:
         app.include_router(router)
 

@@ -88,10 +88,11 @@ async def list_events(
     return [event_out(e) for e in rows], next_cursor
 
 
-async def export_lines(
+async def event_pages(
     sessions: async_sessionmaker[AsyncSession], flt: EventFilter, page: int = 1000
-) -> AsyncIterator[bytes]:
-    """JSON Lines, one short transaction per page: memory stays constant, locks stay short."""
+) -> AsyncIterator[list[EventOut]]:
+    """Every matching event, a page at a time, one short transaction per page: memory stays
+    constant, locks stay short (the API's JSON Lines and the console's CSV)."""
     after = 0
     while True:
         async with sessions() as session:
@@ -99,8 +100,16 @@ async def export_lines(
             await session.rollback()
         if not items:
             return
-        yield b"".join(orjson.dumps(i.model_dump(mode="json")) + b"\n" for i in items)
+        yield items
         after = items[-1].seq
+
+
+async def export_lines(
+    sessions: async_sessionmaker[AsyncSession], flt: EventFilter, page: int = 1000
+) -> AsyncIterator[bytes]:
+    """JSON Lines of every matching event (``event_pages``)."""
+    async for items in event_pages(sessions, flt, page):
+        yield b"".join(orjson.dumps(i.model_dump(mode="json")) + b"\n" for i in items)
 
 
 def checkpoint_out(cp: AuditCheckpoint) -> CheckpointOut:

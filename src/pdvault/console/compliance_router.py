@@ -19,6 +19,7 @@ from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.console.compliance import (
     SHORTCUTS,
+    ComplianceView,
     compliance_view,
     default_period,
     shortcut,
@@ -26,7 +27,6 @@ from pdvault.console.compliance import (
 from pdvault.console.i18n import N_, SHOP_ZONE
 from pdvault.console.web import PREFIX, ConsolePage, console_of, render
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
-from pdvault.errors import Unprocessable
 from pdvault.governance.report_series import (
     MAX_DAYS,
     ComplianceSeries,
@@ -107,6 +107,31 @@ def _query(period: Period) -> str:
     return f"from={period.first.isoformat()}&to={period.last.isoformat()}"
 
 
+def _page(
+    request: Request,
+    signed: ConsolePage,
+    now: datetime,
+    *,
+    view: ComplianceView | None = None,
+    bad: BadPeriod | None = None,
+    first: str = "",
+    last: str = "",
+) -> Response:
+    """The room's page: the report of a period, or the form with what is wrong (422)."""
+    context: dict[str, Any] = {
+        "shortcuts": [(days, _query(shortcut(now, days))) for days in SHORTCUTS],
+        "zone": str(SHOP_ZONE),
+        "max_days": MAX_DAYS,
+        "view": view,
+        "error": bad.message if bad else None,
+        "error_field": bad.field if bad else None,
+        "first": first,
+        "last": last,
+        "query": _query(view.period) if view else "",
+    }
+    return render(request, signed, "compliance.html", context, status=422 if bad else 200)
+
+
 @router.get(PAGE)
 async def compliance_page(
     request: Request,
@@ -118,55 +143,48 @@ async def compliance_page(
 ) -> Response:
     actor = await _gate(request, runtime, session, signed)
     now = console_of(request).sessions.now()
-    context: dict[str, Any] = {
-        "shortcuts": [(days, _query(shortcut(now, days))) for days in SHORTCUTS],
-        "zone": str(SHOP_ZONE),
-        "max_days": MAX_DAYS,
-    }
     try:
         period = _period(first, last, now)
     except BadPeriod as bad:
-        return render(
-            request,
-            signed,
-            "compliance.html",
-            {
-                **context,
-                "view": None,
-                "error": bad.message,
-                "error_field": bad.field,
-                "first": first or "",
-                "last": last or "",
-            },
-            status=422,
-        )
+        return _page(request, signed, now, bad=bad, first=first or "", last=last or "")
     series = await _series(runtime, session, actor, period, now)
-    return render(
+    return _page(
         request,
         signed,
-        "compliance.html",
-        {
-            **context,
-            "view": compliance_view(series, signed.language),
-            "error": None,
-            "first": period.first.isoformat(),
-            "last": period.last.isoformat(),
-            "query": _query(period),
-        },
+        now,
+        view=compliance_view(series, signed.language),
+        first=period.first.isoformat(),
+        last=period.last.isoformat(),
     )
-
-
-def _download_period(first: str | None, last: str | None, now: datetime) -> Period:
-    """The period of a download; a bad one is the 422 problem a program can read."""
-    try:
-        return _period(first, last, now)
-    except BadPeriod as bad:
-        detail = bad.message % {"days": MAX_DAYS} if "%(days)s" in bad.message else bad.message
-        raise Unprocessable(detail, errors=[{"loc": ["query", bad.field], "msg": detail}]) from None
 
 
 def _filename(period: Period, suffix: str) -> str:
     return f"compliance-{period.first.isoformat()}-{period.last.isoformat()}.{suffix}"
+
+
+async def _download(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    signed: ConsolePage,
+    first: str | None,
+    last: str | None,
+    suffix: str,
+) -> Response:
+    """The figures of a period as a file; a bad period answers the page that says why."""
+    actor = await _gate(request, runtime, session, signed)
+    now = console_of(request).sessions.now()
+    try:
+        period = _period(first, last, now)
+    except BadPeriod as bad:
+        return _page(request, signed, now, bad=bad, first=first or "", last=last or "")
+    series = await _series(runtime, session, actor, period, now)
+    disposition = {"Content-Disposition": f'attachment; filename="{_filename(period, suffix)}"'}
+    if suffix == "csv":
+        return Response(
+            series_csv(series), media_type="text/csv; charset=utf-8", headers=disposition
+        )
+    return JSONResponse(series_json(series), headers=disposition)
 
 
 @router.get(f"{PAGE}.csv")
@@ -178,15 +196,7 @@ async def compliance_csv(
     first: First = None,
     last: Last = None,
 ) -> Response:
-    actor = await _gate(request, runtime, session, signed)
-    now = console_of(request).sessions.now()
-    period = _download_period(first, last, now)
-    series = await _series(runtime, session, actor, period, now)
-    return Response(
-        series_csv(series),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(period, "csv")}"'},
-    )
+    return await _download(request, runtime, session, signed, first, last, "csv")
 
 
 @router.get(f"{PAGE}.json")
@@ -198,11 +208,4 @@ async def compliance_json(
     first: First = None,
     last: Last = None,
 ) -> Response:
-    actor = await _gate(request, runtime, session, signed)
-    now = console_of(request).sessions.now()
-    period = _download_period(first, last, now)
-    series = await _series(runtime, session, actor, period, now)
-    return JSONResponse(
-        series_json(series),
-        headers={"Content-Disposition": f'attachment; filename="{_filename(period, "json")}"'},
-    )
+    return await _download(request, runtime, session, signed, first, last, "json")

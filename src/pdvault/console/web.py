@@ -31,7 +31,7 @@ from pdvault.config import Settings
 from pdvault.console.i18n import LANGUAGES, N_, language_or_default, translations, when
 from pdvault.console.sessions import ConsoleSessions, SignedIn
 from pdvault.deps import RuntimeDep, SessionDep
-from pdvault.errors import Forbidden
+from pdvault.errors import Forbidden, Problem
 from pdvault.policy import Operation, may_call
 
 PREFIX = "/console"
@@ -58,6 +58,8 @@ NAV: list[NavItem] = [
     NavItem(
         f"{PREFIX}/customers/access-report", N_("Access report"), Operation.CUSTOMER_ACCESS_REPORT
     ),
+    NavItem(f"{PREFIX}/customers", N_("Customers"), Operation.CUSTOMER_READ),
+    NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
     NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
 ]
 
@@ -72,6 +74,47 @@ ROLE_LABELS = {
     "partner": N_("Partner"),
 }
 
+
+OUTCOME_LABELS = (N_("allowed"), N_("denied"))
+FIELD_LABELS = {
+    "full_name": N_("Full name"),
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "address": N_("Address"),
+}
+STATUS_LABELS = {
+    "received": N_("received"),
+    "investigating": N_("investigating"),
+    "upheld": N_("upheld"),
+    "rejected": N_("rejected"),
+    "closed": N_("closed"),
+}
+
+# A refusal on a console page is a page too: its status, a title and a message a person
+# reads, and the machine's reason code.
+PROBLEM_TITLES = {
+    401: N_("Sign in first"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    410: N_("Erased"),
+    422: N_("Not valid"),
+    429: N_("Too many requests"),
+    503: N_("Unavailable for a moment"),
+}
+PROBLEM_MESSAGES = {
+    401: N_("Your session has ended. Sign in again."),
+    403: N_("Your role may not do this. The refusal is recorded in the access log."),
+    404: N_("There is nothing here."),
+    410: N_("This customer has been erased."),
+    422: N_("Something in the request is not valid."),
+    429: N_("Too many attempts. Wait a little, then try again."),
+    503: N_("The vault cannot answer right now. Try again in a moment."),
+}
+CSRF_MESSAGE = N_(
+    "The form did not come from this console's page, or the page is out of date. Reload the "
+    "page and try again."
+)
+PROBLEM_DEFAULT = (N_("Something went wrong"), N_("The request could not be completed."))
 
 # Markup.format escapes what it is given.
 _CSRF_FIELD = Markup('<input type="hidden" name="csrf" value="{}">')
@@ -140,12 +183,36 @@ def render(
             "nav": nav,
             "here": request.url.path,
             "role_labels": ROLE_LABELS,
+            "field_labels": FIELD_LABELS,
+            "status_labels": STATUS_LABELS,
             "idle_minutes": console_of(request).settings.console_idle_minutes,
             "lifetime_hours": console_of(request).settings.console_lifetime_hours,
             "csrf_field": lambda: _CSRF_FIELD.format(csrf),
         }
     )
     return HTMLResponse(html, status_code=status, headers=dict(headers or {}))
+
+
+def is_console_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def problem_page(request: Request, problem: Problem) -> HTMLResponse:
+    """A refusal raised on a console page (``errors.Problem``), as a page of the console
+    with the problem's status and headers (main.py installs it for /console paths)."""
+    signed = getattr(request.state, "console_signed", None)
+    title = PROBLEM_TITLES.get(problem.status, PROBLEM_DEFAULT[0])
+    message = PROBLEM_MESSAGES.get(problem.status, PROBLEM_DEFAULT[1])
+    if problem.reason == "csrf":
+        message = CSRF_MESSAGE
+    return render(
+        request,
+        signed,
+        "error.html",
+        {"title": title, "message": message, "reason": problem.reason},
+        status=problem.status,
+        headers=problem.headers,
+    )
 
 
 async def signed_in(request: Request, runtime: RuntimeDep, session: SessionDep) -> SignedIn:
@@ -159,6 +226,7 @@ async def signed_in(request: Request, runtime: RuntimeDep, session: SessionDep) 
         await session.commit()
     if signed is None:
         raise SignInFirst
+    request.state.console_signed = signed
     return signed
 
 

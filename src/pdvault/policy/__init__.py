@@ -23,7 +23,16 @@ from pdvault.policy.engine import (
     decide,
     rule_for,
 )
-from pdvault.policy.rules import ALL_FIELDS, RULES, Access, Condition, Purpose, Role, Rule
+from pdvault.policy.rules import (
+    ALL_FIELDS,
+    RULES,
+    Access,
+    Condition,
+    Purpose,
+    Role,
+    Rule,
+    purposes_for,
+)
 
 __all__ = [
     "ALLOWED_ROLES",
@@ -51,5 +60,6 @@ __all__ = [
     "may_call",
     "may_read_free_text",
     "may_use_console",
+    "purposes_for",
     "rule_for",
 ]

@@ -201,3 +201,13 @@ RULES: dict[Purpose, Rule] = {
         ),
     )
 }
+
+
+def purposes_for(role: Role | str, access: Access) -> list[str]:
+    """The purposes under which ``role`` has ``access`` to some field, in table order (the
+    console offers them; the decision is still ``decide``'s)."""
+    return [
+        rule.purpose.value
+        for rule in RULES.values()
+        if role in rule.roles and access in rule.access and rule.fields
+    ]

@@ -1,0 +1,131 @@
+"""Pages that show personal data (issue 18.1): a customer read for a stated purpose, the
+complaints and one complaint. They call the API's own services (``CustomerService``,
+``ComplaintService``), which decide through the policy and log through ``AuditedAccess``
+and ``AuditLog`` exactly as for the API; the events carry the console's request-id marker.
+A customer is read by a form POST: no personal value and no free text ever sits in a URL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from pdvault.console.i18n import N_
+from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
+from pdvault.customers.service import CustomerService
+from pdvault.deps import RuntimeDep, SessionDep, pass_gate
+from pdvault.governance.complaints import ComplaintService
+from pdvault.pagination import Cursor
+from pdvault.policy import Access, Operation, purposes_for
+
+router = APIRouter(include_in_schema=False)
+
+CUSTOMERS = f"{PREFIX}/customers"
+COMPLAINTS = f"{PREFIX}/complaints"
+PAGE_SIZE = 50
+STATUSES = ("received", "investigating", "upheld", "rejected", "closed")
+
+
+def _customer_page(
+    request: Request,
+    signed: ConsolePage,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    customer: dict[str, object] | None = None,
+) -> Response:
+    return render(
+        request,
+        signed,
+        "customer.html",
+        {
+            "values": values,
+            "errors": errors or {},
+            "customer": customer,
+            "purposes": purposes_for(signed.actor.role, Access.READ),
+        },
+        status=422 if errors else 200,
+    )
+
+
+@router.get(CUSTOMERS)
+async def customer_form(
+    request: Request, runtime: RuntimeDep, session: SessionDep, signed: ConsolePage
+) -> Response:
+    await pass_gate(request, runtime, session, signed.actor, Operation.CUSTOMER_READ)
+    return _customer_page(request, signed, {})
+
+
+@router.post(CUSTOMERS)
+async def customer_read(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    signed: ConsolePage,
+    form: PostedForm,
+) -> Response:
+    """One customer's fields for a purpose, read as ``GET /v1/customers/{id}`` reads them."""
+    actor = await pass_gate(request, runtime, session, signed.actor, Operation.CUSTOMER_READ)
+    values = {k: form.get(k, "").strip() for k in ("customer_id", "purpose", "justification")}
+    errors: dict[str, str] = {}
+    customer_id: uuid.UUID | None = None
+    try:
+        customer_id = uuid.UUID(values["customer_id"])
+    except ValueError:
+        errors["customer_id"] = N_("Not an id.")
+    if values["purpose"] not in purposes_for(actor.role, Access.READ):
+        errors["purpose"] = N_("Not one of the listed values.")
+    if errors or customer_id is None:
+        return _customer_page(request, signed, values, errors=errors)
+    service = CustomerService(runtime, session, actor)
+    body, _ = await service.read(
+        customer_id, values["purpose"], None, values["justification"] or None
+    )
+    await session.commit()
+    return _customer_page(request, signed, values, customer=body)
+
+
+@router.get(COMPLAINTS)
+async def complaints(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    signed: ConsolePage,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    cursor: Cursor = None,
+) -> Response:
+    """The complaints' metadata, as ``GET /v1/complaints`` (dpo, auditor)."""
+    actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_LIST)
+    chosen = status if status in STATUSES else None
+    page = await ComplaintService(runtime, session, actor).list(PAGE_SIZE, cursor, status=chosen)
+    await session.commit()
+    query = {"status": chosen} if chosen else {}
+    next_link = (
+        f"{COMPLAINTS}?{urlencode({**query, 'cursor': page.next_cursor})}"
+        if page.next_cursor
+        else None
+    )
+    return render(
+        request,
+        signed,
+        "complaints.html",
+        {"page": page, "status": chosen or "", "statuses": STATUSES, "next_link": next_link},
+    )
+
+
+@router.get(f"{COMPLAINTS}/{{complaint_id}}")
+async def complaint(
+    request: Request,
+    complaint_id: uuid.UUID,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    signed: ConsolePage,
+) -> Response:
+    """One complaint and its history; its free text for the dpo only (the service decides)."""
+    actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_READ)
+    out = await ComplaintService(runtime, session, actor).get(complaint_id)
+    await session.commit()
+    return render(request, signed, "complaint.html", {"complaint": out})
