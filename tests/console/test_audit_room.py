@@ -209,7 +209,9 @@ async def test_verify_the_log_from_the_console(
     await app.state.runtime.checkpointer.checkpoint_now()
     page = await client.get("/console/audit/verify")
     assert page.status_code == 200
-    [checkpoint_sig] = re.findall(r'data-label="[^"]*"><code>([0-9a-f]{128})</code>', page.text)
+    [checkpoint_sig] = re.findall(
+        r'data-label="[^"]*"><code class="long">([0-9a-f]{128})</code>', page.text
+    )
     assert checkpoint_sig
     r = await post_form(client, "/console/audit/verify", {"csrf": auditor.csrf})  # type: ignore[attr-defined]
     assert r.status_code == 200

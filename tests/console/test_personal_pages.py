@@ -130,3 +130,37 @@ async def test_a_complaint_holding_html_is_shown_escaped_to_the_dpo_only(
     assert r.status_code == 200
     assert "bold" not in r.text
     assert "Không hiển thị cho vai trò của bạn." in r.text
+
+
+async def test_a_search_by_phone_is_posted_and_logged_as_the_apis(
+    client: httpx.AsyncClient,
+    app: Any,
+    issue: TokenFactory,
+    console_sign_in: SignIn,
+    make_customer: Any,
+) -> None:
+    phone = "0912000111"
+    customer = await make_customer(full_name=SCRIPT, phone=phone)
+    employee = await issue("employee")
+    csrf = await console_sign_in(employee.token)
+    r = await post_form(
+        client,
+        "/console/customers/search",
+        {"csrf": csrf, "key": phone, "purpose": "order_confirmation"},
+    )
+    assert r.status_code == 200, r.text
+    assert customer in r.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    assert SCRIPT not in r.text
+    assert all(phone[1:] not in url for url in _urls(r.text))
+    assert f'value="{phone}"' not in r.text  # the form does not echo it back
+    [search] = await access_events(app, action="customer.search")
+    assert search["request_id"].startswith("console:")
+    assert str(search["customer_id"]) == customer
+    r = await post_form(
+        client,
+        "/console/customers/search",
+        {"csrf": csrf, "key": "not-a-phone", "purpose": "order_confirmation"},
+    )
+    assert r.status_code == 422
+    assert (await post_form(client, "/console/customers/search", {"key": phone})).status_code == 403

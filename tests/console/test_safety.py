@@ -157,3 +157,8 @@ async def test_the_language_switch_returns_only_to_console_pages(
             client, "/console/language", {"csrf": csrf, "language": "en", "next": target}
         )
         assert r.headers["location"] == "/console/"
+
+
+async def test_the_console_is_not_in_the_openapi_document(app: Any) -> None:
+    paths = app.openapi()["paths"]
+    assert not [p for p in paths if p.startswith("/console")]

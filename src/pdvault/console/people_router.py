@@ -12,14 +12,17 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from pdvault.console.i18n import N_
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
+from pdvault.customers.schemas import SearchIn
+from pdvault.customers.search import CustomerSearch
 from pdvault.customers.service import CustomerService
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.governance.complaints import ComplaintService
 from pdvault.pagination import Cursor
-from pdvault.policy import Access, Operation, purposes_for
+from pdvault.policy import Access, Operation, may_read_free_text, purposes_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,6 +39,7 @@ def _customer_page(
     *,
     errors: dict[str, str] | None = None,
     customer: dict[str, object] | None = None,
+    hits: list[dict[str, object]] | None = None,
 ) -> Response:
     return render(
         request,
@@ -45,6 +49,7 @@ def _customer_page(
             "values": values,
             "errors": errors or {},
             "customer": customer,
+            "hits": hits,
             "purposes": purposes_for(signed.actor.role, Access.READ),
         },
         status=422 if errors else 200,
@@ -88,6 +93,37 @@ async def customer_read(
     return _customer_page(request, signed, values, customer=body)
 
 
+@router.post(f"{CUSTOMERS}/search")
+async def customer_search(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    signed: ConsolePage,
+    form: PostedForm,
+) -> Response:
+    """Customers found by phone or email for a purpose, as ``POST /v1/customers/search``
+    finds them: the phone or email travels in the form's body, never in a URL."""
+    actor = await pass_gate(request, runtime, session, signed.actor, Operation.CUSTOMER_SEARCH)
+    values = {k: form.get(k, "").strip() for k in ("key", "purpose", "justification")}
+    errors: dict[str, str] = {}
+    if values["purpose"] not in purposes_for(actor.role, Access.READ):
+        errors["purpose"] = N_("Not one of the listed values.")
+    key = values["key"]
+    try:
+        query = SearchIn.model_validate(
+            {"email" if "@" in key else "phone": key, "purpose": values["purpose"]}
+        )
+    except ValidationError:
+        errors["key"] = N_("Not a phone number or an email address.")
+    if errors:
+        return _customer_page(request, signed, values, errors=errors)
+    search = CustomerSearch(runtime, session, actor)
+    hits = await search.search(query, values["justification"] or None)
+    await session.commit()
+    # The form is shown again empty: the phone or email is not echoed back into the page.
+    return _customer_page(request, signed, {"purpose": values["purpose"]}, hits=hits)
+
+
 @router.get(COMPLAINTS)
 async def complaints(
     request: Request,
@@ -128,4 +164,5 @@ async def complaint(
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_READ)
     out = await ComplaintService(runtime, session, actor).get(complaint_id)
     await session.commit()
-    return render(request, signed, "complaint.html", {"complaint": out})
+    reveal = may_read_free_text(actor.role)
+    return render(request, signed, "complaint.html", {"complaint": out, "reveal": reveal})

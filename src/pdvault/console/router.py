@@ -32,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 SIGN_IN = f"{PREFIX}/sign-in"
 SIGN_IN_ACTION, SIGN_OUT_ACTION = "console.sign_in", "console.sign_out"
 SIGN_OUT_EVERYWHERE_ACTION = "console.sign_out_everywhere"
-_STATIC_TYPES = {".css": "text/css", ".js": "text/javascript"}
+_STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
 
 UNKNOWN_TOKEN = N_("This token is unknown, expired or revoked.")
 NOT_FOR_CONSOLE = N_(
