@@ -22,6 +22,7 @@ from pdvault.auth.principal import PrincipalCache
 from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
 from pdvault.console.audit_router import router as console_audit_router
+from pdvault.console.compliance_router import router as console_compliance_router
 from pdvault.console.people_router import router as console_people_router
 from pdvault.console.router import SIGN_IN
 from pdvault.console.router import router as console_router
@@ -94,7 +95,12 @@ ROUTERS = (
     keys_router,
 )
 # The web console (issue 18): out of the OpenAPI document, off with PDVAULT_CONSOLE=false.
-CONSOLE_ROUTERS = (console_router, console_audit_router, console_people_router)
+CONSOLE_ROUTERS = (
+    console_router,
+    console_audit_router,
+    console_people_router,
+    console_compliance_router,
+)
 
 
 class EdgeApp(FastAPI):

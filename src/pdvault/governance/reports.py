@@ -29,8 +29,10 @@ from pdvault.governance.report_schemas import (
     JudicialFigures,
 )
 from pdvault.judicial.models import JudicialRequest
+from pdvault.subjects.models import RequestColumns
 
 JUDICIAL_BASIS = "judicial_request:"
+ALLOWED, DENIED = "allowed", "denied"
 
 
 def _late(done: Any, due: Any) -> ColumnElement[str]:
@@ -51,11 +53,18 @@ async def _count(session: AsyncSession, *where: ColumnElement[bool], of: Any) ->
     return int(await session.scalar(select(func.count()).select_from(of).where(*where)) or 0)
 
 
+def events_in(outcome: str, since: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The log's events of one outcome in ``[since, until)``: what "accesses" (allowed) and
+    "denials" (denied) count, here and in the console's series."""
+    e = AccessEvent
+    return (e.outcome == outcome, e.at >= since, e.at < until)
+
+
 async def _accesses(session: AsyncSession, since: datetime, until: datetime) -> list[AccessCount]:
     e = AccessEvent
     rows = await session.execute(
         select(e.role, e.purpose, func.count())
-        .where(e.outcome == "allowed", e.at >= since, e.at < until)
+        .where(*events_in(ALLOWED, since, until))
         .group_by(e.role, e.purpose)
         .order_by(e.role, e.purpose)
     )
@@ -66,31 +75,55 @@ async def _denials(session: AsyncSession, since: datetime, until: datetime) -> l
     e = AccessEvent
     rows = await session.execute(
         select(e.reason, func.count())
-        .where(e.outcome == "denied", e.at >= since, e.at < until)
+        .where(*events_in(DENIED, since, until))
         .group_by(e.reason)
         .order_by(e.reason)
     )
     return [DenialCount(reason=r, count=n) for r, n in rows]
 
 
-async def _deletions(
-    session: AsyncSession, since: datetime, until: datetime, as_of: datetime
-) -> DeletionFigures:
-    d = DeletionRequest
-    received = await _count(session, d.requested_at >= since, d.requested_at < until, of=d)
-    lateness = _late(d.decided_at, d.due_at)
+async def decided_by_lateness(
+    session: AsyncSession, model: type[RequestColumns], since: datetime, until: datetime
+) -> dict[str, int]:
+    """Data-subject requests (deletion or access) decided in the window, counted under
+    ``<status>_<on_time|late>`` and under ``on_time`` and ``late`` alone."""
+    lateness = _late(model.decided_at, model.due_at)
     rows = await session.execute(
-        select(d.status, lateness, func.count())
-        .where(d.decided_at >= since, d.decided_at < until)
-        .group_by(d.status, lateness)
+        select(model.status, lateness, func.count())
+        .where(model.decided_at >= since, model.decided_at < until)
+        .group_by(model.status, lateness)
     )
     decided: dict[str, int] = defaultdict(int)
     for status, late, n in rows:
         decided[f"{status}_{late}"] += n
         decided[late] += n
-    overdue = await _count(
-        session, _open_past_due(d.requested_at, d.due_at, d.decided_at, as_of), of=d
+    return decided
+
+
+async def requests_received(
+    session: AsyncSession, model: type[RequestColumns], since: datetime, until: datetime
+) -> int:
+    """Data-subject requests (deletion or access) filed in the window."""
+    m = model
+    return await _count(session, m.requested_at >= since, m.requested_at < until, of=m)
+
+
+async def requests_overdue(
+    session: AsyncSession, model: type[RequestColumns], as_of: datetime
+) -> int:
+    """Data-subject requests undecided and past due at ``as_of``."""
+    m = model
+    return await _count(
+        session, _open_past_due(m.requested_at, m.due_at, m.decided_at, as_of), of=m
     )
+
+
+async def _deletions(
+    session: AsyncSession, since: datetime, until: datetime, as_of: datetime
+) -> DeletionFigures:
+    d = DeletionRequest
+    received = await requests_received(session, d, since, until)
+    decided = await decided_by_lateness(session, d, since, until)
     executed, rejected = DeletionStatus.EXECUTED.value, DeletionStatus.REJECTED.value
     return DeletionFigures(
         received=received,
@@ -100,7 +133,7 @@ async def _deletions(
         rejected_late=decided[f"{rejected}_late"],
         on_time=decided["on_time"],
         late=decided["late"],
-        overdue=overdue,
+        overdue=await requests_overdue(session, d, as_of),
     )
 
 
@@ -152,18 +185,29 @@ async def _complaints(
     )
 
 
-async def _breaches(
-    session: AsyncSession, since: datetime, until: datetime, as_of: datetime
-) -> BreachFigures:
+def breaches_detected_in(since: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (Breach.detected_at >= since, Breach.detected_at < until)
+
+
+def authority_notice_state(as_of: datetime) -> ColumnElement[str]:
+    """A breach's notice to the authority as it stood at ``as_of``: ``on_time``, ``late``,
+    ``overdue`` (not notified, past the deadline) or ``pending``."""
     b = Breach
     notified = and_(b.authority_notified_at.is_not(None), b.authority_notified_at <= as_of)
-    state = case(
+    return case(
         (and_(notified, b.authority_notified_at <= b.authority_due_at), "on_time"),
         (notified, "late"),
         (b.authority_due_at < as_of, "overdue"),
         else_="pending",
     )
-    window = (b.detected_at >= since, b.detected_at < until)
+
+
+async def _breaches(
+    session: AsyncSession, since: datetime, until: datetime, as_of: datetime
+) -> BreachFigures:
+    b = Breach
+    state = authority_notice_state(as_of)
+    window = breaches_detected_in(since, until)
     counted = await _pairs(session, select(state, func.count()).where(*window).group_by(state))
     states: dict[str, int] = defaultdict(int, counted)
     totals = (
@@ -227,21 +271,27 @@ async def _judicial(
     return [out[k] for k in sorted(out)]
 
 
+def as_of(until: datetime, now: datetime) -> datetime:
+    """The moment overdue and pending figures are judged at: the window's end, or now."""
+    return min(until, now)
+
+
 async def compliance_report(
-    session: AsyncSession, since: datetime, until: datetime
+    session: AsyncSession, since: datetime, until: datetime, now: datetime | None = None
 ) -> ComplianceReport:
-    now = utcnow()
-    as_of = min(until, now)
+    """The figures over ``[since, until)``; ``now`` (the clock by default) is injectable."""
+    now = utcnow() if now is None else now
+    at = as_of(until, now)
     return ComplianceReport(
         since=since,
         until=until,
-        as_of=as_of,
+        as_of=at,
         generated_at=now,
         accesses=await _accesses(session, since, until),
         denials=await _denials(session, since, until),
-        deletion_requests=await _deletions(session, since, until, as_of),
-        complaints=await _complaints(session, since, until, as_of),
-        breaches=await _breaches(session, since, until, as_of),
+        deletion_requests=await _deletions(session, since, until, at),
+        complaints=await _complaints(session, since, until, at),
+        breaches=await _breaches(session, since, until, at),
         judicial_disclosures=await _judicial(session, since, until),
     )
 
