@@ -152,11 +152,32 @@ async def test_the_language_switch_returns_only_to_console_pages(
 ) -> None:
     person = await issue("auditor")
     csrf = await console_sign_in(person.token)
-    for target in ["https://evil.example/", "//evil.example/console/", "/v1/audit/events"]:
+    for target in [
+        "https://evil.example/",
+        "//evil.example/console/",
+        "/v1/audit/events",
+        "/console/audit/events\r\nSet-Cookie: x=1",
+    ]:
         r = await post_form(
             client, "/console/language", {"csrf": csrf, "language": "en", "next": target}
         )
         assert r.headers["location"] == "/console/"
+
+
+async def test_the_language_switch_keeps_the_pages_query(
+    client: httpx.AsyncClient, issue: TokenFactory, console_sign_in: SignIn
+) -> None:
+    person = await issue("auditor")
+    csrf = await console_sign_in(person.token)
+    page = await client.get("/console/audit/events", params={"outcome": "denied"})
+    assert page.status_code == 200
+    assert 'name="next" value="/console/audit/events?outcome=denied"' in page.text
+    r = await post_form(
+        client,
+        "/console/language",
+        {"csrf": csrf, "language": "en", "next": "/console/audit/events?outcome=denied"},
+    )
+    assert r.headers["location"] == "/console/audit/events?outcome=denied"
 
 
 async def test_the_console_is_not_in_the_openapi_document(app: Any) -> None:

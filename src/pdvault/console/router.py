@@ -170,7 +170,8 @@ async def choose_language(
     await console_of(request).sessions.set_language(session, signed.id_hash, language)
     await session.commit()
     back = form.get("next", "")
-    if not back.startswith(f"{PREFIX}/") or "//" in back or "\\" in back:
+    unsafe = "//" in back or "\\" in back or any(ord(c) < 0x20 or ord(c) == 0x7F for c in back)
+    if not back.startswith(f"{PREFIX}/") or unsafe:
         back = f"{PREFIX}/"
     return _redirect(back)
 

@@ -181,7 +181,9 @@ def render(
             **(context or {}),
             "signed": signed,
             "nav": nav,
-            "here": request.url.path,
+            # The page with its query (filters, a period: ids and dates, never a personal
+            # value), so switching the language keeps what the page shows.
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "role_labels": ROLE_LABELS,
             "field_labels": FIELD_LABELS,
             "status_labels": STATUS_LABELS,
