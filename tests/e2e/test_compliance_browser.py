@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.test_console_browser import (  # noqa: F401 - the journeys' fixtures
     World,
     browser,
+    follow,
     page,
     shoot,
     sign_in,
@@ -52,12 +53,12 @@ def test_a_dpo_opens_the_report_for_a_period_and_downloads_csv(
     today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
     first = today - timedelta(days=13)
     sign_in(page, world.tokens["dpo"])
-    page.click("nav.rooms >> text=Báo cáo tuân thủ")
+    follow(page, "nav.rooms >> text=Báo cáo tuân thủ")
     assert page.locator("h1").inner_text() == "Báo cáo tuân thủ"
 
     page.fill("#from", first.isoformat())
     page.fill("#to", today.isoformat())
-    page.click("form.period button[type=submit]")
+    follow(page, "form.period button[type=submit]")
     assert f"from={first.isoformat()}" in page.url
     assert f"to={today.isoformat()}" in page.url
     charts = page.locator("svg.chart")
@@ -84,6 +85,6 @@ def test_a_dpo_opens_the_report_for_a_period_and_downloads_csv(
     assert int(cells[("breaches", "detected")]) == 1
 
     # The same room in English, on a phone.
-    page.click("button:has-text('English')")
+    follow(page, "button:has-text('English')")
     assert page.locator("h1").inner_text() == "Compliance report"
     shoot(page, world, "compliance-en")

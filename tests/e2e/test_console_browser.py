@@ -210,10 +210,17 @@ def shoot(page: Any, world: World, name: str) -> None:
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})
 
 
+def follow(page: Any, selector: str) -> None:
+    """Click what leads to another page and wait until that page has loaded: a click does
+    not wait for the navigation it starts, and the next assertion must read the new page."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def sign_in(page: Any, token: str) -> None:
     page.goto("/console/sign-in")
     page.fill("#token", token)
-    page.click("button[type=submit]")
+    follow(page, "button[type=submit]")
 
 
 def test_an_auditor_filters_the_log_exports_csv_and_verifies(page: Any, world: World) -> None:
@@ -225,9 +232,9 @@ def test_an_auditor_filters_the_log_exports_csv_and_verifies(page: Any, world: W
     assert page.locator("h1").inner_text() == "Xin chào, e2e-auditor"
     shoot(page, world, "start")
 
-    page.click("nav.rooms >> text=Nhật ký truy cập")
+    follow(page, "nav.rooms >> text=Nhật ký truy cập")
     page.select_option("#outcome", "denied")
-    page.click("form.card button[type=submit]")
+    follow(page, "form.card button[type=submit]")
     assert "outcome=denied" in page.url
     outcomes = page.locator("tbody td[data-label='Kết quả'] .tag").all_inner_texts()
     assert outcomes
@@ -240,18 +247,19 @@ def test_an_auditor_filters_the_log_exports_csv_and_verifies(page: Any, world: W
     assert len(rows) == len(outcomes)
     assert {row["outcome"] for row in rows} == {"denied"}
 
-    page.locator("tbody a").first.click()
+    with page.expect_navigation():
+        page.locator("tbody a").first.click()
     assert page.locator("h1").inner_text().startswith("Sự kiện ")
     shoot(page, world, "event")
 
-    page.click("nav.rooms >> text=Kiểm chứng")
-    page.click("text=Kiểm chứng nhật ký ngay")
+    follow(page, "nav.rooms >> text=Kiểm chứng")
+    follow(page, "text=Kiểm chứng nhật ký ngay")
     assert "Nhật ký nguyên vẹn" in page.locator(".result").inner_text()
     shoot(page, world, "verify")
 
-    page.click("button:has-text('English')")
+    follow(page, "button:has-text('English')")
     assert page.locator("h1").inner_text() == "Verification of the access log"
-    page.click("nav.rooms >> text=Access log")
+    follow(page, "nav.rooms >> text=Access log")
     assert page.locator("h1").inner_text() == "Access log"  # remembered across pages
     shoot(page, world, "access-log-en")
 
@@ -300,7 +308,7 @@ def test_sign_out_ends_the_session(page: Any, world: World) -> None:
     [cookie] = [c for c in page.context.cookies() if c["name"] == "pdvault_console"]
     assert cookie["httpOnly"]
     assert cookie["sameSite"] == "Strict"
-    page.click("button:has-text('Đăng xuất')")
+    follow(page, "button:has-text('Đăng xuất')")
     assert page.url.endswith("/console/sign-in")
     page.goto("/console/audit/events")
     assert page.url.endswith("/console/sign-in")
@@ -314,14 +322,14 @@ def test_sign_out_ends_the_session(page: Any, world: World) -> None:
 def test_the_other_rooms_read_well(page: Any, world: World) -> None:
     """The pages with personal data, as their roles see them (screenshots; escaping)."""
     sign_in(page, world.tokens["employee"])
-    page.click("nav.rooms >> text=Khách hàng")
+    follow(page, "nav.rooms >> text=Khách hàng")
     page.fill("#customer_id", world.customers["script"])
     page.select_option("#purpose", "order_confirmation")
-    page.click("form.card button[type=submit]")
+    follow(page, "form.card button[type=submit]")
     assert SCRIPT in page.locator("dl.detail").inner_text()  # shown as text, never run
     assert world.customers["script"] not in page.url
     shoot(page, world, "customer")
-    page.click("button:has-text('Đăng xuất')")
+    follow(page, "button:has-text('Đăng xuất')")
 
     sign_in(page, world.tokens["dpo"])
     page.goto(f"/console/complaints/{world.complaint}")
@@ -329,6 +337,6 @@ def test_the_other_rooms_read_well(page: Any, world: World) -> None:
     shoot(page, world, "complaint")
     page.goto("/console/customers/access-report")
     page.fill("#customer_id", world.customers["script"])
-    page.click("form.card button[type=submit]")
+    follow(page, "form.card button[type=submit]")
     assert page.locator("tbody tr").count() >= 4
     shoot(page, world, "access-report")
