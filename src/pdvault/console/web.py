@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from pdvault.config import Settings
+from pdvault.console.actions import once_field
 from pdvault.console.i18n import LANGUAGES, N_, language_or_default, translations, when
 from pdvault.console.sessions import ConsoleSessions, SignedIn
 from pdvault.deps import RuntimeDep, SessionDep
@@ -38,8 +39,14 @@ PREFIX = "/console"
 COOKIE = "pdvault_console"
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-# The longest value any console form field may hold (a token is 47 characters).
+# The longest value a console form field may hold (a token is 47 characters) ...
 FIELD_MAX = 200
+# ... but for the fields of staff's own text (a reason, a breach's summary, a legal basis),
+# which may hold line breaks and are as long as the API lets them be.
+TEXT_FIELDS = frozenset(
+    {"reason", "justification", "summary", "description", "measures", "legal_basis", "note"}
+)
+TEXT_MAX = 2000
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,7 @@ def _environment(language: str) -> Environment:
     env.filters["when"] = lambda value, style="medium": when(value, language, style)
     env.globals["language"] = language
     env.globals["prefix"] = PREFIX
+    env.globals["once_field"] = once_field
     return env
 
 
@@ -254,16 +262,24 @@ def same_origin(request: Request, settings: Settings) -> bool:
 
 async def read_form(request: Request) -> dict[str, str]:
     """A console form's text fields; 403 unless it came from the console's own pages. A
-    field too long or holding a control character is dropped (every form field is a token, a
-    name from a list or an id)."""
+    field too long or holding a control character is dropped (a form field is a token, a
+    name from a list or an id, or one of ``TEXT_FIELDS``: staff's text, line breaks allowed)."""
     if not same_origin(request, console_of(request).settings):
         raise Forbidden("The form was not sent from the console's own pages.", reason="csrf")
     form = await request.form()
     return {
         key: value
         for key, value in form.items()
-        if isinstance(value, str) and len(value) <= FIELD_MAX and value.isprintable()
+        if isinstance(value, str) and _acceptable(key, value)
     }
+
+
+def _acceptable(key: str, value: str) -> bool:
+    if key in TEXT_FIELDS:
+        return (
+            len(value) <= TEXT_MAX and value.replace("\r\n", "\n").replace("\n", "").isprintable()
+        )
+    return len(value) <= FIELD_MAX and value.isprintable()
 
 
 async def posted_form(request: Request, signed: ConsolePage) -> dict[str, str]:
