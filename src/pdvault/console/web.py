@@ -68,6 +68,8 @@ NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/customers", N_("Customers"), Operation.CUSTOMER_READ),
     NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
     NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
+    NavItem(f"{PREFIX}/breaches", N_("Breaches"), Operation.BREACH_LIST),
+    NavItem(f"{PREFIX}/outbox", N_("Outbox"), Operation.BREACH_LIST),
 ]
 
 
