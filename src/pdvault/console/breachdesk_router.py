@@ -68,7 +68,10 @@ NOTICE_STATES = ("pending", "delivered")
 DONE = {
     "recorded": N_("The breach is recorded. The authority must be notified before the deadline."),
     "authority": N_("The authority notification is recorded."),
-    "subjects": N_("The notices to the affected customers are being queued in the outbox."),
+    "subjects": N_(
+        "Sending the notices to the affected customers has started; the bar below shows how "
+        "far it has got."
+    ),
 }
 BAD_BREACH_ID = N_("Not a breach id.")
 
