@@ -21,6 +21,7 @@ from pdvault.notifications.models import Notification
 from tests.conftest import Issued, TokenFactory, access_events
 from tests.console.conftest import SignIn, post_form
 from tests.governance.conftest import set_breach
+from tests.helpers import FakeClock
 
 SHOP = ZoneInfo("Asia/Ho_Chi_Minh")
 SUMMARY = "Bản sao lưu mẫu bị truy cập trái phép (ví dụ)"
@@ -525,3 +526,38 @@ async def test_the_register_pages_and_filters_overdue(
         assert nxt
         rest = await client.get(nxt.group(1).replace("&amp;", "&"))
         assert rest.text.count("<tr>") == 2
+
+
+@pytest.mark.parametrize(
+    ("since_detection", "shown"),
+    [
+        (timedelta(hours=71, minutes=15), "còn 45 phút"),
+        (timedelta(hours=2, minutes=30), "còn 2 ngày 21 giờ"),
+        (timedelta(hours=70), "còn 2 giờ 0 phút"),
+        (timedelta(hours=73, minutes=20), "trễ 1 giờ 20 phút"),
+        (timedelta(days=4, hours=1), "trễ 1 ngày 1 giờ"),
+    ],
+)
+async def test_the_deadline_reads_as_time_left_or_how_late_on_the_consoles_clock(
+    app: Any,
+    client: httpx.AsyncClient,
+    dpo: Issued,
+    console_sign_in: SignIn,
+    monkeypatch: pytest.MonkeyPatch,
+    since_detection: timedelta,
+    shown: str,
+) -> None:
+    clock = FakeClock()  # the console's wall clock, pinned
+    monkeypatch.setattr(app.state.console.sessions, "now", clock.now)
+    await console_sign_in(dpo.token)
+    breach_id = await record(client, (await client.get("/console/breaches/new")).text)
+    detected = clock.now() - since_detection
+    await set_breach(
+        app, breach_id, detected_at=detected, authority_due_at=detected + timedelta(hours=72)
+    )
+    page = await client.get(f"/console/breaches/{breach_id}")
+    assert re.search(
+        rf'<p class="deadline deadline-\w+"><span class="tag[^"]*">{shown}<', page.text
+    )
+    listing = await client.get("/console/breaches")
+    assert shown in listing.text

@@ -48,8 +48,7 @@ from pdvault.console.breachdesk import (
 )
 from pdvault.console.i18n import N_
 from pdvault.console.sessions import SignedIn
-from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
-from pdvault.db import utcnow
+from pdvault.console.web import PREFIX, ConsolePage, PostedForm, console_of, render
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.errors import Problem
 from pdvault.governance.breach_schemas import AuthorityNotificationIn, BreachDetail
@@ -132,7 +131,7 @@ async def breaches(
         if page.next_cursor
         else None
     )
-    now = utcnow()
+    now = console_of(request).sessions.now()  # the console's clock, a test's FakeClock
     return _render(
         request,
         signed,
@@ -259,7 +258,7 @@ async def _breach_page(
     runs = fanout_runs(request.app.state)
     run = runs.by_breach.get(breach_id)
     running = runs.running(breach_id)
-    now = utcnow()
+    now = console_of(request).sessions.now()  # the console's clock, a test's FakeClock
     total = max(out.affected_count, notices)
     progress = {
         "notices": notices,
