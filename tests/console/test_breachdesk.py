@@ -561,3 +561,78 @@ async def test_the_deadline_reads_as_time_left_or_how_late_on_the_consoles_clock
     )
     listing = await client.get("/console/breaches")
     assert shown in listing.text
+
+
+async def test_the_progress_read_while_the_batches_run_is_the_outboxs_real_count(
+    app: Any,
+    client: httpx.AsyncClient,
+    dpo: Issued,
+    console_sign_in: SignIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pdvault.governance.breaches import BreachService
+
+    app.state.runtime.settings.breach_fanout_batch = 7
+    await bulk_customers(app, 23)
+    await console_sign_in(dpo.token)
+    breach_id = await record(client, (await client.get("/console/breaches/new")).text)
+    page = await client.get(f"/console/breaches/{breach_id}")
+    action = f"/console/breaches/{breach_id}/subject-notifications"
+    original = BreachService.fanout_batch
+    during: list[httpx.Response] = []
+
+    async def batch_then_look(self: Any, b: Any, after: Any, size: int) -> Any:
+        # Two batches committed, the third not begun: the page, read now. (Not before the
+        # first: the run's first transaction, which read the breach, holds SQLite's lock.)
+        if after is not None and not during and await count(app, Notification) == 14:
+            during.append(await client.get(f"/console/breaches/{breach_id}"))
+        return await original(self, b, after, size)
+
+    monkeypatch.setattr(BreachService, "fanout_batch", batch_then_look)
+    r = await post_form(client, action, fields_of(page.text, action))
+    assert r.status_code == 303
+    [mid] = during
+    assert mid.headers["refresh"] == "2"
+    assert '<progress id="fanout" max="23" value="14">' in mid.text
+    assert "14 trên 23 đã vào hộp thư đi" in mid.text
+    after = await client.get(f"/console/breaches/{breach_id}")
+    assert '<progress id="fanout" max="23" value="23">' in after.text
+
+
+async def test_a_fanout_that_stops_part_way_says_so_and_sending_again_adds_the_rest(
+    app: Any,
+    client: httpx.AsyncClient,
+    dpo: Issued,
+    console_sign_in: SignIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pdvault.governance.breaches import BreachService
+
+    app.state.runtime.settings.breach_fanout_batch = 5
+    await bulk_customers(app, 12)
+    await console_sign_in(dpo.token)
+    breach_id = await record(client, (await client.get("/console/breaches/new")).text)
+    page = await client.get(f"/console/breaches/{breach_id}")
+    action = f"/console/breaches/{breach_id}/subject-notifications"
+    original = BreachService.fanout_batch
+
+    async def fail_after_the_first(self: Any, b: Any, after: Any, size: int) -> Any:
+        if after is not None:
+            raise RuntimeError("the database went away")
+        return await original(self, b, after, size)
+
+    monkeypatch.setattr(BreachService, "fanout_batch", fail_after_the_first)
+    r = await post_form(client, action, fields_of(page.text, action))
+    assert r.status_code == 303
+    page = await client.get(f"/console/breaches/{breach_id}")
+    assert '<progress id="fanout" max="12" value="5">' in page.text
+    assert "Việc gửi đã dừng giữa chừng" in page.text
+    assert "Refresh" not in page.headers
+
+    monkeypatch.setattr(BreachService, "fanout_batch", original)
+    r = await post_form(client, action, fields_of(page.text, action))
+    assert r.status_code == 303
+    page = await client.get(f"/console/breaches/{breach_id}")
+    assert '<progress id="fanout" max="12" value="12">' in page.text
+    assert "Mọi thông báo đã vào hộp thư đi" in page.text
+    assert await count(app, Notification) == 12
