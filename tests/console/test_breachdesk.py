@@ -199,6 +199,7 @@ async def test_a_bad_breach_form_is_answered_beside_its_fields_and_records_nothi
     for message in field_messages:
         assert message in r.text
     assert 'class="error" id="' in r.text  # beside a field
+    assert 'aria-invalid="true"' in r.text or 'aria-describedby="' in r.text  # and linked to it
     assert await count(app, Breach) == 0
     assert await access_events(app, action="breach.record") == []
 
