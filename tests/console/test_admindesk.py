@@ -141,7 +141,8 @@ async def test_a_name_taken_is_shown_beside_the_name_in_vietnamese(
         {"csrf": csrf, "once": once_of(page.text), "name": "taken-name", "role": "dpo"},
     )
     assert r.status_code == 422
-    assert "Đã có một chủ thể truy cập với tên này." in r.text or "tên" in r.text
+    assert "Đã có một chủ thể truy cập mang tên này." in r.text
+    assert "Tạo chủ thể truy cập" in r.text
     assert re.search(r'id="name"[^>]*aria-invalid="true"', r.text)
     assert await count(app, Principal, Principal.name == "taken-name") == 1
 
