@@ -149,11 +149,17 @@ async def principal_create(
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.PRINCIPAL_CREATE)
     values = {k: form.get(k, "").strip() for k in ("name", "role", "partner_id")}
     try:
+        # Every field's own check first, so an empty form is answered beside each field.
+        early: dict[str, str] = {}
         if values["role"] not in ROLES:
-            raise Invalid({"role": CHOICE_MESSAGE})
+            early["role"] = CHOICE_MESSAGE
+        if not values["name"] or len(values["name"]) > 200:
+            early["name"] = NAME_MESSAGE
         partner_id = as_uuid(values["partner_id"]) if values["partner_id"] else None
         if values["partner_id"] and partner_id is None:
-            raise Invalid({"partner_id": PARTNER_LINK_MESSAGE})
+            early["partner_id"] = PARTNER_LINK_MESSAGE
+        if early:
+            raise Invalid(early)
         body = checked(
             PrincipalIn,
             {"name": values["name"], "role": values["role"], "partner_id": partner_id},
