@@ -107,7 +107,7 @@ def test_an_admin_registers_a_partner_and_grants_it_fields_in_the_matrix(
     page.check("#field_address_plain")
     follow(page, "form[action$='/grants'] button[type=submit]")
     assert "done=grant_created" in page.url
-    row = page.locator("table.matrix").first.locator("tbody tr").first
+    row = page.locator("table.grants tbody tr").first
     cells = row.locator("td.mode")
     assert [cells.nth(i).get_attribute("class") for i in range(cells.count())] == [
         "mode masked",
