@@ -158,6 +158,9 @@ async def test_other_roles_are_refused_every_route_as_the_api_refuses_them(
     assert 'href="/console/principals"' not in start.text
     assert (await client.get(PRINCIPALS)).status_code == 403
     assert (await client.get(f"{PRINCIPALS}/{target.principal_id}")).status_code == 403
+    for action in ("principal.list", "token.list"):
+        (denied,) = await access_events(app, action=action, outcome="denied")
+        assert denied["reason"] == "role_not_permitted"
     posts = [
         (PRINCIPALS, {"name": "sneaky", "role": "admin"}, "principal.create"),
         (f"{PRINCIPALS}/{target.principal_id}/disable", {}, "principal.disable"),
@@ -369,3 +372,46 @@ async def test_an_unknown_principal_or_token_is_404(
     assert (await client.get(f"{PRINCIPALS}/{nobody}")).status_code == 404
     r = await post_form(client, f"/console/tokens/{nobody}/revoke", {"csrf": csrf})
     assert r.status_code == 404
+
+
+async def test_a_partner_principal_is_linked_to_a_known_partner_only(
+    app: Any, client: httpx.AsyncClient, issue: TokenFactory
+) -> None:
+    from tests.console.test_admindesk_partners import save_partner
+
+    partner_id = await save_partner(app, "Liên Kết")
+    _, csrf = await admin_in(client, issue)
+    page = await client.get(PRINCIPALS)
+    assert f'<option value="{partner_id}">Liên Kết</option>' in page.text
+    unknown = await post_form(
+        client,
+        PRINCIPALS,
+        {
+            "csrf": csrf,
+            "once": once_of(page.text),
+            "name": "ghost-link",
+            "role": "partner",
+            "partner_id": str(uuid.uuid4()),
+        },
+    )
+    assert unknown.status_code == 422
+    assert re.search(r'id="partner_id"[^>]*aria-invalid="true"', unknown.text)
+    assert await count(app, Principal, Principal.name == "ghost-link") == 0
+    made = await post_form(
+        client,
+        PRINCIPALS,
+        {
+            "csrf": csrf,
+            "once": once_of(page.text),
+            "name": "partner-system",
+            "role": "partner",
+            "partner_id": str(partner_id),
+        },
+    )
+    assert made.status_code == 303
+    async with app.state.runtime.sessions() as session:
+        principal = await session.scalar(
+            select(Principal).where(Principal.name == "partner-system")
+        )
+    assert principal is not None
+    assert principal.partner_id == partner_id

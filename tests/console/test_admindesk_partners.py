@@ -276,6 +276,9 @@ async def test_other_roles_are_refused_the_partners_and_keys_as_by_the_api(
     csrf = await sign_in(client, person.token, "en")
     for path in (PARTNERS, f"{PARTNERS}/{partner_id}", "/console/keys"):
         assert (await client.get(path)).status_code == 403, path
+    for action in ("partner.list", "grant.list", "keys.status"):
+        (denied,) = await access_events(app, action=action, outcome="denied")
+        assert denied["reason"] == "role_not_permitted"
     posts = [
         (PARTNERS, {"name": "X", "contract_ref": "Y"}, "partner.create"),
         (
@@ -339,3 +342,42 @@ async def test_the_keys_page_shows_the_apis_status_and_the_rewraps_figures(
     events = await access_events(app, action="keys.status")
     assert len(events) == 2  # the console's and the API's: the same event
     assert events[0]["request_id"].startswith("console:")
+
+
+async def test_a_post_without_csrf_changes_no_partner_grant_or_assignment(
+    app: Any, client: httpx.AsyncClient, issue: TokenFactory, make_customer: Any
+) -> None:
+    customer = await make_customer()
+    partner_id = await save_partner(app)
+    grant_id = await save_grant(app, partner_id, {"phone": "masked"})
+    assignment_id = await save_assignment(app, partner_id, customer)
+    await admin_in(client, issue)
+    for path, data in [
+        (PARTNERS, {"name": "Giả Mạo", "contract_ref": "HD"}),
+        (
+            f"{PARTNERS}/{partner_id}/grants",
+            {
+                "field_phone": "plain",
+                "valid_from": "2026-12-01",
+                "valid_until": "2026-12-02",
+                "contract_ref": "HD",
+            },
+        ),
+        (f"{PARTNERS}/{partner_id}/grants/{grant_id}/revoke", {}),
+        (f"{PARTNERS}/{partner_id}/assignments/{assignment_id}/revoke", {}),
+    ]:
+        for forged in ({}, {"csrf": "wrong"}):
+            r = await post_form(client, path, {**data, **forged})
+            assert r.status_code == 403, path
+            assert "<code>csrf</code>" in r.text
+    assert await count(app, Partner) == 1
+    assert await count(app, Grant) == 1
+    async with app.state.runtime.sessions() as session:
+        grant = await session.get(Grant, grant_id)
+        assignment = await session.get(Assignment, assignment_id)
+    assert grant is not None
+    assert grant.revoked_at is None
+    assert assignment is not None
+    assert assignment.revoked_at is None
+    for action in ("partner.create", "grant.create", "grant.revoke", "assignment.revoke"):
+        assert await access_events(app, action=action) == []
