@@ -11,7 +11,8 @@ document.addEventListener("submit", (event) => {
 // the script the button stays hidden and the token sits in a read-only field to select.
 document.querySelectorAll("button[data-copy]").forEach((button) => {
   const field = document.getElementById(button.dataset.copy);
-  if (!(field instanceof HTMLInputElement) || !navigator.clipboard) {
+  const readable = field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement;
+  if (!readable || !navigator.clipboard) {
     return;
   }
   button.hidden = false;
