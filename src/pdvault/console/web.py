@@ -93,6 +93,22 @@ FIELD_LABELS = {
     "email": N_("Email"),
     "address": N_("Address"),
 }
+# The purposes of the rule table, as staff name them (the code stays beside the name).
+PURPOSE_LABELS = {
+    "registration": N_("Registration"),
+    "order_confirmation": N_("Order confirmation"),
+    "product_consultation": N_("Product consultation"),
+    "product_information": N_("Product information"),
+    "marketing": N_("Marketing"),
+    "special_case_support": N_("Special case support"),
+    "customer_self_service": N_("Customer self-service"),
+    "legal_notice": N_("Legal notice"),
+    "order_fulfillment": N_("Order fulfilment"),
+    "judicial_disclosure": N_("Judicial disclosure"),
+    "complaint_handling": N_("Complaint handling"),
+    "data_subject_request": N_("Data-subject request"),
+    "accounting": N_("Accounting"),
+}
 STATUS_LABELS = {
     "received": N_("received"),
     "investigating": N_("investigating"),
@@ -198,6 +214,7 @@ def render(
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "role_labels": ROLE_LABELS,
             "field_labels": FIELD_LABELS,
+            "purpose_labels": PURPOSE_LABELS,
             "status_labels": STATUS_LABELS,
             "idle_minutes": console_of(request).settings.console_idle_minutes,
             "lifetime_hours": console_of(request).settings.console_lifetime_hours,
