@@ -80,10 +80,14 @@ def end_of_shop_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), SHOP_ZONE).astimezone(UTC)
 
 
-def shop_day_of(moment: datetime) -> date:
-    """The day a request given as valid until ``moment`` is valid through (the inverse of
-    ``end_of_shop_day`` for what the console files)."""
-    return (moment.astimezone(SHOP_ZONE) - timedelta(microseconds=1)).date()
+def through(valid_until: datetime) -> datetime | None:
+    """The last moment of the shop day a request is valid through, when it ends at the shop's
+    midnight (as the console files it): shown as "the end of <day>". Else None: the exact
+    time is shown (a request filed through the API may end at any time)."""
+    local = valid_until.astimezone(SHOP_ZONE)
+    if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+        return None
+    return valid_until - timedelta(microseconds=1)
 
 
 def _date(raw: str) -> date | None:

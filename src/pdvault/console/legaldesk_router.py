@@ -38,11 +38,10 @@ from pdvault.console.legaldesk import (
     Message,
     read_filing,
     service_errors,
-    shop_day_of,
+    through,
 )
 from pdvault.console.sessions import SignedIn
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
-from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.errors import Problem
 from pdvault.judicial.schemas import Disclosure, JudicialRequestOut
@@ -70,6 +69,7 @@ DISCLOSE_REASONS = {
     "request_expired": N_("The request has expired: nothing can be disclosed under it any more."),
     "out_of_scope": N_("The request does not name that customer or that field."),
 }
+FORM_INVALID = N_("Something in the form is not valid.")
 REASON_REQUIRED = N_("Write the reason for the rejection.")
 REASON_TOO_LONG = N_("Too long: at most %(count)s characters.")
 NOT_LISTED = N_("Not one of the listed values.")
@@ -104,7 +104,7 @@ def _request_page(
                 and not out.expired
                 and may_call(role, Operation.JUDICIAL_DISCLOSE)
             ),
-            "last_day": shop_day_of(out.valid_until),
+            "through": through,
             "authority_labels": AUTHORITY_LABELS,
             "judicial_status_labels": JUDICIAL_STATUS_LABELS,
             "problem": problem,
@@ -148,7 +148,7 @@ async def judicial_requests(
             "may_file": may_call(actor.role, Operation.JUDICIAL_FILE),
             "authority_labels": AUTHORITY_LABELS,
             "judicial_status_labels": JUDICIAL_STATUS_LABELS,
-            "now": utcnow(),
+            "through": through,
         },
     )
 
@@ -201,7 +201,9 @@ async def file_judicial_request(
     filing = read_filing(form)
     body = filing.body
     if body is None:
-        return _filing_page(request, signed, filing.values, filing.fields, filing.errors, None, 422)
+        return _filing_page(
+            request, signed, filing.values, filing.fields, filing.errors, FORM_INVALID, 422
+        )
 
     async def work() -> dict[str, Any]:
         out = await JudicialService(runtime, session, actor).file(body)
@@ -363,6 +365,6 @@ async def disclose(
             "req": disclosure.request,
             "disclosure": disclosure,
             "authority_labels": AUTHORITY_LABELS,
-            "last_day": shop_day_of(disclosure.request.valid_until),
+            "through": through,
         },
     )
