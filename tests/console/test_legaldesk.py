@@ -194,6 +194,7 @@ async def test_a_bad_form_is_422_with_a_message_beside_each_field_and_records_no
     ):
         assert f'id="{name}-error"' in r.text, name
     assert "Line 2 is not a customer id." in r.text
+    assert 'id="legal_basis" aria-invalid="true" aria-describedby="legal_basis-error"' in r.text
     assert "at most 100 characters" in r.text
     assert await count_requests(app) == 0
     assert not await judicial_events(app)
@@ -570,6 +571,28 @@ async def test_a_disclosure_form_out_of_scope_or_bad_is_refused(
     r = await post_form(client, f"{BASE}/{rid}/disclosure", {"field_phone": "on"})
     assert r.status_code == 403  # no CSRF token
     assert not await access_events(app, action="judicial.disclose", outcome="allowed")
+
+
+async def test_an_erased_customer_is_withheld_and_not_logged_as_disclosed(
+    client: httpx.AsyncClient,
+    app: Any,
+    legal_a: Issued,
+    dpo: Issued,
+    make_customer: Any,
+) -> None:
+    from tests.judicial.conftest import mark_erased
+
+    kept, erased = await make_customer(), await make_customer()
+    rid = await save_request(app, legal_a, [kept, erased], status=APPROVED, decided_by=dpo)
+    await mark_erased(app, erased)
+    csrf = await sign_in(client, legal_a.token, "en")
+    r = await post_form(client, f"{BASE}/{rid}/disclosure", {"csrf": csrf, "field_full_name": "on"})
+    assert r.status_code == 200
+    assert r.text.count('class="card disclosed"') == 1
+    assert "erased: nothing is left to disclose" in r.text
+    assert erased in r.text
+    events = await judicial_events(app, action="judicial.disclose", outcome="allowed")
+    assert [e["customer_id"] for e in events] == [uuid.UUID(kept)]
 
 
 @pytest.mark.parametrize("role", ["auditor", "admin", "employee"])
