@@ -42,6 +42,9 @@ NOT_LISTED = N_("Not one of the listed values.")
 BAD_DATE = N_("A date is written YYYY-MM-DD, for example 2026-11-30.")
 NO_FIELD = N_("Choose at least one field.")
 NO_CUSTOMER = N_("Write at least one customer id, one per line.")
+TOO_MANY_IDS = N_(
+    "At most 2,000 characters here (about 50 ids); record a larger request through the API."
+)
 NOT_AN_ID = N_("Line %(line)s is not a customer id.")
 UNKNOWN_CUSTOMER = N_("No customer has the id on line %(line)s.")
 PAST = N_("The request must be valid until today or a later day.")
@@ -134,7 +137,11 @@ def read_filing(form: Mapping[str, str]) -> FilingForm:
                 lines.append(number)
             except ValueError:
                 errors.setdefault("customer_ids", Message(NOT_AN_ID, {"line": number}))
-    if not ids and "customer_ids" not in errors:
+    if "customer_ids" not in form:
+        # The browser always sends the textarea: a form without it held more than a form's
+        # text field takes (``web.read_form`` drops it).
+        errors["customer_ids"] = Message(TOO_MANY_IDS)
+    elif not ids and "customer_ids" not in errors:
         errors["customer_ids"] = Message(NO_CUSTOMER)
     result = FilingForm(values, chosen, errors, id_lines=lines)
     if errors or document_date is None or last_day is None:
