@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -61,6 +62,29 @@ def other_page(browser: Any, world: World) -> Iterator[Any]:  # noqa: F811
     yield opened
     context.close()
     assert not errors, errors
+
+
+def _file_through_api(world: World, token: str) -> str:  # noqa: F811
+    valid_until = (datetime.now(UTC) + timedelta(days=5)).isoformat()
+    body = {
+        "authority_type": "procuracy",
+        "authority_name": "Viện kiểm sát nhân dân Mẫu",
+        "document_number": "77/VKS-MAU",
+        "document_date": "2026-11-20",
+        "legal_basis": "Điều mẫu (ví dụ)",
+        "case_reference": "VA-MAU-0077",
+        "customer_ids": [world.customers["plain"]],
+        "fields": ["phone"],
+        "valid_until": valid_until,
+    }
+    r = httpx.post(
+        f"{world.base}/v1/judicial-requests",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
 
 
 def _expire(database_url: str, request_id: str) -> None:
@@ -149,6 +173,17 @@ def test_two_legal_officers_and_a_dpo_through_a_request(
         assert "Đã phê duyệt yêu cầu" in d.locator(".done").inner_text()
         assert d.locator("form[action$='/approve']").count() == 0
         shoot(d, world, "legaldesk-request-approved")
+
+        # Another request, recorded by A through the API: the dpo rejects it, with a reason.
+        other = _file_through_api(world, legal_tokens["a"])
+        d.goto(f"/console/judicial-requests/{other}")
+        follow(d, "form[action$='/reject'] button")
+        assert d.locator("#reason-error").inner_text() == "Nhập lý do bác bỏ."
+        d.fill("#reason", "Văn bản thiếu chữ ký <b>người có thẩm quyền</b>")
+        follow(d, "form[action$='/reject'] button")
+        assert "Đã bác bỏ yêu cầu." in d.locator(".done").inner_text()
+        assert "<b>người có thẩm quyền</b>" in d.locator("table.history").inner_text()
+        shoot(d, world, "legaldesk-request-rejected")
     finally:
         context.close()
 
