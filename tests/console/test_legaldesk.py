@@ -400,6 +400,9 @@ async def test_another_dpo_approves_once(
     assert f'action="{BASE}/{rid}/approve"' in page.text
     assert f'action="{BASE}/{rid}/reject"' in page.text
     form = {"csrf": csrf_of(page.text), "once": once_of(page.text)}
+    forged = await post_form(client, f"{BASE}/{rid}/approve", {"once": form["once"]})
+    assert forged.status_code == 403  # no CSRF token: nothing decided
+    assert await status_of(app, rid) == SUBMITTED
     first = await post_form(client, f"{BASE}/{rid}/approve", form)
     assert first.status_code == 303
     assert first.headers["location"] == f"{BASE}/{rid}?done=approved"
