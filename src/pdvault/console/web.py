@@ -71,6 +71,10 @@ NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
     NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
     NavItem(f"{PREFIX}/judicial-requests", N_("Judicial requests"), Operation.JUDICIAL_LIST),
+    # The administrator's desk (issue 19.3).
+    NavItem(f"{PREFIX}/principals", N_("Principals"), Operation.PRINCIPAL_LIST),
+    NavItem(f"{PREFIX}/partners", N_("Partners"), Operation.PARTNER_LIST),
+    NavItem(f"{PREFIX}/keys", N_("Keys"), Operation.KEYS_STATUS),
 ]
 
 
