@@ -566,3 +566,38 @@ async def test_a_complaint_moves_only_where_the_machine_allows(
     assert await _status(app, Complaint, complaint) == "upheld"
     final = await client.get(upheld.headers["location"])
     assert re.findall(r'name="to" value="([a-z]+)"', final.text) == ["closed"]
+
+
+async def test_every_desk_form_is_refused_without_its_csrf_token_or_from_elsewhere(
+    client: httpx.AsyncClient,
+    app: Any,
+    issue: TokenFactory,
+    console_sign_in: SignIn,
+    make_customer: Any,
+) -> None:
+    dpo = await issue("dpo")
+    customer = await make_customer()
+    deletion = await _request(
+        app, DeletionRequest, customer, timedelta(days=3), by=dpo.principal_id
+    )
+    access = await _request(app, AccessRequest, customer, timedelta(days=3), by=dpo.principal_id)
+    complaint = await _complaint(app, dpo, customer)
+    csrf = await console_sign_in(dpo.token, "en")
+    fields = {"reason": "r", "to": "investigating", "note": "n"}
+    for path in (
+        f"/console/deletion-requests/{deletion}/approve",
+        f"/console/deletion-requests/{deletion}/reject",
+        f"/console/access-requests/{access}/fulfil",
+        f"/console/access-requests/{access}/reject",
+        f"/console/complaints/{complaint}/transition",
+    ):
+        assert (await post_form(client, path, fields)).status_code == 403, path
+        forged = await post_form(
+            client, path, {**fields, "csrf": csrf}, origin="https://evil.example"
+        )
+        assert forged.status_code == 403, path
+    assert await _status(app, DeletionRequest, deletion) == "pending"
+    assert await _status(app, AccessRequest, access) == "pending"
+    assert await _status(app, Complaint, complaint) == "received"
+    for action in ("deletion.execute", "deletion.reject", "access_request.fulfil"):
+        assert not await access_events(app, action=action)
