@@ -198,10 +198,37 @@ async def test_what_is_due_lists_overdue_first_with_counts_and_time_left(
 
 @pytest.mark.parametrize("role", ["employee", "admin", "legal"])
 async def test_roles_that_may_not_list_requests_are_refused_the_desk(
-    client: httpx.AsyncClient, app: Any, issue: TokenFactory, console_sign_in: SignIn, role: str
+    client: httpx.AsyncClient,
+    app: Any,
+    issue: TokenFactory,
+    console_sign_in: SignIn,
+    make_customer: Any,
+    role: str,
 ) -> None:
-    who = await issue(role)
-    await console_sign_in(who.token)
+    dpo, who = await issue("dpo"), await issue(role)
+    customer = await make_customer()
+    deletion = await _request(
+        app, DeletionRequest, customer, timedelta(days=3), by=dpo.principal_id
+    )
+    access = await _request(app, AccessRequest, customer, timedelta(days=3), by=dpo.principal_id)
+    complaint = await _complaint(app, dpo, customer)
+    csrf = await console_sign_in(who.token)
+    for path, action in (
+        (f"/console/deletion-requests/{deletion}/approve", "deletion.decide"),
+        (f"/console/deletion-requests/{deletion}/reject", "deletion.decide"),
+        (f"/console/access-requests/{access}/fulfil", "access_request.decide"),
+        (f"/console/access-requests/{access}/reject", "access_request.decide"),
+        (f"/console/complaints/{complaint}/transition", "complaint.transition"),
+    ):
+        r = await post_form(
+            client, path, {"csrf": csrf, "reason": "x", "to": "investigating", "note": "x"}
+        )
+        assert r.status_code == 403, path
+        assert await access_events(app, action=action, outcome="denied", role=role)
+    assert (await client.get(f"/console/access-requests/{access}/export")).status_code == 403
+    assert await _status(app, DeletionRequest, deletion) == "pending"
+    assert await _status(app, AccessRequest, access) == "pending"
+    assert await _status(app, Complaint, complaint) == "received"
     start = await client.get("/console/")
     assert 'href="/console/due"' not in start.text
     assert "due-summary" not in start.text
