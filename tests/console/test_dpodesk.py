@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pdvault.auth.principal import Actor
 from pdvault.console import dpodesk_router
@@ -164,6 +164,19 @@ async def test_what_is_due_lists_overdue_first_with_counts_and_time_left(
     )
     complaint = await _complaint(app, dpo, a)
     breach = await _breach(app, dpo, timedelta(hours=10))
+    # Not due: a complaint already decided, a breach whose authority was notified.
+    decided = await _complaint(app, dpo, b)
+    notified = await _breach(app, dpo, timedelta(hours=80))
+    async with app.state.runtime.sessions() as session:
+        await session.execute(
+            update(Complaint).where(Complaint.id == uuid.UUID(decided)).values(status="upheld")
+        )
+        await session.execute(
+            update(Breach)
+            .where(Breach.id == uuid.UUID(notified))
+            .values(authority_notified_at=datetime.now(UTC))
+        )
+        await session.commit()
 
     await console_sign_in(dpo.token)
     start = await client.get("/console/")
@@ -181,6 +194,8 @@ async def test_what_is_due_lists_overdue_first_with_counts_and_time_left(
     order = [rows.index(f"/{x}") for x in (late, soon, breach, complaint)]
     assert order == sorted(order)
     assert done not in html
+    assert decided not in html
+    assert notified not in html
     assert "⚠" in rows[: rows.index(f"/{late}")]
     assert "quá hạn 5 giờ" in html
     assert "còn 2 ngày 3 giờ" in html
@@ -295,6 +310,7 @@ async def test_a_dpo_approves_a_deletion_request_once_and_sees_the_erasure(
     page = await client.get(f"/console/deletion-requests/{req}")
     assert page.status_code == 200
     assert await access_events(app, action="deletion.read", outcome="allowed")
+    assert page.headers["cache-control"] == "no-store"
     path = f"/console/deletion-requests/{req}/approve"
     form = {"csrf": _csrf(page.text), "once": _once(page.text, path)}
 
@@ -465,6 +481,8 @@ async def test_a_dpo_downloads_the_export_and_fulfils_an_access_request_once(
     page = await client.get(f"/console/access-requests/{req}")
     assert page.status_code == 200
     assert "CV-2026-0001" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert len(await access_events(app, action="access_request.read", outcome="allowed")) == 1
 
     export = await client.get(f"/console/access-requests/{req}/export")
     assert export.status_code == 200
