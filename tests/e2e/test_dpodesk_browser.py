@@ -18,8 +18,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pdvault.erasure.models import DeletionRequest
+from pdvault.policy import Role
+from tests.conftest import customer_body
 from tests.e2e.test_console_browser import (  # noqa: F401 - the journeys' fixtures
+    PAGE_ERRORS,
     World,
+    _token,
     browser,
     follow,
     page,
@@ -168,3 +172,66 @@ def test_a_dpo_works_through_what_is_due(
     follow(page, "button:has-text('English')")
     assert page.locator("h1").inner_text() == "What is due"
     shoot(page, world, "dpodesk-due-en")
+
+
+def test_a_held_customer_is_shown_and_a_blank_reason_is_refused_on_the_form(
+    page: Any,  # noqa: F811
+    world: World,  # noqa: F811
+    database_url: str,
+) -> None:
+    legal: list[str] = []
+    worker = threading.Thread(
+        target=lambda: legal.append(
+            _token(database_url, f"e2e-legal-{uuid.uuid4().hex[:6]}", Role.LEGAL)
+        )
+    )
+    worker.start()
+    worker.join()
+    with httpx.Client(base_url=world.base, timeout=10) as api:
+        r = api.post(
+            "/v1/customers",
+            json=customer_body(full_name="Đỗ Văn Giữ"),
+            headers={"Authorization": f"Bearer {world.tokens['storefront']}"},
+        )
+        assert r.status_code == 201, r.text
+        customer = str(r.json()["id"])
+        r = api.post(
+            "/v1/deletion-requests",
+            json={"customer_id": customer, "channel": "email"},
+            headers={"Authorization": f"Bearer {world.tokens['storefront']}"},
+        )
+        assert r.status_code == 201, r.text
+        request_id = str(r.json()["id"])
+        r = api.post(
+            "/v1/judicial-requests",
+            json={
+                "authority_type": "police_investigation",
+                "authority_name": "Cơ quan Cảnh sát điều tra Mẫu",
+                "document_number": "45/QĐ-MAU",
+                "document_date": "2026-11-02",
+                "legal_basis": "Điều mẫu (ví dụ)",
+                "case_reference": "VA-MAU-0045",
+                "customer_ids": [customer],
+                "fields": ["full_name"],
+                "valid_until": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            },
+            headers={"Authorization": f"Bearer {legal[0]}"},
+        )
+        assert r.status_code == 201, r.text
+
+    sign_in(page, world.tokens["dpo"])
+    page.goto(f"/console/deletion-requests/{request_id}")
+    assert "Phong toả pháp lý" in page.locator("#legal-hold").inner_text()
+    follow(page, "#approve button[type=submit]")
+    assert "phong toả pháp lý" in page.locator("#refusal").inner_text()
+    assert page.locator("#erasure").count() == 0
+    shoot(page, world, "dpodesk-legal-hold")
+    PAGE_ERRORS[id(page)].clear()  # the refusal's 409, reported by the browser: expected
+
+    # Spaces pass the browser's "required" but not the server: the form again, 422.
+    page.fill("#reason", "   ")
+    follow(page, "#reject button[type=submit]")
+    assert page.locator("#reason-error").inner_text() == "Hãy ghi lý do."
+    assert page.locator("#reason").get_attribute("aria-invalid") == "true"
+    shoot(page, world, "dpodesk-reject-invalid")
+    PAGE_ERRORS[id(page)].clear()  # the form's 422, reported by the browser: expected

@@ -202,6 +202,7 @@ async def _deletion_page(
     request_id: uuid.UUID,
     *,
     shown: Refused | None = None,
+    sent: str | None = None,
     values: Mapping[str, str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -231,6 +232,7 @@ async def _deletion_page(
             "channels": CHANNEL_LABELS,
             "left": _left(signed),
             "refusal": shown,
+            "sent": sent,
             "values": values or {},
             "reason_max": REASON_MAX,
             "done": done_message(request, DONE),
@@ -289,6 +291,7 @@ async def approve_deletion(
             signed,
             request_id,
             shown=refused(problem),
+            sent="approve",
             status=problem.status,
         )
     if not repeat:
@@ -334,6 +337,7 @@ async def reject_deletion(
             signed,
             request_id,
             shown=shown,
+            sent="reject",
             values={"reason": reason},
             status=422,
         )
@@ -362,6 +366,7 @@ async def reject_deletion(
             signed,
             request_id,
             shown=refused(problem),
+            sent="reject",
             values={"reason": reason},
             status=problem.status,
         )
@@ -411,6 +416,7 @@ async def _access_page(
     request_id: uuid.UUID,
     *,
     shown: Refused | None = None,
+    sent: str | None = None,
     values: Mapping[str, str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -429,6 +435,7 @@ async def _access_page(
             "channels": CHANNEL_LABELS,
             "left": _left(signed),
             "refusal": shown,
+            "sent": sent,
             "values": values or {},
             "reason_max": REASON_MAX,
             "done": done_message(request, DONE),
@@ -511,6 +518,7 @@ async def fulfil_access(
             signed,
             request_id,
             shown=refused(problem),
+            sent="fulfil",
             status=problem.status,
         )
     return see_other(f"{ACCESSES}/{request_id}", "fulfilled")
@@ -540,6 +548,7 @@ async def reject_access(
             signed,
             request_id,
             shown=shown,
+            sent="reject",
             values={"reason": reason},
             status=422,
         )
@@ -568,6 +577,7 @@ async def reject_access(
             signed,
             request_id,
             shown=refused(problem),
+            sent="reject",
             values={"reason": reason},
             status=problem.status,
         )
