@@ -25,6 +25,7 @@ from pdvault.erasure.models import DeletionRequest
 from pdvault.governance.complaint_schemas import ComplaintIn
 from pdvault.governance.complaints import ComplaintService
 from pdvault.governance.models import Breach, Complaint
+from pdvault.idempotency import IdempotencyRecord
 from pdvault.policy import Role
 from pdvault.subjects.models import AccessRequest
 from tests.conftest import Issued, TokenFactory, access_events
@@ -418,6 +419,11 @@ async def test_rejecting_a_deletion_request_needs_a_reason(
     assert "The request was rejected" in shown.text
     assert "Trùng yêu cầu &lt;b&gt;cũ&lt;/b&gt;" in shown.text
     assert await _status(app, DeletionRequest, req) == "rejected"
+    # The form's remembered answer holds the decision, not the reason (sealed elsewhere).
+    async with app.state.runtime.sessions() as session:
+        bodies = (await session.scalars(select(IdempotencyRecord.body))).all()
+    assert bodies
+    assert all("Trùng".encode() not in bytes(b) for b in bodies)
 
 
 async def test_the_auditor_reads_requests_but_may_not_decide(

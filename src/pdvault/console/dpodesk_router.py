@@ -54,7 +54,7 @@ from pdvault.judicial.service import is_on_legal_hold
 from pdvault.pagination import Cursor
 from pdvault.policy import Operation, default_purpose, may_call, may_read_free_text
 from pdvault.subjects.access import AccessRequestService
-from pdvault.subjects.schemas import AccessRejectIn
+from pdvault.subjects.schemas import AccessRejectIn, AccessRequestOut
 
 router = APIRouter(include_in_schema=False)
 
@@ -253,6 +253,12 @@ async def deletion_request(
     return await _deletion_page(request, runtime, session, signed, request_id)
 
 
+def _remembered(out: DeletionRequestOut | AccessRequestOut) -> dict[str, Any]:
+    """What a decision's form remembers under its key: ids and the state, never the reason
+    (staff's text about the person is sealed under their key; the store is not)."""
+    return {"id": str(out.id), "customer_id": str(out.customer_id), "status": out.status}
+
+
 def _request_form(form: Mapping[str, str], request_id: uuid.UUID) -> dict[str, str]:
     """The form as it is remembered under its key: bound to the request it decides."""
     return {**form, "request_id": str(request_id)}
@@ -344,7 +350,7 @@ async def reject_deletion(
     service = DeletionService(runtime, session, actor)
 
     async def work() -> dict[str, Any]:
-        return (await service.reject(request_id, reason)).model_dump(mode="json")
+        return _remembered(await service.reject(request_id, reason))
 
     try:
         await act_once(
@@ -501,7 +507,7 @@ async def fulfil_access(
     service = AccessRequestService(runtime, session, actor)
 
     async def work() -> dict[str, Any]:
-        return (await service.fulfil(request_id)).model_dump(mode="json")
+        return _remembered(await service.fulfil(request_id))
 
     try:
         await act_once(
@@ -555,7 +561,7 @@ async def reject_access(
     service = AccessRequestService(runtime, session, actor)
 
     async def work() -> dict[str, Any]:
-        return (await service.reject(request_id, reason)).model_dump(mode="json")
+        return _remembered(await service.reject(request_id, reason))
 
     try:
         await act_once(
