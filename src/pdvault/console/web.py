@@ -62,6 +62,10 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/", N_("Start")),
+    # The DPO's desk (issue 19.1): what is due first, then the requests.
+    NavItem(f"{PREFIX}/due", N_("What is due"), Operation.DELETION_LIST),
+    NavItem(f"{PREFIX}/deletion-requests", N_("Deletion requests"), Operation.DELETION_LIST),
+    NavItem(f"{PREFIX}/access-requests", N_("Access requests"), Operation.ACCESS_REQUEST_LIST),
     NavItem(f"{PREFIX}/audit/events", N_("Access log"), Operation.AUDIT_EVENTS),
     NavItem(f"{PREFIX}/audit/verify", N_("Verification"), Operation.AUDIT_VERIFY),
     NavItem(
