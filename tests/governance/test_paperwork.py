@@ -445,9 +445,9 @@ async def test_dossier_states_every_section_from_what_the_vault_enforces(
     five = doc["sections"][4]["lines"]
     assert [line["label"] for line in five] == [
         "Giao Hàng Mẫu (ví dụ)",
-        "- Giao Hàng Mẫu (ví dụ)",
+        "Quyền được cấp cho Giao Hàng Mẫu (ví dụ)",
         "Lắp Đặt Mẫu (ví dụ)",
-        "- Lắp Đặt Mẫu (ví dụ)",
+        "Quyền được cấp cho Lắp Đặt Mẫu (ví dụ)",
     ]
     assert "Số điện thoại (đầy đủ)" in five[1]["value"]
     assert "Họ và tên (dạng che)" in five[1]["value"]

@@ -476,6 +476,7 @@ TEXT: dict[Language, dict[str, str]] = {
         "partner_value": "Hợp đồng {contract}",
         "grant_value": "Hợp đồng {contract}; mục đích: {purposes}; dữ liệu: {fields}; "
         "hiệu lực từ {since} đến {until}; {state}",
+        "grant_to": "Quyền được cấp cho {name}",
         "plain": "đầy đủ",
         "masked": "dạng che",
         "in_force": "đang hiệu lực",
@@ -595,6 +596,7 @@ TEXT: dict[Language, dict[str, str]] = {
         "partner_value": "Contract {contract}",
         "grant_value": "Contract {contract}; purposes: {purposes}; data: {fields}; "
         "valid from {since} to {until}; {state}",
+        "grant_to": "Grant to {name}",
         "plain": "plain",
         "masked": "masked",
         "in_force": "in force",
@@ -1004,7 +1006,7 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
                 until=w.when(g.valid_until),
                 state=state,
             )
-            lines.append(Line(label=f"- {partner.name}", value=value))
+            lines.append(Line(label=w.t("grant_to", name=partner.name), value=value))
 
     lines = w.section("s_retention")
     lines.append(Line(label=w.t("customer_fields"), value=w.t("customer_fields_value")))

@@ -2,9 +2,10 @@
 
 The layout of a Vietnamese administrative document: the issuer on the left and the national
 header on the right, the form number, the place and date, the recipient, the title, the legal
-basis, the numbered sections, the signature block. Text is set in Noto Sans (OFL-1.1), shipped
-by the ``fontpkg-noto-sans`` package and embedded (subset) in the file, so the diacritics print
-the same on every machine. Lines the DPO must still write are set apart in colour.
+basis, the numbered sections, the signature block. Text is set in Be Vietnam Pro (OFL-1.1), a
+face drawn for Vietnamese, shipped as static TTFs by the ``fontpkg-be-vietnam-pro`` package and
+embedded (subset) in the file, so the diacritics print the same on every machine. (A variable
+font would need instancing at every start: tens of seconds.) Lines the DPO must still write are set apart in colour.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from fpdf.enums import XPos, YPos
 
 from pdvault.governance.paperwork import Rendered
 
-FAMILY = "NotoSans"
-UPRIGHT = "NotoSans[wdth,wght].ttf"
-ITALIC = "NotoSans-Italic[wdth,wght].ttf"
+FAMILY = "BeVietnamPro"
+FONT_PACKAGE = "fontpkg_be_vietnam_pro"
+STYLES = {"": "Regular", "B": "Bold", "I": "Italic"}
 MARGIN = 20.0
 BLACK = (0, 0, 0)
 TO_FILL = (160, 30, 30)
@@ -29,9 +30,9 @@ GREY = (90, 90, 90)
 
 
 @lru_cache(maxsize=1)
-def font_files() -> tuple[Path, Path]:
-    files = Path(str(package_files("fontpkg_noto_sans"))) / "files"
-    return files / UPRIGHT, files / ITALIC
+def font_files() -> dict[str, Path]:
+    files = Path(str(package_files(FONT_PACKAGE))) / "files"
+    return {style: files / f"BeVietnamPro-{name}.ttf" for style, name in STYLES.items()}
 
 
 class _Pdf(FPDF):
@@ -46,13 +47,12 @@ class _Pdf(FPDF):
 
 
 def _pdf(title: str, language: str, at: datetime, footer: str) -> _Pdf:
-    upright, italic = font_files()
     pdf = _Pdf(orientation="portrait", unit="mm", format="A4")
     pdf.footer_text = footer
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.set_auto_page_break(auto=True, margin=20)
-    pdf.add_font(FAMILY, "", upright, variations={"": {"wght": 400.0}, "B": {"wght": 700.0}})
-    pdf.add_font(FAMILY, "I", italic, variations={"wght": 400.0})
+    for style, path in font_files().items():
+        pdf.add_font(FAMILY, style, path)
     pdf.set_title(title)
     pdf.set_lang(language)
     pdf.set_creator("pdvault")
@@ -104,6 +104,8 @@ def _sections(pdf: _Pdf, doc: Rendered) -> None:
         _para(pdf, f"{section.number}. {section.title}", size=11.5, style="B")
         pdf.ln(1)
         for line in section.lines:
+            if pdf.get_y() > pdf.h - 38:  # a label is not left alone at a page's foot
+                pdf.add_page()
             pdf.set_font(FAMILY, "B", 10)
             label = f"{line.label}: "
             pdf.set_text_color(*BLACK)
