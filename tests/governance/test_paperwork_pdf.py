@@ -38,7 +38,8 @@ def text_of(pdf: bytes) -> str:
     reader = PdfReader(io.BytesIO(pdf))
     for page in reader.pages:
         width, height = float(page.mediabox.width), float(page.mediabox.height)
-        assert abs(width - A4[0]) < 1.5 and abs(height - A4[1]) < 1.5, (width, height)
+        assert abs(width - A4[0]) < 1.5, width
+        assert abs(height - A4[1]) < 1.5, height
     text = "\n".join(page.extract_text() or "" for page in reader.pages)
     # Each page's footer (title, time, page n/m) cuts a value that runs onto the next page.
     lines = [line for line in text.splitlines() if " · pdvault " not in line]

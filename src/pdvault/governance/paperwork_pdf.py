@@ -5,7 +5,8 @@ header on the right, the form number, the place and date, the recipient, the tit
 basis, the numbered sections, the signature block. Text is set in Be Vietnam Pro (OFL-1.1), a
 face drawn for Vietnamese, shipped as static TTFs by the ``fontpkg-be-vietnam-pro`` package and
 embedded (subset) in the file, so the diacritics print the same on every machine. (A variable
-font would need instancing at every start: tens of seconds.) Lines the DPO must still write are set apart in colour.
+font would need instancing at every start: tens of seconds.) Lines the DPO must still write
+are set apart in colour.
 """
 
 from __future__ import annotations
