@@ -23,6 +23,7 @@ from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
 from pdvault.console.audit_router import router as console_audit_router
 from pdvault.console.compliance_router import router as console_compliance_router
+from pdvault.console.paperwork_router import router as console_paperwork_router
 from pdvault.console.people_router import router as console_people_router
 from pdvault.console.router import SIGN_IN
 from pdvault.console.router import router as console_router
@@ -100,6 +101,7 @@ CONSOLE_ROUTERS = (
     console_audit_router,
     console_people_router,
     console_compliance_router,
+    console_paperwork_router,
 )
 
 

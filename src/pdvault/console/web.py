@@ -68,6 +68,7 @@ NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/customers", N_("Customers"), Operation.CUSTOMER_READ),
     NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
     NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
+    NavItem(f"{PREFIX}/paperwork", N_("Paperwork"), Operation.REPORT_IMPACT_ASSESSMENT),
 ]
 
 
