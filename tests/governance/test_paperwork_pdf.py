@@ -198,9 +198,9 @@ async def test_dossier_pdf_in_english(
 def test_rendering_is_deterministic() -> None:
     """One draft renders to the same bytes (the file's date is the document's), so the hash
     in the version record identifies a kept copy."""
-    from pdvault.governance.paperwork import Line, Rendered, Section
+    from pdvault.governance.paperwork import DocumentLine, DocumentSection, PaperworkDocument
 
-    doc = Rendered(
+    doc = PaperworkDocument(
         language="vi",
         national_header=["CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"],
         issuer=["CỬA HÀNG MẪU"],
@@ -209,7 +209,11 @@ def test_rendering_is_deterministic() -> None:
         title="THỬ",
         recipient="Kính gửi: Cơ quan mẫu",
         legal_basis=["Căn cứ luật mẫu;"],
-        sections=[Section(number=1, title="Mục", lines=[Line(label="Nhãn", value="Giá trị")])],
+        sections=[
+            DocumentSection(
+                number=1, title="Mục", lines=[DocumentLine(label="Nhãn", value="Giá trị")]
+            )
+        ],
         signature=["KÝ", "(Ký tên)"],
     )
     at = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)

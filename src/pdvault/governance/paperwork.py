@@ -76,7 +76,7 @@ MASK_SAMPLES: dict[str, str] = {
 # -- the document as text ------------------------------------------------------------------
 
 
-class Line(BaseModel):
+class DocumentLine(BaseModel):
     label: str
     value: str
     to_fill: bool = Field(
@@ -84,13 +84,13 @@ class Line(BaseModel):
     )
 
 
-class Section(BaseModel):
+class DocumentSection(BaseModel):
     number: int
     title: str
-    lines: list[Line]
+    lines: list[DocumentLine]
 
 
-class Rendered(BaseModel):
+class PaperworkDocument(BaseModel):
     """The document as it is printed: header, title, numbered sections, signature block."""
 
     language: Language
@@ -101,7 +101,7 @@ class Rendered(BaseModel):
     title: str
     recipient: str
     legal_basis: list[str]
-    sections: list[Section]
+    sections: list[DocumentSection]
     signature: list[str]
 
 
@@ -187,7 +187,7 @@ class AuthorityNotice(BaseModel):
     legal: LegalFacts
     breach: BreachFacts
     to_fill: list[str] = Field(description="Labels of the lines the DPO still has to write")
-    document: Rendered
+    document: PaperworkDocument
 
 
 # -- the impact assessment (Art. 24) -------------------------------------------------------
@@ -282,7 +282,7 @@ class ImpactAssessment(BaseModel):
     access_log: LogFacts
     figures: PeriodFigures
     to_fill: list[str]
-    document: Rendered
+    document: PaperworkDocument
 
 
 # -- texts ---------------------------------------------------------------------------------
@@ -654,28 +654,28 @@ class _Writer:
     def __init__(self, language: Language) -> None:
         self.language = language
         self.text = TEXT[language]
-        self._drafts: list[tuple[str, list[Line]]] = []
+        self._drafts: list[tuple[str, list[DocumentLine]]] = []
         self.to_fill: list[str] = []
 
     def t(self, key: str, **values: object) -> str:
         return self.text[key].format(**values)
 
-    def section(self, key: str) -> list[Line]:
+    def section(self, key: str) -> list[DocumentLine]:
         """A new numbered section; its lines are appended to the list returned."""
-        lines: list[Line] = []
+        lines: list[DocumentLine] = []
         self._drafts.append((self.t(key), lines))
         return lines
 
     @property
-    def sections(self) -> list[Section]:
+    def sections(self) -> list[DocumentSection]:
         return [
-            Section(number=i, title=title, lines=lines)
+            DocumentSection(number=i, title=title, lines=lines)
             for i, (title, lines) in enumerate(self._drafts, start=1)
         ]
 
-    def fill(self, lines: list[Line], key: str) -> None:
+    def fill(self, lines: list[DocumentLine], key: str) -> None:
         label = self.t(key)
-        lines.append(Line(label=label, value=TO_FILL[self.language], to_fill=True))
+        lines.append(DocumentLine(label=label, value=TO_FILL[self.language], to_fill=True))
         self.to_fill.append(label)
 
     def when(self, moment: datetime | None) -> str:
@@ -718,7 +718,7 @@ def _frame(
 def _controller_section(w: _Writer, c: ControllerFacts) -> None:
     lines = w.section("s_controller")
     for key in ("name", "address", "hotline", "email", "website", "dpo_unit", "dpo_contact"):
-        lines.append(Line(label=w.t(key), value=getattr(c, key)))
+        lines.append(DocumentLine(label=w.t(key), value=getattr(c, key)))
     w.fill(lines, "registration")
 
 
@@ -771,52 +771,56 @@ async def breach_facts(
 
 def notice_document(
     b: BreachFacts, c: ControllerFacts, legal: LegalFacts, now: datetime, language: Language
-) -> tuple[Rendered, list[str]]:
+) -> tuple[PaperworkDocument, list[str]]:
     w = _Writer(language)
     _controller_section(w, c)
 
     lines = w.section("s_event")
-    lines.append(Line(label=w.t("breach_ref"), value=str(b.id)))
-    lines.append(Line(label=w.t("detected"), value=w.when(b.detected_at)))
-    lines.append(Line(label=w.t("recorded"), value=w.when(b.recorded_at)))
+    lines.append(DocumentLine(label=w.t("breach_ref"), value=str(b.id)))
+    lines.append(DocumentLine(label=w.t("detected"), value=w.when(b.detected_at)))
+    lines.append(DocumentLine(label=w.t("recorded"), value=w.when(b.recorded_at)))
     w.fill(lines, "occurred")
-    lines.append(Line(label=w.t("what"), value=b.summary))
+    lines.append(DocumentLine(label=w.t("what"), value=b.summary))
 
     lines = w.section("s_affected")
-    lines.append(Line(label=w.t("categories"), value=w.categories(b.data_categories)))
+    lines.append(DocumentLine(label=w.t("categories"), value=w.categories(b.data_categories)))
     scope = w.t("scope_all") if b.all_customers else w.t("scope_named")
-    lines.append(Line(label=w.t("scope"), value=scope))
-    lines.append(Line(label=w.t("affected"), value=str(b.affected_count)))
+    lines.append(DocumentLine(label=w.t("scope"), value=scope))
+    lines.append(DocumentLine(label=w.t("affected"), value=str(b.affected_count)))
     w.fill(lines, "volume")
 
     lines = w.section("s_consequences")
     w.fill(lines, "consequences")
 
     lines = w.section("s_measures")
-    lines.append(Line(label=w.t("notices_queued"), value=str(b.notices_queued)))
-    lines.append(Line(label=w.t("notices_delivered"), value=str(b.notices_delivered)))
-    lines.append(Line(label=w.t("notified_subjects_at"), value=w.when(b.subjects_notified_at)))
+    lines.append(DocumentLine(label=w.t("notices_queued"), value=str(b.notices_queued)))
+    lines.append(DocumentLine(label=w.t("notices_delivered"), value=str(b.notices_delivered)))
+    lines.append(
+        DocumentLine(label=w.t("notified_subjects_at"), value=w.when(b.subjects_notified_at))
+    )
     w.fill(lines, "measures")
 
     lines = w.section("s_deadline")
     due = w.when(b.authority_due_at)
     lines.append(
-        Line(label=w.t("deadline"), value=w.t("deadline_value", hours=b.deadline_hours, due=due))
+        DocumentLine(
+            label=w.t("deadline"), value=w.t("deadline_value", hours=b.deadline_hours, due=due)
+        )
     )
-    lines.append(Line(label=w.t("notified_at"), value=w.when(b.authority_notified_at)))
+    lines.append(DocumentLine(label=w.t("notified_at"), value=w.when(b.authority_notified_at)))
     if b.authority_notified_at is not None:
         told = f"{b.authority or ''}, {b.authority_reference or ''}".strip(", ")
-        lines.append(Line(label=w.t("notified_to"), value=told))
+        lines.append(DocumentLine(label=w.t("notified_to"), value=told))
     late = w.t("late_value", hours=b.hours_late) if b.late else w.t("no")
-    lines.append(Line(label=w.t("late"), value=late))
+    lines.append(DocumentLine(label=w.t("late"), value=late))
     if b.late:
         w.fill(lines, "late_reason")
 
     lines = w.section("s_contact")
-    lines.append(Line(label=w.t("contact_point"), value=c.contact_point))
-    lines.append(Line(label=w.t("dpo_contact"), value=c.dpo_contact))
+    lines.append(DocumentLine(label=w.t("contact_point"), value=c.contact_point))
+    lines.append(DocumentLine(label=w.t("dpo_contact"), value=c.dpo_contact))
 
-    rendered = Rendered(
+    rendered = PaperworkDocument(
         **_frame(w, legal, c, now),
         form=legal.notice_form if language == "vi" else "Form No. 03",
         title=w.t("notice_title"),
@@ -950,17 +954,19 @@ def _purpose_name(w: _Writer, purpose: str) -> str:
     return purpose
 
 
-def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rendered, list[str]]:
+def assessment_document(
+    ia: ImpactAssessment, language: Language
+) -> tuple[PaperworkDocument, list[str]]:
     w = _Writer(language)
     c, legal = ia.controller, ia.legal
     _controller_section(w, c)
 
     lines = w.section("s_start")
-    lines.append(Line(label=w.t("started"), value=w.day(ia.processing_started)))
+    lines.append(DocumentLine(label=w.t("started"), value=w.day(ia.processing_started)))
     due = w.t("submission_value", due=w.day(ia.submission_due), days=ia.submission_days)
-    lines.append(Line(label=w.t("submission_due"), value=due))
+    lines.append(DocumentLine(label=w.t("submission_due"), value=due))
     period = w.t("period_value", since=w.when(ia.figures.since), until=w.when(ia.figures.until))
-    lines.append(Line(label=w.t("period"), value=period))
+    lines.append(DocumentLine(label=w.t("period"), value=period))
 
     lines = w.section("s_purposes")
     for p in ia.purposes:
@@ -972,7 +978,7 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
             condition=CONDITION[language][Condition(p.condition)],
             legal=w.t("legal_purpose") if p.legal else "",
         )
-        lines.append(Line(label=_purpose_name(w, p.purpose), value=value))
+        lines.append(DocumentLine(label=_purpose_name(w, p.purpose), value=value))
 
     lines = w.section("s_fields")
     for f in ia.fields:
@@ -982,14 +988,16 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
             bidx=w.yes_no(f.blind_index),
             mask=f.masked_example,
         )
-        lines.append(Line(label=w.categories([f.field]), value=value))
+        lines.append(DocumentLine(label=w.categories([f.field]), value=value))
 
     lines = w.section("s_partners")
     if not ia.partners:
-        lines.append(Line(label=w.t("none"), value=w.t("no_partners")))
+        lines.append(DocumentLine(label=w.t("none"), value=w.t("no_partners")))
     for partner in ia.partners:
         lines.append(
-            Line(label=partner.name, value=w.t("partner_value", contract=partner.contract_ref))
+            DocumentLine(
+                label=partner.name, value=w.t("partner_value", contract=partner.contract_ref)
+            )
         )
         for g in partner.grants:
             if g.revoked_at is not None:
@@ -1006,13 +1014,13 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
                 until=w.when(g.valid_until),
                 state=state,
             )
-            lines.append(Line(label=w.t("grant_to", name=partner.name), value=value))
+            lines.append(DocumentLine(label=w.t("grant_to", name=partner.name), value=value))
 
     lines = w.section("s_retention")
-    lines.append(Line(label=w.t("customer_fields"), value=w.t("customer_fields_value")))
+    lines.append(DocumentLine(label=w.t("customer_fields"), value=w.t("customer_fields_value")))
     for r in ia.retention:
         years = w.t("years_value", years=r.years) if r.years else w.t("no_retention")
-        lines.append(Line(label=DOC_KIND[language][DocumentKind(r.kind)], value=years))
+        lines.append(DocumentLine(label=DOC_KIND[language][DocumentKind(r.kind)], value=years))
 
     lines = w.section("s_transfer")
     w.fill(lines, "transfer")
@@ -1020,10 +1028,10 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
     lines = w.section("s_security")
     held = ", ".join(str(v) for v in ia.keys.versions_held)
     key = w.t("key_value", provider=ia.keys.provider, version=ia.keys.primary_version, held=held)
-    lines.append(Line(label=w.t("key_provider"), value=key))
+    lines.append(DocumentLine(label=w.t("key_provider"), value=key))
     log = ia.access_log
     lines.append(
-        Line(
+        DocumentLine(
             label=w.t("log"),
             value=w.t(
                 "log_value",
@@ -1033,21 +1041,21 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
             ),
         )
     )
-    lines.append(Line(label=w.t("policy_engine"), value=w.t("policy_value")))
+    lines.append(DocumentLine(label=w.t("policy_engine"), value=w.t("policy_value")))
 
     fig = ia.figures
     lines = w.section("s_figures")
-    lines.append(Line(label=w.t("customers"), value=str(fig.live_customers)))
+    lines.append(DocumentLine(label=w.t("customers"), value=str(fig.live_customers)))
     accesses = "; ".join(
         w.t("access_line", role=a.role or "-", purpose=a.purpose or "-", n=a.count)
         for a in fig.accesses
     )
-    lines.append(Line(label=w.t("accesses"), value=accesses or w.t("none")))
+    lines.append(DocumentLine(label=w.t("accesses"), value=accesses or w.t("none")))
     denials = "; ".join(f"{d.reason or '-'}: {d.count}" for d in fig.denials)
-    lines.append(Line(label=w.t("denials"), value=denials or w.t("none")))
+    lines.append(DocumentLine(label=w.t("denials"), value=denials or w.t("none")))
     d = fig.deletion_requests
     lines.append(
-        Line(
+        DocumentLine(
             label=w.t("deletions"),
             value=w.t(
                 "request_value",
@@ -1060,7 +1068,7 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
     )
     ar = fig.access_requests
     lines.append(
-        Line(
+        DocumentLine(
             label=w.t("access_requests"),
             value=w.t(
                 "request_value",
@@ -1073,7 +1081,7 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
     )
     cf = fig.complaints
     lines.append(
-        Line(
+        DocumentLine(
             label=w.t("complaints"),
             value=w.t(
                 "request_value",
@@ -1086,7 +1094,7 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
     )
     bf = fig.breaches
     lines.append(
-        Line(
+        DocumentLine(
             label=w.t("breaches"),
             value=w.t(
                 "breach_figures",
@@ -1101,10 +1109,10 @@ def assessment_document(ia: ImpactAssessment, language: Language) -> tuple[Rende
 
     lines = w.section("s_risks")
     for risk in ("risk_leak", "risk_misuse", "risk_partner", "risk_retention"):
-        lines.append(Line(label=w.t(risk), value=w.t(f"{risk}_value")))
+        lines.append(DocumentLine(label=w.t(risk), value=w.t(f"{risk}_value")))
     w.fill(lines, "risk_assessment")
 
-    rendered = Rendered(
+    rendered = PaperworkDocument(
         **_frame(w, legal, c, ia.generated_at),
         form=w.t("ia_form", article=legal.assessment_article, decree=legal.decree),
         title=w.t("ia_title"),
@@ -1156,7 +1164,7 @@ async def draft_impact_assessment(
         ),
         figures=await period_figures(session, since, until, now),
         to_fill=[],
-        document=Rendered(
+        document=PaperworkDocument(
             language=language,
             national_header=[],
             issuer=[],

@@ -19,7 +19,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from pdvault.governance.paperwork import Rendered
+from pdvault.governance.paperwork import PaperworkDocument
 
 FAMILY = "BeVietnamPro"
 FONT_PACKAGE = "fontpkg_be_vietnam_pro"
@@ -67,7 +67,7 @@ def _para(pdf: _Pdf, text: str, *, size: float = 11, style: str = "", align: str
     pdf.multi_cell(0, size * 0.5, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def _head(pdf: _Pdf, doc: Rendered) -> None:
+def _head(pdf: _Pdf, doc: PaperworkDocument) -> None:
     width = pdf.epw
     left, right = width * 0.42, width * 0.58
     top = pdf.get_y()
@@ -98,7 +98,7 @@ def _head(pdf: _Pdf, doc: Rendered) -> None:
     pdf.ln(3)
 
 
-def _sections(pdf: _Pdf, doc: Rendered) -> None:
+def _sections(pdf: _Pdf, doc: PaperworkDocument) -> None:
     for section in doc.sections:
         if pdf.get_y() > pdf.h - 50:
             pdf.add_page()
@@ -124,7 +124,7 @@ def _sections(pdf: _Pdf, doc: Rendered) -> None:
         pdf.ln(2)
 
 
-def _signature(pdf: _Pdf, doc: Rendered) -> None:
+def _signature(pdf: _Pdf, doc: PaperworkDocument) -> None:
     if pdf.get_y() > pdf.h - 60:
         pdf.add_page()
     pdf.ln(4)
@@ -136,7 +136,7 @@ def _signature(pdf: _Pdf, doc: Rendered) -> None:
     pdf.ln(28)
 
 
-def render_pdf(doc: Rendered, at: datetime, footer: str) -> bytes:
+def render_pdf(doc: PaperworkDocument, at: datetime, footer: str) -> bytes:
     """One document as PDF bytes; ``at`` is written as the file's date."""
     pdf = _pdf(doc.title, doc.language, at, footer)
     pdf.add_page()
