@@ -490,10 +490,21 @@ async def test_dossier_in_english_without_partners(client: httpx.AsyncClient, dp
     assert five["lines"][0]["value"] == "No partner holds a grant"
 
 
-async def test_dossier_refuses_a_backwards_period(client: httpx.AsyncClient, dpo: Issued) -> None:
+async def test_dossier_refuses_an_empty_period_and_drafts_nothing(
+    app: Any, client: httpx.AsyncClient, dpo: Issued
+) -> None:
     r = await client.get(
         DOSSIER,
         params={"since": "2026-03-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"},
         headers=dpo.headers,
     )
     assert r.status_code == 422
+    # Processing that starts in the future leaves no period up to now either.
+    settings = app.state.runtime.settings
+    later = datetime.now(UTC).date() + timedelta(days=2)
+    settings.paperwork = settings.paperwork.model_copy(update={"processing_started": later})
+    r = await client.get(DOSSIER, params={"format": "pdf"}, headers=dpo.headers)
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert await access_events(app, action="report.impact_assessment") == []
+    assert await versions(app) == []

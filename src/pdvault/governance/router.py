@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.db import AwareUTC
+from pdvault.db import AwareUTC, utcnow
 from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.errors import Unprocessable
 from pdvault.governance.breach_schemas import (
@@ -40,6 +40,7 @@ from pdvault.governance.paperwork import (
     Language,
     draft_authority_notice,
     draft_impact_assessment,
+    started_at,
 )
 from pdvault.governance.paperwork_files import Format, issue
 from pdvault.governance.report_schemas import CSV_EXAMPLE, ComplianceReport
@@ -345,12 +346,15 @@ async def draft_impact_assessment_dossier(
         AwareUTC | None, Query(description="Figures until (exclusive); default: now")
     ] = None,
 ) -> Any:
-    draft = await draft_impact_assessment(session, runtime, lang, since, until)
-    if draft.figures.since >= draft.figures.until:
+    now = utcnow()
+    since = started_at(runtime.settings.paperwork.processing_started) if since is None else since
+    until = now if until is None else until
+    if since >= until:
         raise Unprocessable(
-            "until must be after since.",
+            "until must be after since (by default: the start of processing, and now).",
             errors=[{"loc": ["query", "until"], "msg": "must be after since"}],
         )
+    draft = await draft_impact_assessment(session, runtime, lang, since, until, now)
     chosen = wants_pdf(request.headers.get("accept"), fmt)
     issued = await issue(runtime, session, actor, draft, chosen)
     return Response(
