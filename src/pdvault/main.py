@@ -25,6 +25,7 @@ from pdvault.console.admindesk_router import router as console_admindesk_router
 from pdvault.console.audit_router import router as console_audit_router
 from pdvault.console.breachdesk_router import router as console_breachdesk_router
 from pdvault.console.compliance_router import router as console_compliance_router
+from pdvault.console.legaldesk_router import router as console_legaldesk_router
 from pdvault.console.paperwork_router import router as console_paperwork_router
 from pdvault.console.people_router import router as console_people_router
 from pdvault.console.router import SIGN_IN
@@ -103,6 +104,7 @@ CONSOLE_ROUTERS = (
     console_audit_router,
     console_people_router,
     console_compliance_router,
+    console_legaldesk_router,
     console_admindesk_router,
     console_breachdesk_router,
     console_paperwork_router,

@@ -45,6 +45,8 @@ FIELD_MAX = 200
 # which may hold line breaks and are as long as the API lets them be.
 TEXT_FIELDS = frozenset(
     {"reason", "justification", "summary", "description", "measures", "legal_basis", "note"}
+    # a judicial request's customer ids, one per line (about 50 in a form)
+    | {"customer_ids"}
 )
 TEXT_MAX = 2000
 
@@ -68,6 +70,7 @@ NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/customers", N_("Customers"), Operation.CUSTOMER_READ),
     NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
     NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
+    NavItem(f"{PREFIX}/judicial-requests", N_("Judicial requests"), Operation.JUDICIAL_LIST),
     # The administrator's desk (issue 19.3).
     NavItem(f"{PREFIX}/principals", N_("Principals"), Operation.PRINCIPAL_LIST),
     NavItem(f"{PREFIX}/partners", N_("Partners"), Operation.PARTNER_LIST),
