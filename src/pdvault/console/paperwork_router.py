@@ -24,6 +24,7 @@ from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.console.i18n import N_
 from pdvault.console.web import PREFIX, ConsolePage, render
+from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.governance.breaches import BreachService
 from pdvault.governance.models import Breach
@@ -33,6 +34,7 @@ from pdvault.governance.paperwork import (
     Language,
     draft_authority_notice,
     draft_impact_assessment,
+    started_at,
     versions,
 )
 from pdvault.governance.paperwork_files import Format, issue
@@ -135,7 +137,11 @@ async def _dossier(
     request: Request, runtime: RuntimeDep, session: SessionDep, signed: ConsolePage
 ) -> tuple[Actor, ImpactAssessment]:
     actor = await _gate(request, runtime, session, signed, Operation.REPORT_IMPACT_ASSESSMENT)
-    return actor, await draft_impact_assessment(session, runtime, _language(signed))
+    # The figures since processing started, up to now (an empty period while it has not).
+    now = utcnow()
+    since = min(started_at(runtime.settings.paperwork.processing_started), now)
+    draft = await draft_impact_assessment(session, runtime, _language(signed), since, now, now)
+    return actor, draft
 
 
 @router.get(DOSSIER)
