@@ -27,6 +27,7 @@ from pdvault.console.breachdesk_router import router as console_breachdesk_route
 from pdvault.console.compliance_router import router as console_compliance_router
 from pdvault.console.dpodesk_router import router as console_dpodesk_router
 from pdvault.console.legaldesk_router import router as console_legaldesk_router
+from pdvault.console.paperwork_router import router as console_paperwork_router
 from pdvault.console.people_router import router as console_people_router
 from pdvault.console.router import SIGN_IN
 from pdvault.console.router import router as console_router
@@ -108,6 +109,7 @@ CONSOLE_ROUTERS = (
     console_dpodesk_router,
     console_admindesk_router,
     console_breachdesk_router,
+    console_paperwork_router,
 )
 
 

@@ -81,6 +81,7 @@ NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/keys", N_("Keys"), Operation.KEYS_STATUS),
     NavItem(f"{PREFIX}/breaches", N_("Breaches"), Operation.BREACH_LIST),
     NavItem(f"{PREFIX}/outbox", N_("Outbox"), Operation.BREACH_LIST),
+    NavItem(f"{PREFIX}/paperwork", N_("Paperwork"), Operation.REPORT_IMPACT_ASSESSMENT),
 ]
 
 
