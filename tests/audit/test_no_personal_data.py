@@ -459,6 +459,13 @@ async def exercise_everything(call: Caller, admin: Issued, issue: TokenFactory) 
         },
     )
     await call("POST", br + "/{breach_id}/subject-notifications", dpo, 200, breach_id=bid)
+    # The regulator's paperwork drafted from the register (counts and categories only).
+    notice = br + "/{breach_id}/authority-notice"
+    await call("GET", notice, dpo, 200, breach_id=bid)
+    await call("GET", notice, dpo, 200, breach_id=bid, params={"format": "pdf", "lang": "en"})
+    await call("GET", notice, auditor, 403, breach_id=bid)
+    await call("GET", "/v1/reports/impact-assessment", dpo, 200)
+    await call("GET", "/v1/reports/impact-assessment", dpo, 200, params={"format": "pdf"})
     r = await call("GET", "/v1/notifications", shop, 200)
     notice = r.json()["items"][0]["id"]
     await call("GET", read, shop, 200, customer_id=a, params={"purpose": "legal_notice"})
