@@ -181,3 +181,22 @@ def spawn_cli(
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+ROUTE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def walk_routes(routes: Iterable[Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path) of every route of an app (``app.routes``), also those left out of the
+    OpenAPI document, through FastAPI's lazily included routers."""
+    from fastapi.routing import APIRoute
+
+    out: list[tuple[str, str]] = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:  # FastAPI's lazily included router
+            context = getattr(route, "include_context", None)
+            out += walk_routes(included.routes, prefix + str(getattr(context, "prefix", "") or ""))
+        elif isinstance(route, APIRoute):
+            out += [(m, prefix + route.path) for m in (route.methods or set()) & ROUTE_METHODS]
+    return out

@@ -21,6 +21,7 @@ from pdvault.audit.writer import AuditLog
 from pdvault.auth.principal import PrincipalCache
 from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
+from pdvault.console.admindesk_router import router as console_admindesk_router
 from pdvault.console.audit_router import router as console_audit_router
 from pdvault.console.compliance_router import router as console_compliance_router
 from pdvault.console.people_router import router as console_people_router
@@ -100,6 +101,7 @@ CONSOLE_ROUTERS = (
     console_audit_router,
     console_people_router,
     console_compliance_router,
+    console_admindesk_router,
 )
 
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import WithJsonSchema
 
-from pdvault.policy import ALLOWED_ROLES, Access, Operation
-from pdvault.policy.explain import purposes_for
+from pdvault.policy import ALLOWED_ROLES, Access, Operation, purposes_for
 
 _DESCRIPTIONS = {
     400: "Malformed header: `detail` says how to write it",

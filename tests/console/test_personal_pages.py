@@ -164,3 +164,64 @@ async def test_a_search_by_phone_is_posted_and_logged_as_the_apis(
     )
     assert r.status_code == 422
     assert (await post_form(client, "/console/customers/search", {"key": phone})).status_code == 403
+
+
+async def test_the_lookup_offers_only_the_roles_purposes_and_logs_a_forged_one(
+    client: httpx.AsyncClient,
+    app: Any,
+    issue: TokenFactory,
+    console_sign_in: SignIn,
+    make_customer: Any,
+) -> None:
+    """Issue 19.4: find by phone, open the customer for a purpose; the purposes offered are
+    the role's (those reaching some field); a purpose the role may not state, sent by hand,
+    is refused by the service and logged as the API's refusal is, shown on the page."""
+    from pdvault.policy import Access, purposes_for
+
+    phone = "0912000222"
+    customer = await make_customer(phone=phone)
+    employee = await issue("employee")
+    csrf = await console_sign_in(employee.token)
+    page = (await client.get("/console/customers")).text
+    offered = re.findall(r'<option value="([a-z_]+)"', page)
+    allowed = purposes_for("employee", Access.READ, with_fields=True)
+    assert offered == [*allowed, *allowed]  # the find form's list and the read form's
+    assert "accounting" not in offered  # reaches no customer field
+    assert "judicial_disclosure" not in offered  # another role's
+
+    found = await post_form(
+        client,
+        "/console/customers/search",
+        {"csrf": csrf, "key": phone, "purpose": "order_confirmation"},
+    )
+    assert f'name="customer_id" value="{customer}"' in found.text  # its "open" button
+    opened = await post_form(
+        client,
+        "/console/customers",
+        {"csrf": csrf, "customer_id": customer, "purpose": "order_confirmation"},
+    )
+    assert opened.status_code == 200
+    assert "Xác nhận đơn hàng" in opened.text or "order_confirmation" in opened.text
+
+    forged = await post_form(
+        client,
+        "/console/customers",
+        {"csrf": csrf, "customer_id": customer, "purpose": "judicial_disclosure"},
+    )
+    assert forged.status_code == 403
+    # The API's own answer to the same request names the same reason.
+    api = await client.get(
+        f"/v1/customers/{customer}",
+        params={"purpose": "judicial_disclosure"},
+        headers=employee.headers,
+    )
+    assert api.status_code == 403
+    reason = api.json()["reason"]
+    assert f"<code>{reason}</code>" in forged.text
+    assert "nhật ký truy cập" in forged.text
+    console_denial, api_denial = await access_events(
+        app, action="customer.read", outcome="denied", reason=reason
+    )
+    assert str(console_denial["customer_id"]) == customer
+    assert console_denial["request_id"].startswith("console:")
+    assert console_denial["purpose"] == api_denial["purpose"]

@@ -325,7 +325,7 @@ def test_the_other_rooms_read_well(page: Any, world: World) -> None:
     follow(page, "nav.rooms >> text=Khách hàng")
     page.fill("#customer_id", world.customers["script"])
     page.select_option("#purpose", "order_confirmation")
-    follow(page, "form.card button[type=submit]")
+    follow(page, "#read-form button[type=submit]")
     assert SCRIPT in page.locator("dl.detail").inner_text()  # shown as text, never run
     assert world.customers["script"] not in page.url
     shoot(page, world, "customer")

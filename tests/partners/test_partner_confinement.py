@@ -10,36 +10,21 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from pdvault.config import Settings
 from pdvault.main import create_app
 from tests.conftest import Issued, TokenFactory, access_events
-from tests.helpers import assert_problem
+from tests.helpers import ROUTE_METHODS, assert_problem, walk_routes
 from tests.partners.conftest import create_partner
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/policy", "/openapi.json", "/redoc"}
 PARTNER_OWN = {"/v1/partner/assignments", "/v1/partner/customers/{customer_id}"}
-METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-
-
-def _walk(routes: list[Any], prefix: str = "") -> list[tuple[str, str]]:
-    """(method, path) of every API route, also those left out of the OpenAPI document."""
-    out: list[tuple[str, str]] = []
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:  # FastAPI's lazily included router
-            context = getattr(route, "include_context", None)
-            out += _walk(included.routes, prefix + str(getattr(context, "prefix", "") or ""))
-        elif isinstance(route, APIRoute):
-            out += [(m, prefix + route.path) for m in (route.methods or set()) & METHODS]
-    return out
 
 
 def endpoints(app: FastAPI) -> list[tuple[str, str]]:
-    found = set(_walk(list(app.routes)))
+    found = set(walk_routes(app.routes))
     for path, operations in app.openapi()["paths"].items():
-        found |= {(m.upper(), path) for m in operations if m.upper() in METHODS}
+        found |= {(m.upper(), path) for m in operations if m.upper() in ROUTE_METHODS}
     return sorted(
         (m, p)
         for m, p in found
@@ -145,7 +130,7 @@ async def test_a_partner_token_opens_no_console_page(
 ) -> None:
     """A bearer token is not a console session: every console page sends it to sign-in."""
     pages = sorted(
-        {p for m, p in _walk(list(app.routes)) if m == "GET" and p.startswith(CONSOLE)}
+        {p for m, p in walk_routes(app.routes) if m == "GET" and p.startswith(CONSOLE)}
         - {f"{CONSOLE}/sign-in", f"{CONSOLE}/static/{{name}}"}
     )
     assert f"{CONSOLE}/audit/events" in pages, pages

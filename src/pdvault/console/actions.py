@@ -57,6 +57,17 @@ REASON_MESSAGES: dict[str, str] = {
     "duplicate_partner": N_("A partner with that name already exists."),
     "principal_disabled": N_("That principal is disabled."),
     "erased": N_("This customer has been erased."),
+    "purpose_not_permitted": N_("Your role may not state this purpose for this access."),
+    "role_not_permitted": N_("Your role may not do this."),
+    "field_not_permitted": N_("This purpose does not reach the fields asked for."),
+    "consent_required": N_("This purpose needs the customer's consent."),
+    "consent_missing": N_("The customer has not given the consent this purpose needs."),
+    "consent_withdrawn": N_("The customer has withdrawn the consent this purpose needs."),
+    "justification_required": N_("This purpose needs a written justification."),
+    "no_pending_notice": N_("There is no pending notice for this customer."),
+    "no_open_case": N_("There is no open case for this customer."),
+    "request_not_approved": N_("The request has not been approved."),
+    "out_of_scope": N_("This is outside the request's scope."),
 }
 # A refusal's message by its status, when its reason has no message of its own.
 STATUS_MESSAGES: dict[int, str] = {

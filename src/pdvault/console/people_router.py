@@ -14,15 +14,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from pdvault.console.actions import refused
 from pdvault.console.i18n import N_
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
 from pdvault.customers.schemas import SearchIn
 from pdvault.customers.search import CustomerSearch
 from pdvault.customers.service import CustomerService
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
+from pdvault.errors import Problem
 from pdvault.governance.complaints import ComplaintService
 from pdvault.pagination import Cursor
-from pdvault.policy import Access, Operation, may_read_free_text, purposes_for
+from pdvault.policy import Access, Operation, Purpose, may_read_free_text, purposes_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,7 +42,11 @@ def _customer_page(
     errors: dict[str, str] | None = None,
     customer: dict[str, object] | None = None,
     hits: list[dict[str, object]] | None = None,
+    refusal: Problem | None = None,
 ) -> Response:
+    """The lookup: find by phone or email, read by id, for a purpose the role may state
+    (the policy's list). A refusal by the service (logged by it) is shown on the page."""
+    status = refusal.status if refusal is not None else 422 if errors else 200
     return render(
         request,
         signed,
@@ -50,10 +56,17 @@ def _customer_page(
             "errors": errors or {},
             "customer": customer,
             "hits": hits,
-            "purposes": purposes_for(signed.actor.role, Access.READ),
+            "purposes": purposes_for(signed.actor.role, Access.READ, with_fields=True),
+            "refusal": refused(refusal) if refusal is not None else None,
         },
-        status=422 if errors else 200,
+        status=status,
     )
+
+
+def _purpose_error(purpose: str) -> str | None:
+    """A purpose the table does not know is the form's fault (422); a known one the role may
+    not state goes to the service, which refuses it and logs the refusal as for the API."""
+    return None if purpose in set(Purpose) else N_("Not one of the listed values.")
 
 
 @router.get(CUSTOMERS)
@@ -81,14 +94,17 @@ async def customer_read(
         customer_id = uuid.UUID(values["customer_id"])
     except ValueError:
         errors["customer_id"] = N_("Not an id.")
-    if values["purpose"] not in purposes_for(actor.role, Access.READ):
-        errors["purpose"] = N_("Not one of the listed values.")
+    if error := _purpose_error(values["purpose"]):
+        errors["purpose"] = error
     if errors or customer_id is None:
         return _customer_page(request, signed, values, errors=errors)
     service = CustomerService(runtime, session, actor)
-    body, _ = await service.read(
-        customer_id, values["purpose"], None, values["justification"] or None
-    )
+    try:
+        body, _ = await service.read(
+            customer_id, values["purpose"], None, values["justification"] or None
+        )
+    except Problem as problem:
+        return _customer_page(request, signed, values, refusal=problem)
     await session.commit()
     return _customer_page(request, signed, values, customer=body)
 
@@ -106,8 +122,8 @@ async def customer_search(
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.CUSTOMER_SEARCH)
     values = {k: form.get(k, "").strip() for k in ("key", "purpose", "justification")}
     errors: dict[str, str] = {}
-    if values["purpose"] not in purposes_for(actor.role, Access.READ):
-        errors["purpose"] = N_("Not one of the listed values.")
+    if error := _purpose_error(values["purpose"]):
+        errors["purpose"] = error
     key = values["key"]
     try:
         query = SearchIn.model_validate(
@@ -118,7 +134,10 @@ async def customer_search(
     if errors:
         return _customer_page(request, signed, values, errors=errors)
     search = CustomerSearch(runtime, session, actor)
-    hits = await search.search(query, values["justification"] or None)
+    try:
+        hits = await search.search(query, values["justification"] or None)
+    except Problem as problem:
+        return _customer_page(request, signed, {"purpose": values["purpose"]}, refusal=problem)
     await session.commit()
     # The form is shown again empty: the phone or email is not echoed back into the page.
     return _customer_page(request, signed, {"purpose": values["purpose"]}, hits=hits)

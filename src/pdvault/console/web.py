@@ -68,6 +68,10 @@ NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/customers", N_("Customers"), Operation.CUSTOMER_READ),
     NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
     NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
+    # The administrator's desk (issue 19.3).
+    NavItem(f"{PREFIX}/principals", N_("Principals"), Operation.PRINCIPAL_LIST),
+    NavItem(f"{PREFIX}/partners", N_("Partners"), Operation.PARTNER_LIST),
+    NavItem(f"{PREFIX}/keys", N_("Keys"), Operation.KEYS_STATUS),
 ]
 
 
@@ -88,6 +92,22 @@ FIELD_LABELS = {
     "phone": N_("Phone"),
     "email": N_("Email"),
     "address": N_("Address"),
+}
+# The purposes of the rule table, as staff name them (the code stays beside the name).
+PURPOSE_LABELS = {
+    "registration": N_("Registration"),
+    "order_confirmation": N_("Order confirmation"),
+    "product_consultation": N_("Product consultation"),
+    "product_information": N_("Product information"),
+    "marketing": N_("Marketing"),
+    "special_case_support": N_("Special case support"),
+    "customer_self_service": N_("Customer self-service"),
+    "legal_notice": N_("Legal notice"),
+    "order_fulfillment": N_("Order fulfilment"),
+    "judicial_disclosure": N_("Judicial disclosure"),
+    "complaint_handling": N_("Complaint handling"),
+    "data_subject_request": N_("Data-subject request"),
+    "accounting": N_("Accounting"),
 }
 STATUS_LABELS = {
     "received": N_("received"),
@@ -194,6 +214,7 @@ def render(
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "role_labels": ROLE_LABELS,
             "field_labels": FIELD_LABELS,
+            "purpose_labels": PURPOSE_LABELS,
             "status_labels": STATUS_LABELS,
             "idle_minutes": console_of(request).settings.console_idle_minutes,
             "lifetime_hours": console_of(request).settings.console_lifetime_hours,

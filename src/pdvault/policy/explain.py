@@ -9,12 +9,11 @@ value is never repeated: a close match from the table is named instead.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
 from typing import Literal
 
 from pdvault.errors import Forbidden
 from pdvault.policy.engine import Reason, rule_for
-from pdvault.policy.rules import RULES, Access, Role
+from pdvault.policy.rules import RULES, Access, Role, purposes_for
 
 POLICY_URL = "/v1/policy"
 
@@ -24,16 +23,6 @@ _VERB = {
     Access.WRITE: "correcting",
     Access.DOCUMENTS: "reading documents",
 }
-
-
-def purposes_for(roles: Iterable[Role | str], access: Access) -> tuple[str, ...]:
-    """The purposes any of ``roles`` may state for ``access``, in the table's order."""
-    wanted = {str(r) for r in roles}
-    return tuple(
-        rule.purpose.value
-        for rule in RULES.values()
-        if access in rule.access and wanted & {r.value for r in rule.roles}
-    )
 
 
 def purpose_detail(

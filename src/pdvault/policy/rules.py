@@ -7,6 +7,7 @@ legal purpose (still open after the customer withdraws processing consent, R7.1)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -203,11 +204,17 @@ RULES: dict[Purpose, Rule] = {
 }
 
 
-def purposes_for(role: Role | str, access: Access) -> list[str]:
-    """The purposes under which ``role`` has ``access`` to some field, in table order (the
-    console offers them; the decision is still ``decide``'s)."""
-    return [
+def purposes_for(
+    roles: Role | str | Iterable[Role | str], access: Access, *, with_fields: bool = False
+) -> tuple[str, ...]:
+    """The purposes any of ``roles`` may state for ``access``, in the table's order; with
+    ``with_fields``, only those that reach some customer field (what the console offers for a
+    read). The decision on a request is still ``decide``'s."""
+    wanted = {str(roles)} if isinstance(roles, str) else {str(r) for r in roles}
+    return tuple(
         rule.purpose.value
         for rule in RULES.values()
-        if role in rule.roles and access in rule.access and rule.fields
-    ]
+        if access in rule.access
+        and wanted & {r.value for r in rule.roles}
+        and (rule.fields or not with_fields)
+    )

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.errors import Conflict, NotFound
@@ -45,16 +44,7 @@ async def _log(
     token_id: uuid.UUID | None = None,
 ) -> None:
     """The act's event: the actor (principal and token) and what it was about, by id."""
-    await runtime.audit.append(
-        session,
-        actor,
-        EventDraft(
-            action=action,
-            outcome=ALLOWED,
-            target_principal_id=principal_id,
-            target_token_id=token_id,
-        ),
-    )
+    await service.log_act(runtime, session, actor, action, principal_id, token_id)
 
 
 @router.post(

@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pdvault.audit.writer import ALLOWED, EventDraft
+from pdvault.auth.principal import Actor
 from pdvault.auth.tokens import hash_token, new_token
 from pdvault.db import new_id, utcnow
 from pdvault.errors import Conflict, Unprocessable
@@ -24,6 +26,7 @@ from pdvault.principals.schemas import (
     TokenPage,
     TokenRevoked,
 )
+from pdvault.runtime import Runtime
 
 
 def principal_out(p: Principal) -> PrincipalOut:
@@ -137,3 +140,26 @@ async def revoke_token(session: AsyncSession, token: Token) -> TokenRevoked:
     token.revoked_at = revoked_at
     await session.flush()
     return TokenRevoked(id=token.id, principal_id=token.principal_id, revoked_at=revoked_at)
+
+
+async def log_act(
+    runtime: Runtime,
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    principal_id: uuid.UUID,
+    token_id: uuid.UUID | None = None,
+) -> None:
+    """An administrator's act on a principal or token, as the access log keeps it: the actor
+    (principal and token) and what it was about, by id (the API's routes and the console's
+    administrator's desk write the same event)."""
+    await runtime.audit.append(
+        session,
+        actor,
+        EventDraft(
+            action=action,
+            outcome=ALLOWED,
+            target_principal_id=principal_id,
+            target_token_id=token_id,
+        ),
+    )

@@ -7,3 +7,23 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+// The administrator's desk (issue 19.3): a copy button beside a token shown once. Without
+// the script the button stays hidden and the token sits in a read-only field to select.
+document.querySelectorAll("button[data-copy]").forEach((button) => {
+  const field = document.getElementById(button.dataset.copy);
+  const readable = field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement;
+  if (!readable || !navigator.clipboard) {
+    return;
+  }
+  button.hidden = false;
+  const label = button.textContent;
+  button.addEventListener("click", () => {
+    navigator.clipboard.writeText(field.value).then(
+      () => {
+        button.textContent = button.dataset.copied || label;
+        window.setTimeout(() => { button.textContent = label; }, 2000);
+      },
+      () => { field.select(); },
+    );
+  });
+});
