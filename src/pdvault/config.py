@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,52 @@ class Controller(BaseModel):
     hotline: str = Field(default="0912 853 984", description="Hotline for privacy questions")
     email: str = Field(default="sales@tomexco.com", description="Contact email")
     website: str = Field(default="www.tomexco.com", description="Website")
+
+
+class Paperwork(BaseModel):
+    """Issue 21: what the regulator's paperwork (the breach notice, the impact assessment) says
+    of the controller beyond ``controller``, and the law it cites. Defaults are fictional."""
+
+    place: str = Field(default="Hà Nội", description="Place written on the documents' date line")
+    contact_point: str = Field(
+        default="Bộ phận Chăm sóc khách hàng (ví dụ), 1900 0000, lienhe@cuahang.example",
+        description="Contact point for the authority (name of the unit, phone, email)",
+    )
+    dpo_unit: str = Field(
+        default="Bộ phận Bảo vệ dữ liệu cá nhân (ví dụ)",
+        description="The controller's data-protection department",
+    )
+    dpo_contact: str = Field(
+        default="Cán bộ bảo vệ dữ liệu (ví dụ), 1900 0001, dpo@cuahang.example",
+        description="The data-protection officer's contact (a role address, not a person's)",
+    )
+    processing_started: date = Field(
+        default=date(2026, 1, 1),
+        description="The day processing of personal data started (the assessment is due to "
+        "the authority 60 days after)",
+    )
+    assessment_submission_days: int = Field(
+        default=60, ge=1, le=365, description="Days after the start to send the assessment"
+    )
+    authority: str = Field(
+        default="Cục An ninh mạng và phòng, chống tội phạm sử dụng công nghệ cao (A05), Bộ Công an",
+        description="The authority the documents are addressed to",
+    )
+    law: str = Field(
+        default="Luật Bảo vệ dữ liệu cá nhân số 91/2025/QH15 (hiệu lực từ 01/01/2026)",
+        description="The law the documents cite",
+    )
+    decree: str = Field(
+        default="Nghị định số 13/2023/NĐ-CP về bảo vệ dữ liệu cá nhân",
+        description="The decree the documents cite",
+    )
+    notice_article: str = Field(
+        default="Điều 23", description="The decree's article on notifying a breach"
+    )
+    notice_form: str = Field(default="Mẫu số 03", description="The breach notice's form number")
+    assessment_article: str = Field(
+        default="Điều 24", description="The decree's article on the impact assessment"
+    )
 
 
 class Transit(BaseModel):
@@ -78,6 +125,7 @@ class Settings(BaseSettings):
     migrations_dir: Path | None = Field(default=None, description="Alembic scripts location")
 
     controller: Controller = Field(default_factory=Controller)
+    paperwork: Paperwork = Field(default_factory=Paperwork)
     policy_version: str = Field(default="2024-01", description="Served by /v1/policy")
     policy_text_file: Path | None = Field(
         default=None, description="Policy text served by /v1/policy (default: the packaged text)"

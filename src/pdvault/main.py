@@ -23,7 +23,11 @@ from pdvault.auth.throttle import AuthFailureLimiter
 from pdvault.config import Settings, get_settings
 from pdvault.console.admindesk_router import router as console_admindesk_router
 from pdvault.console.audit_router import router as console_audit_router
+from pdvault.console.breachdesk_router import router as console_breachdesk_router
 from pdvault.console.compliance_router import router as console_compliance_router
+from pdvault.console.dpodesk_router import router as console_dpodesk_router
+from pdvault.console.legaldesk_router import router as console_legaldesk_router
+from pdvault.console.paperwork_router import router as console_paperwork_router
 from pdvault.console.people_router import router as console_people_router
 from pdvault.console.router import SIGN_IN
 from pdvault.console.router import router as console_router
@@ -101,7 +105,11 @@ CONSOLE_ROUTERS = (
     console_audit_router,
     console_people_router,
     console_compliance_router,
+    console_legaldesk_router,
+    console_dpodesk_router,
     console_admindesk_router,
+    console_breachdesk_router,
+    console_paperwork_router,
 )
 
 

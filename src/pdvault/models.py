@@ -8,6 +8,7 @@ from pdvault.db import Base
 from pdvault.documents.models import Document
 from pdvault.erasure.models import DeletionRequest
 from pdvault.governance.models import Breach, BreachCustomer, Complaint, ComplaintTransition
+from pdvault.governance.paperwork_models import PaperworkVersion
 from pdvault.idempotency import IdempotencyRecord
 from pdvault.judicial.models import JudicialRequest, JudicialRequestCustomer
 from pdvault.notifications.models import Notification
@@ -39,6 +40,7 @@ __all__ = [
     "JudicialRequest",
     "JudicialRequestCustomer",
     "Notification",
+    "PaperworkVersion",
     "Partner",
     "Principal",
     "Token",

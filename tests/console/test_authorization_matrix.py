@@ -32,7 +32,10 @@ PEOPLE = (Role.DPO, Role.LEGAL, Role.AUDITOR, Role.ADMIN, Role.EMPLOYEE)
 # what the policy guards.
 OPEN = {
     ("GET", "/console"): "redirects to the start page",
-    ("GET", "/console/"): "the start page: the person's own name, role and rooms",
+    ("GET", "/console/"): (
+        "the start page: the person's own name, role and rooms; for a role that decides "
+        "deletion requests, what is due, from the lists the policy lets it call (issue 19.1)"
+    ),
     ("GET", "/console/sign-in"): "the sign-in form",
     ("POST", "/console/sign-in"): "signs in (refuses systems' tokens itself)",
     ("POST", "/console/sign-out"): "ends the person's own session",

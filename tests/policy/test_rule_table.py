@@ -238,6 +238,8 @@ API_ROLES: dict[str, frozenset[str]] = {
     "breach.notify_authority": frozenset({"dpo"}),
     "breach.notify_subjects": frozenset({"dpo"}),
     "report.compliance": frozenset({"dpo", "auditor"}),
+    "breach.authority_notice": frozenset({"dpo"}),
+    "report.impact_assessment": frozenset({"dpo"}),
 }
 
 

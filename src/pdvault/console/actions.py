@@ -47,7 +47,9 @@ REASON_MESSAGES: dict[str, str] = {
     "idempotency_key_reused": N_(
         "This form was already sent with other values. Open the page again to send new ones."
     ),
-    "four_eyes": N_("A second legal officer, not the one who recorded it, must approve it."),
+    "four_eyes": N_(
+        "You recorded this request: a data-protection officer who did not record it decides it."
+    ),
     "request_expired": N_("The request has expired."),
     "request_pending": N_("The request is still waiting for its approval."),
     "invalid_transition": N_("It cannot move to that state from where it is now."),

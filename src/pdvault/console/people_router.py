@@ -14,7 +14,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from pdvault.console.actions import refused
+from pdvault.console.actions import done_message, refused
+from pdvault.console.dpodesk import DONE, transition_context
 from pdvault.console.i18n import N_
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
 from pdvault.customers.schemas import SearchIn
@@ -184,4 +185,16 @@ async def complaint(
     out = await ComplaintService(runtime, session, actor).get(complaint_id)
     await session.commit()
     reveal = may_read_free_text(actor.role)
-    return render(request, signed, "complaint.html", {"complaint": out, "reveal": reveal})
+    # The DPO's desk (issue 19.1): the transition form, for a role that may move it.
+    moves = transition_context(actor, out.status)
+    return render(
+        request,
+        signed,
+        "complaint.html",
+        {
+            "complaint": out,
+            "reveal": reveal,
+            **moves,
+            "done": done_message(request, DONE),
+        },
+    )

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pdvault.audit.writer import ALLOWED, DENIED, EventDraft
 from pdvault.auth.principal import resolve_token
 from pdvault.auth.tokens import looks_like_token
+from pdvault.console.dpodesk import due_summary
 from pdvault.console.i18n import N_, language_or_default
 from pdvault.console.web import (
     COOKIE,
@@ -53,8 +54,12 @@ async def console_root() -> RedirectResponse:
 
 
 @router.get(f"{PREFIX}/")
-async def start(request: Request, signed: ConsolePage) -> Response:
-    return render(request, signed, "start.html")
+async def start(
+    request: Request, runtime: RuntimeDep, session: SessionDep, signed: ConsolePage
+) -> Response:
+    # The DPO's desk (issue 19.1): the dpo sees what is due first.
+    due = await due_summary(runtime, session, signed.actor)
+    return render(request, signed, "start.html", {"view": due, "summary_link": True})
 
 
 @router.get(SIGN_IN)

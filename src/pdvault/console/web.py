@@ -45,6 +45,8 @@ FIELD_MAX = 200
 # which may hold line breaks and are as long as the API lets them be.
 TEXT_FIELDS = frozenset(
     {"reason", "justification", "summary", "description", "measures", "legal_basis", "note"}
+    # a judicial request's customer ids, one per line (about 50 in a form)
+    | {"customer_ids"}
 )
 TEXT_MAX = 2000
 
@@ -60,6 +62,10 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/", N_("Start")),
+    # The DPO's desk (issue 19.1): what is due first, then the requests.
+    NavItem(f"{PREFIX}/due", N_("What is due"), Operation.DELETION_LIST),
+    NavItem(f"{PREFIX}/deletion-requests", N_("Deletion requests"), Operation.DELETION_LIST),
+    NavItem(f"{PREFIX}/access-requests", N_("Access requests"), Operation.ACCESS_REQUEST_LIST),
     NavItem(f"{PREFIX}/audit/events", N_("Access log"), Operation.AUDIT_EVENTS),
     NavItem(f"{PREFIX}/audit/verify", N_("Verification"), Operation.AUDIT_VERIFY),
     NavItem(
@@ -68,10 +74,14 @@ NAV: list[NavItem] = [
     NavItem(f"{PREFIX}/customers", N_("Customers"), Operation.CUSTOMER_READ),
     NavItem(f"{PREFIX}/complaints", N_("Complaints"), Operation.COMPLAINT_LIST),
     NavItem(f"{PREFIX}/compliance", N_("Compliance report"), Operation.REPORT_COMPLIANCE),
+    NavItem(f"{PREFIX}/judicial-requests", N_("Judicial requests"), Operation.JUDICIAL_LIST),
     # The administrator's desk (issue 19.3).
     NavItem(f"{PREFIX}/principals", N_("Principals"), Operation.PRINCIPAL_LIST),
     NavItem(f"{PREFIX}/partners", N_("Partners"), Operation.PARTNER_LIST),
     NavItem(f"{PREFIX}/keys", N_("Keys"), Operation.KEYS_STATUS),
+    NavItem(f"{PREFIX}/breaches", N_("Breaches"), Operation.BREACH_LIST),
+    NavItem(f"{PREFIX}/outbox", N_("Outbox"), Operation.BREACH_LIST),
+    NavItem(f"{PREFIX}/paperwork", N_("Paperwork"), Operation.REPORT_IMPACT_ASSESSMENT),
 ]
 
 

@@ -195,9 +195,20 @@ class BreachService:
         named = None if b.all_customers else await self._named(b.id)
         return self._detail(b, named, utcnow())
 
-    async def list(self, limit: int, cursor: str | None, overdue: bool | None) -> BreachPage:
+    async def list(
+        self,
+        limit: int,
+        cursor: str | None,
+        overdue: bool | None,
+        *,
+        awaiting_authority: bool = False,
+    ) -> BreachPage:
+        """A page of the register; ``awaiting_authority``: only breaches whose 72-hour
+        authority deadline is still running (not notified yet; the console's what is due)."""
         now = utcnow()
         query = select(Breach).order_by(Breach.id).limit(limit + 1)
+        if awaiting_authority:
+            query = query.where(Breach.authority_notified_at.is_(None))
         if overdue is True:
             query = query.where(overdue_clause(now))
         elif overdue is False:

@@ -240,11 +240,16 @@ class ComplaintService:
         overdue: bool | None = None,
         customer_id: uuid.UUID | None = None,
         category: str | None = None,
+        undecided: bool = False,
     ) -> ComplaintPage:
+        """A page of the register; ``undecided``: only those still running towards their
+        due date (received or investigating; the console's list of what is due)."""
         now = utcnow()
         query = select(Complaint).order_by(Complaint.id).limit(limit + 1)
         if status is not None:
             query = query.where(Complaint.status == status)
+        if undecided:
+            query = query.where(Complaint.status.in_(_UNDECIDED))
         if category is not None:
             query = query.where(Complaint.category == category)
         if customer_id is not None:

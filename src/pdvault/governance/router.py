@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.db import AwareUTC
+from pdvault.db import AwareUTC, utcnow
 from pdvault.deps import RuntimeDep, SessionDep, require
 from pdvault.errors import Unprocessable
 from pdvault.governance.breach_schemas import (
@@ -34,6 +34,15 @@ from pdvault.governance.complaint_schemas import (
     TransitionIn,
 )
 from pdvault.governance.complaints import ComplaintService
+from pdvault.governance.paperwork import (
+    AuthorityNotice,
+    ImpactAssessment,
+    Language,
+    draft_authority_notice,
+    draft_impact_assessment,
+    started_at,
+)
+from pdvault.governance.paperwork_files import Format, issue
 from pdvault.governance.report_schemas import CSV_EXAMPLE, ComplianceReport
 from pdvault.governance.reports import compliance_report, report_csv
 from pdvault.openapi_docs import problems
@@ -248,6 +257,110 @@ async def notify_subjects(
         already_queued=total.already_queued,
         skipped_erased=total.skipped_erased,
         notices=notices,
+    )
+
+
+# -- the regulator's paperwork (issue 21) ---------------------------------------------------
+
+Lang = Annotated[Language, Query(description="The document's language: vi (default) or en")]
+FormatQuery = Annotated[
+    Literal["json", "pdf"] | None,
+    Query(alias="format", description="json or pdf; overrides Accept (JSON by default)"),
+]
+
+
+def wants_pdf(accept: str | None, fmt: str | None) -> Format:
+    """``?format=`` decides; without it ``Accept: application/pdf`` (before any JSON) does."""
+    if fmt is not None:
+        return "pdf" if fmt == "pdf" else "json"
+    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
+    if "application/pdf" not in types:
+        return "json"
+    if "application/json" in types and types.index("application/json") < types.index(
+        "application/pdf"
+    ):
+        return "json"
+    return "pdf"
+
+
+def _pdf_response(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": description,
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
+@breaches_router.get(
+    "/{breach_id}/authority-notice",
+    response_model=AuthorityNotice,
+    summary="Draft the breach notice to the authority (Decree 13 Form No. 03); JSON or PDF (dpo)",
+    responses={
+        **_pdf_response("The draft (an A4 PDF with `Accept: application/pdf` or `format=pdf`)"),
+        **problems(401, 403, 404, 422, 503),
+    },
+)
+async def draft_breach_notice(
+    breach_id: uuid.UUID,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.BREACH_AUTHORITY_NOTICE))],
+    lang: Lang = "vi",
+    fmt: FormatQuery = None,
+) -> Any:
+    breach = await BreachService(runtime, session, actor).breach(
+        Operation.BREACH_AUTHORITY_NOTICE.value, breach_id
+    )
+    draft = await draft_authority_notice(session, runtime.settings, breach, lang)
+    chosen = wants_pdf(request.headers.get("accept"), fmt)
+    issued = await issue(runtime, session, actor, draft, chosen)
+    return Response(
+        issued.body,
+        media_type=issued.media_type,
+        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
+    )
+
+
+@reports_router.get(
+    "/impact-assessment",
+    response_model=ImpactAssessment,
+    summary="Draft the processing impact assessment dossier (Decree 13 Art. 24); JSON or PDF (dpo)",
+    responses={
+        **_pdf_response("The dossier (an A4 PDF with `Accept: application/pdf` or `format=pdf`)"),
+        **problems(401, 403, 422, 503),
+    },
+)
+async def draft_impact_assessment_dossier(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Operation.REPORT_IMPACT_ASSESSMENT))],
+    lang: Lang = "vi",
+    fmt: FormatQuery = None,
+    since: Annotated[
+        AwareUTC | None, Query(description="Figures from (inclusive); default: processing start")
+    ] = None,
+    until: Annotated[
+        AwareUTC | None, Query(description="Figures until (exclusive); default: now")
+    ] = None,
+) -> Any:
+    now = utcnow()
+    since = started_at(runtime.settings.paperwork.processing_started) if since is None else since
+    until = now if until is None else until
+    if since >= until:
+        raise Unprocessable(
+            "until must be after since (by default: the start of processing, and now).",
+            errors=[{"loc": ["query", "until"], "msg": "must be after since"}],
+        )
+    draft = await draft_impact_assessment(session, runtime, lang, since, until, now)
+    chosen = wants_pdf(request.headers.get("accept"), fmt)
+    issued = await issue(runtime, session, actor, draft, chosen)
+    return Response(
+        issued.body,
+        media_type=issued.media_type,
+        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
     )
 
 

@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, exists, select, update
+from sqlalchemy import Table, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault.db import new_id, utcnow
-from pdvault.notifications.models import Notification
+from pdvault.notifications.models import NoticeKind, Notification
 from pdvault.notifications.schemas import NotificationOut, NotificationPage
 from pdvault.pagination import split_page, uuid_after
 
@@ -113,3 +113,55 @@ async def acknowledge(
         )
         await session.refresh(notice)
     return notice
+
+
+# -- the breach notices as the DPO's desk follows them (console, issue 19.1) ----------------
+
+
+def breach_notice_prefix(breach_id: uuid.UUID) -> str:
+    """The dedupe key's start that every notice of one breach's fan-out carries."""
+    return f"breach:{breach_id}:"
+
+
+def _breach_notices(breach_id: uuid.UUID | None) -> Any:
+    clause: Any = Notification.kind == NoticeKind.BREACH.value
+    if breach_id is not None:
+        clause = clause & Notification.dedupe_key.startswith(
+            breach_notice_prefix(breach_id), autoescape=True
+        )
+    return clause
+
+
+async def breach_notice_counts(session: AsyncSession, breach_id: uuid.UUID) -> tuple[int, int]:
+    """How many notices of this breach are in the outbox, and how many of them the
+    storefront has acknowledged as delivered."""
+    total, delivered = (
+        await session.execute(
+            select(func.count(), func.count(Notification.delivered_at)).where(
+                _breach_notices(breach_id)
+            )
+        )
+    ).one()
+    return int(total or 0), int(delivered or 0)
+
+
+async def list_breach_notices(
+    session: AsyncSession,
+    breach_id: uuid.UUID | None,
+    status: str,
+    limit: int,
+    cursor: str | None,
+) -> NotificationPage:
+    """The breach notices in the outbox (of one breach, or of all), oldest id first, by
+    delivery state as ``list_notifications`` filters it (pending, delivered, all)."""
+    query = select(Notification).where(_breach_notices(breach_id))
+    if status == "pending":
+        query = query.where(Notification.delivered_at.is_(None))
+    elif status == "delivered":
+        query = query.where(Notification.delivered_at.is_not(None))
+    after = uuid_after(cursor)
+    if after is not None:
+        query = query.where(Notification.id > after)
+    fetched = (await session.scalars(query.order_by(Notification.id).limit(limit + 1))).all()
+    rows, next_cursor = split_page(fetched, limit, lambda n: n.id)
+    return NotificationPage(items=[notification_out(n) for n in rows], next_cursor=next_cursor)

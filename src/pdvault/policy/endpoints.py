@@ -67,6 +67,9 @@ class Operation(StrEnum):
     BREACH_NOTIFY_AUTHORITY = "breach.notify_authority"
     BREACH_NOTIFY_SUBJECTS = "breach.notify_subjects"
     REPORT_COMPLIANCE = "report.compliance"
+    # Issue 21: the regulator's paperwork (the dpo drafts and signs it).
+    BREACH_AUTHORITY_NOTICE = "breach.authority_notice"
+    REPORT_IMPACT_ASSESSMENT = "report.impact_assessment"
 
 
 S, E, D, A = Role.STOREFRONT, Role.EMPLOYEE, Role.DPO, Role.ADMIN
@@ -133,6 +136,8 @@ ALLOWED_ROLES: dict[Operation, frozenset[Role]] = {
     Operation.BREACH_NOTIFY_AUTHORITY: frozenset({D}),
     Operation.BREACH_NOTIFY_SUBJECTS: frozenset({D}),
     Operation.REPORT_COMPLIANCE: frozenset({D, U}),
+    Operation.BREACH_AUTHORITY_NOTICE: frozenset({D}),
+    Operation.REPORT_IMPACT_ASSESSMENT: frozenset({D}),
 }
 
 
