@@ -36,7 +36,7 @@ from tests.helpers import free_port
 POSTGRES_URL = os.environ.get("PDVAULT_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ENGINES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-# .ci/run runs the engines side by side, one pytest each: PDVAULT_TEST_ENGINES=sqlite or
+# .ci/run runs the engines one after the other, one pytest each: PDVAULT_TEST_ENGINES=sqlite or
 # =postgresql keeps that engine's tests; a test that does not depend on the engine runs only
 # where SQLite runs, so nothing runs twice and nothing is left out.
 _CHOSEN = [e.strip() for e in os.environ.get("PDVAULT_TEST_ENGINES", "").split(",") if e.strip()]
