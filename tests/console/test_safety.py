@@ -183,3 +183,16 @@ async def test_the_language_switch_keeps_the_pages_query(
 async def test_the_console_is_not_in_the_openapi_document(app: Any) -> None:
     paths = app.openapi()["paths"]
     assert not [p for p in paths if p.startswith("/console")]
+
+
+def test_a_page_under_a_room_marks_that_room_in_the_navigation() -> None:
+    from pdvault.console.web import NAV, current_room
+
+    assert current_room("/console/breaches/0190f3a0", NAV) == "/console/breaches"
+    assert current_room("/console/customers/access-report", NAV) == (
+        "/console/customers/access-report"
+    )
+    assert current_room("/console/customers", NAV) == "/console/customers"
+    assert current_room("/console/", NAV) == "/console/"
+    assert current_room("/console/sign-in", NAV) is None  # not under the start page
+    assert current_room("/console/breachesX", NAV) is None  # a prefix, not a room

@@ -219,6 +219,7 @@ def render(
             **(context or {}),
             "signed": signed,
             "nav": nav,
+            "current_room": current_room(request.url.path, nav),
             # The page with its query (filters, a period: ids and dates, never a personal
             # value), so switching the language keeps what the page shows.
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
@@ -232,6 +233,17 @@ def render(
         }
     )
     return HTMLResponse(html, status_code=status, headers=dict(headers or {}))
+
+
+def current_room(path: str, nav: list[NavItem]) -> str | None:
+    """The room a page belongs to: the longest room path it is, or lies under (a breach's
+    page is in the breaches' room); the start page only for itself."""
+    rooms = [
+        item.path
+        for item in nav
+        if path == item.path or (item.path != f"{PREFIX}/" and path.startswith(item.path + "/"))
+    ]
+    return max(rooms, key=len, default=None)
 
 
 def is_console_path(path: str) -> bool:

@@ -27,3 +27,8 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     );
   });
 });
+// On a phone the rooms sit on one line that scrolls sideways: show the current one.
+const current = document.querySelector(".rooms a[aria-current]");
+if (current) {
+  current.scrollIntoView({ block: "nearest", inline: "center" });
+}
