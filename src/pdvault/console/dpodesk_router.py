@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pdvault import export
 from pdvault.audit import service as audit_service
@@ -39,6 +41,7 @@ from pdvault.console.dpodesk import (
     transition_context,
 )
 from pdvault.console.i18n import N_
+from pdvault.console.sessions import SignedIn
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
 from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
@@ -53,6 +56,7 @@ from pdvault.governance.models import ComplaintStatus
 from pdvault.judicial.service import is_on_legal_hold
 from pdvault.pagination import Cursor
 from pdvault.policy import Operation, default_purpose, may_call, may_read_free_text
+from pdvault.runtime import Runtime
 from pdvault.subjects.access import AccessRequestService
 from pdvault.subjects.schemas import AccessRejectIn, AccessRequestOut
 
@@ -321,6 +325,92 @@ def _reason_errors(raw: str, schema: type[DeletionRejectIn] | type[AccessRejectI
     return None
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """A decision's post on a request's page: who sends which form about which request."""
+
+    request: Request
+    runtime: Runtime
+    session: AsyncSession
+    signed: SignedIn
+    actor: Actor
+    form: Mapping[str, str]
+    request_id: uuid.UUID
+
+
+class _Rejecting(Protocol):
+    async def reject(
+        self, request_id: uuid.UUID, reason: str
+    ) -> DeletionRequestOut | AccessRequestOut: ...
+
+
+class _RequestPage(Protocol):
+    async def __call__(
+        self,
+        request: Request,
+        runtime: Runtime,
+        session: AsyncSession,
+        signed: SignedIn,
+        request_id: uuid.UUID,
+        *,
+        shown: Refused | None = None,
+        sent: str | None = None,
+        values: Mapping[str, str] | None = None,
+        status: int = 200,
+    ) -> Response: ...
+
+
+async def _reject(
+    service: _Rejecting,
+    post: _Decided,
+    *,
+    schema: type[DeletionRejectIn] | type[AccessRejectIn],
+    page: _RequestPage,
+    path: str,
+    operation: str,
+) -> Response:
+    """A deletion or access request rejected with its reason, once per drawn form: a bad
+    reason is the form's 422, a refusal is shown on the request's page, nothing of it stays."""
+    reason = post.form.get("reason", "").strip()
+
+    async def again(shown: Refused, status: int) -> Response:
+        return await page(
+            post.request,
+            post.runtime,
+            post.session,
+            post.signed,
+            post.request_id,
+            shown=shown,
+            sent="reject",
+            values={"reason": reason},
+            status=status,
+        )
+
+    error = _reason_errors(reason, schema)
+    if error is not None:
+        return await again(
+            Refused(N_("Something in the form is not valid."), {"reason": error}), 422
+        )
+
+    async def work() -> dict[str, Any]:
+        return _remembered(await service.reject(post.request_id, reason))
+
+    try:
+        await act_once(
+            post.runtime,
+            post.session,
+            post.actor,
+            _request_form({**post.form, "reason": reason}, post.request_id),
+            operation,
+            work,
+        )
+    except Problem as problem:
+        # Nothing of the refused work stays (a refusal's own event is already committed).
+        await post.session.rollback()
+        return await again(refused(problem), problem.status)
+    return see_other(f"{path}/{post.request_id}", "rejected")
+
+
 @router.post(f"{DELETIONS}/{{request_id}}/reject")
 async def reject_deletion(
     request: Request,
@@ -332,51 +422,14 @@ async def reject_deletion(
 ) -> Response:
     """As ``POST /v1/deletion-requests/{id}/reject``, with the reason the API asks."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.DELETION_DECIDE)
-    reason = form.get("reason", "").strip()
-    error = _reason_errors(reason, DeletionRejectIn)
-    if error is not None:
-        shown = Refused(N_("Something in the form is not valid."), {"reason": error})
-        return await _deletion_page(
-            request,
-            runtime,
-            session,
-            signed,
-            request_id,
-            shown=shown,
-            sent="reject",
-            values={"reason": reason},
-            status=422,
-        )
-    service = DeletionService(runtime, session, actor)
-
-    async def work() -> dict[str, Any]:
-        return _remembered(await service.reject(request_id, reason))
-
-    try:
-        await act_once(
-            runtime,
-            session,
-            actor,
-            _request_form({**form, "reason": reason}, request_id),
-            "deletion.reject",
-            work,
-        )
-    except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
-        return await _deletion_page(
-            request,
-            runtime,
-            session,
-            signed,
-            request_id,
-            shown=refused(problem),
-            sent="reject",
-            values={"reason": reason},
-            status=problem.status,
-        )
-    return see_other(f"{DELETIONS}/{request_id}", "rejected")
+    return await _reject(
+        DeletionService(runtime, session, actor),
+        _Decided(request, runtime, session, signed, actor, form, request_id),
+        schema=DeletionRejectIn,
+        page=_deletion_page,
+        path=DELETIONS,
+        operation="deletion.reject",
+    )
 
 
 # -- access requests -----------------------------------------------------------------------
@@ -543,51 +596,14 @@ async def reject_access(
     actor = await pass_gate(
         request, runtime, session, signed.actor, Operation.ACCESS_REQUEST_DECIDE
     )
-    reason = form.get("reason", "").strip()
-    error = _reason_errors(reason, AccessRejectIn)
-    if error is not None:
-        shown = Refused(N_("Something in the form is not valid."), {"reason": error})
-        return await _access_page(
-            request,
-            runtime,
-            session,
-            signed,
-            request_id,
-            shown=shown,
-            sent="reject",
-            values={"reason": reason},
-            status=422,
-        )
-    service = AccessRequestService(runtime, session, actor)
-
-    async def work() -> dict[str, Any]:
-        return _remembered(await service.reject(request_id, reason))
-
-    try:
-        await act_once(
-            runtime,
-            session,
-            actor,
-            _request_form({**form, "reason": reason}, request_id),
-            "access.reject",
-            work,
-        )
-    except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
-        return await _access_page(
-            request,
-            runtime,
-            session,
-            signed,
-            request_id,
-            shown=refused(problem),
-            sent="reject",
-            values={"reason": reason},
-            status=problem.status,
-        )
-    return see_other(f"{ACCESSES}/{request_id}", "rejected")
+    return await _reject(
+        AccessRequestService(runtime, session, actor),
+        _Decided(request, runtime, session, signed, actor, form, request_id),
+        schema=AccessRejectIn,
+        page=_access_page,
+        path=ACCESSES,
+        operation="access.reject",
+    )
 
 
 # -- complaints ----------------------------------------------------------------------------
