@@ -8,28 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from babel.messages.extract import extract_from_dir
 
 import pdvault.console
-from pdvault.console.i18n import catalogue, translations, when
+from pdvault.console.i18n import catalogue, marked_messages, translations, when
 from tests.conftest import TokenFactory
 from tests.console.conftest import SignIn, post_form, sign_in
 
 CONSOLE = Path(pdvault.console.__file__).parent
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-
-def _extracted() -> set[str]:
-    """Every message the console's templates and Python mark, as ``pybabel extract`` with
-    the package's ``babel.cfg`` finds them."""
-    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
-    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-    found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        str(CONSOLE), method_map=method_map, options_map=options
-    ):
-        found.add(message if isinstance(message, str) else message[0])
-    return found
 
 
 def test_babel_cfg_names_what_the_test_extracts() -> None:
@@ -39,7 +25,7 @@ def test_babel_cfg_names_what_the_test_extracts() -> None:
 
 
 def test_every_message_is_translated_to_vietnamese() -> None:
-    messages = _extracted()
+    messages = marked_messages()
     assert len(messages) > 20
     vi = catalogue("vi")
     missing = sorted(m for m in messages if m not in vi or not vi[m].string)

@@ -36,6 +36,22 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker
     return message
 
 
+def marked_messages() -> set[str]:
+    """Every message the console's Python and templates mark, as ``pybabel extract`` with
+    this package's ``babel.cfg`` finds them: what the catalogue must hold (``.ci/catalogue``
+    writes it, ``tests/console/test_language.py`` checks it)."""
+    from babel.messages.extract import extract_from_dir
+
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    found: set[str] = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(Path(__file__).parent), method_map=method_map, options_map=options
+    ):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
 def language_or_default(raw: str | None) -> str:
     return raw if raw in LANGUAGES else DEFAULT_LANGUAGE
 
