@@ -1189,6 +1189,26 @@ OPERATION: dict[str, Operation] = {
 }
 
 
+async def log_drawn(
+    runtime: Runtime,
+    session: AsyncSession,
+    actor: Actor,
+    kind: Kind,
+    breach_id: uuid.UUID | None = None,
+) -> None:
+    """The access event of a drawn document (a preview, or a version handed out), in the
+    caller's transaction."""
+    await runtime.audit.append(
+        session,
+        actor,
+        EventDraft(
+            action=OPERATION[kind].value,
+            outcome=ALLOWED,
+            basis=f"breach:{breach_id}" if breach_id is not None else None,
+        ),
+    )
+
+
 async def record_generation(
     runtime: Runtime,
     session: AsyncSession,
@@ -1203,15 +1223,7 @@ async def record_generation(
 ) -> PaperworkVersion:
     """The access event (through the log's one entry point) and the version row, in the
     caller's transaction: the caller commits before the document leaves."""
-    await runtime.audit.append(
-        session,
-        actor,
-        EventDraft(
-            action=OPERATION[kind].value,
-            outcome=ALLOWED,
-            basis=f"breach:{breach_id}" if breach_id is not None else None,
-        ),
-    )
+    await log_drawn(runtime, session, actor, kind, breach_id)
     version = PaperworkVersion(
         kind=kind,
         breach_id=breach_id,

@@ -42,7 +42,7 @@ from pdvault.governance.paperwork import (
     draft_impact_assessment,
     started_at,
 )
-from pdvault.governance.paperwork_files import Format, issue
+from pdvault.governance.paperwork_files import Format, IssuedFile, issue
 from pdvault.governance.report_schemas import CSV_EXAMPLE, ComplianceReport
 from pdvault.governance.reports import compliance_report, report_csv
 from pdvault.openapi_docs import problems
@@ -283,6 +283,14 @@ def wants_pdf(accept: str | None, fmt: str | None) -> Format:
     return "pdf"
 
 
+def _inline(issued: IssuedFile) -> Response:
+    return Response(
+        issued.body,
+        media_type=issued.media_type,
+        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
+    )
+
+
 def _pdf_response(description: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
@@ -315,12 +323,7 @@ async def draft_breach_notice(
     )
     draft = await draft_authority_notice(session, runtime.settings, breach, lang)
     chosen = wants_pdf(request.headers.get("accept"), fmt)
-    issued = await issue(runtime, session, actor, draft, chosen)
-    return Response(
-        issued.body,
-        media_type=issued.media_type,
-        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
-    )
+    return _inline(await issue(runtime, session, actor, draft, chosen))
 
 
 @reports_router.get(
@@ -356,12 +359,7 @@ async def draft_impact_assessment_dossier(
         )
     draft = await draft_impact_assessment(session, runtime, lang, since, until, now)
     chosen = wants_pdf(request.headers.get("accept"), fmt)
-    issued = await issue(runtime, session, actor, draft, chosen)
-    return Response(
-        issued.body,
-        media_type=issued.media_type,
-        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
-    )
+    return _inline(await issue(runtime, session, actor, draft, chosen))
 
 
 # -- the compliance report -----------------------------------------------------------------
