@@ -1053,45 +1053,14 @@ def assessment_document(
     lines.append(DocumentLine(label=w.t("accesses"), value=accesses or w.t("none")))
     denials = "; ".join(f"{d.reason or '-'}: {d.count}" for d in fig.denials)
     lines.append(DocumentLine(label=w.t("denials"), value=denials or w.t("none")))
-    d = fig.deletion_requests
-    lines.append(
-        DocumentLine(
-            label=w.t("deletions"),
-            value=w.t(
-                "request_value",
-                received=d.received,
-                on_time=d.on_time,
-                late=d.late,
-                overdue=d.overdue,
-            ),
-        )
-    )
-    ar = fig.access_requests
-    lines.append(
-        DocumentLine(
-            label=w.t("access_requests"),
-            value=w.t(
-                "request_value",
-                received=ar.received,
-                on_time=ar.on_time,
-                late=ar.late,
-                overdue=ar.overdue,
-            ),
-        )
-    )
-    cf = fig.complaints
-    lines.append(
-        DocumentLine(
-            label=w.t("complaints"),
-            value=w.t(
-                "request_value",
-                received=cf.received,
-                on_time=cf.answered_on_time,
-                late=cf.answered_late,
-                overdue=cf.overdue,
-            ),
-        )
-    )
+    d, ar, cf = fig.deletion_requests, fig.access_requests, fig.complaints
+    for label, received, on_time, late, overdue in (
+        ("deletions", d.received, d.on_time, d.late, d.overdue),
+        ("access_requests", ar.received, ar.on_time, ar.late, ar.overdue),
+        ("complaints", cf.received, cf.answered_on_time, cf.answered_late, cf.overdue),
+    ):
+        value = w.t("request_value", received=received, on_time=on_time, late=late, overdue=overdue)
+        lines.append(DocumentLine(label=w.t(label), value=value))
     bf = fig.breaches
     lines.append(
         DocumentLine(
