@@ -266,7 +266,7 @@ class PeriodFigures(BaseModel):
     breaches: BreachFigures
 
 
-class ImpactAssessment(BaseModel):
+class AssessmentFacts(BaseModel):
     kind: Literal["impact_assessment"] = "impact_assessment"
     generated_at: datetime
     controller: ControllerFacts
@@ -281,6 +281,9 @@ class ImpactAssessment(BaseModel):
     keys: KeyFacts
     access_log: LogFacts
     figures: PeriodFigures
+
+
+class ImpactAssessment(AssessmentFacts):
     to_fill: list[str]
     document: PaperworkDocument
 
@@ -955,7 +958,7 @@ def _purpose_name(w: _Writer, purpose: str) -> str:
 
 
 def assessment_document(
-    ia: ImpactAssessment, language: Language
+    ia: AssessmentFacts, language: Language
 ) -> tuple[PaperworkDocument, list[str]]:
     w = _Writer(language)
     c, legal = ia.controller, ia.legal
@@ -1110,7 +1113,7 @@ async def draft_impact_assessment(
     until = now if until is None else until
     since = started_at(p.processing_started) if since is None else since
     keys = runtime.keys
-    draft = ImpactAssessment(
+    facts = AssessmentFacts(
         generated_at=now,
         controller=controller_facts(settings),
         legal=legal_facts(settings),
@@ -1132,22 +1135,9 @@ async def draft_impact_assessment(
             checkpoint_every_seconds=settings.audit_checkpoint_every_seconds,
         ),
         figures=await period_figures(session, since, until, now),
-        to_fill=[],
-        document=PaperworkDocument(
-            language=language,
-            national_header=[],
-            issuer=[],
-            place_date="",
-            form="",
-            title="",
-            recipient="",
-            legal_basis=[],
-            sections=[],
-            signature=[],
-        ),
     )
-    draft.document, draft.to_fill = assessment_document(draft, language)
-    return draft
+    document, to_fill = assessment_document(facts, language)
+    return ImpactAssessment(**facts.__dict__, to_fill=to_fill, document=document)
 
 
 # -- what every generation leaves behind ---------------------------------------------------
