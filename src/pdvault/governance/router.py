@@ -269,18 +269,21 @@ FormatQuery = Annotated[
 ]
 
 
-def wants_pdf(accept: str | None, fmt: str | None) -> Format:
+def prefers_over_json(accept: str | None, media_type: str) -> bool:
+    """Whether ``Accept`` names ``media_type``, and before any ``application/json``."""
+    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
+    if media_type not in types:
+        return False
+    return "application/json" not in types or types.index(media_type) < types.index(
+        "application/json"
+    )
+
+
+def wants_pdf(accept: str | None, fmt: Format | None) -> Format:
     """``?format=`` decides; without it ``Accept: application/pdf`` (before any JSON) does."""
     if fmt is not None:
-        return "pdf" if fmt == "pdf" else "json"
-    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
-    if "application/pdf" not in types:
-        return "json"
-    if "application/json" in types and types.index("application/json") < types.index(
-        "application/pdf"
-    ):
-        return "json"
-    return "pdf"
+        return fmt
+    return "pdf" if prefers_over_json(accept, "application/pdf") else "json"
 
 
 def _inline(issued: IssuedFile) -> Response:
@@ -365,15 +368,6 @@ async def draft_impact_assessment_dossier(
 # -- the compliance report -----------------------------------------------------------------
 
 
-def wants_csv(accept: str | None) -> bool:
-    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
-    if "text/csv" not in types:
-        return False
-    return "application/json" not in types or types.index("text/csv") < types.index(
-        "application/json"
-    )
-
-
 @reports_router.get(
     "/compliance",
     response_model=ComplianceReport,
@@ -404,6 +398,6 @@ async def read_compliance_report(
         session, actor, EventDraft(action=Operation.REPORT_COMPLIANCE.value, outcome=ALLOWED)
     )
     await session.commit()
-    if wants_csv(request.headers.get("accept")):
+    if prefers_over_json(request.headers.get("accept"), "text/csv"):
         return Response(report_csv(report), media_type="text/csv; charset=utf-8")
     return report
