@@ -58,7 +58,6 @@ from pdvault.runtime import Runtime
 from pdvault.subjects.models import AccessRequest
 
 Language = Literal["vi", "en"]
-LANGUAGES: tuple[Language, ...] = ("vi", "en")
 Kind = Literal["breach_notice", "impact_assessment"]
 BREACH_NOTICE: Kind = "breach_notice"
 IMPACT_ASSESSMENT: Kind = "impact_assessment"
