@@ -20,8 +20,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
+from pdvault.console.auditing import principal_names
 from pdvault.console.i18n import N_
 from pdvault.console.web import PREFIX, ConsolePage, render
 from pdvault.db import utcnow
@@ -34,12 +34,12 @@ from pdvault.governance.paperwork import (
     Language,
     draft_authority_notice,
     draft_impact_assessment,
+    log_drawn,
     started_at,
     versions,
 )
-from pdvault.governance.paperwork_files import Format, issue
+from pdvault.governance.paperwork_files import Format, IssuedFile, issue
 from pdvault.policy import Operation
-from pdvault.principals.models import Principal
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,14 +75,7 @@ async def paperwork_page(
         )
     ).all()
     kept = await versions(session)
-    names = {
-        p.id: p.name
-        for p in (
-            await session.scalars(
-                select(Principal).where(Principal.id.in_({v.principal_id for v in kept}))
-            )
-        ).all()
-    }
+    names = await principal_names(session, (v.principal_id for v in kept))
     settings = runtime.settings.paperwork
     context: dict[str, Any] = {
         "breaches": breaches,
@@ -106,30 +99,17 @@ async def _preview(
     downloads: str,
 ) -> Response:
     breach_id = draft.breach.id if isinstance(draft, AuthorityNotice) else None
-    op = (
-        Operation.BREACH_AUTHORITY_NOTICE
-        if isinstance(draft, AuthorityNotice)
-        else Operation.REPORT_IMPACT_ASSESSMENT
-    )
-    await runtime.audit.append(
-        session,
-        actor,
-        EventDraft(
-            action=op.value,
-            outcome=ALLOWED,
-            basis=f"breach:{breach_id}" if breach_id is not None else None,
-        ),
-    )
+    await log_drawn(runtime, session, actor, draft.kind, breach_id)
     await session.commit()
     context = {"doc": draft.document, "draft": draft, "downloads": downloads}
     return render(request, signed, "paperwork_document.html", context)
 
 
-def _file(issued_body: bytes, media_type: str, filename: str) -> Response:
+def _file(issued: IssuedFile) -> Response:
     return Response(
-        issued_body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        issued.body,
+        media_type=issued.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{issued.filename}"'},
     )
 
 
@@ -156,8 +136,7 @@ async def _dossier_file(
     request: Request, runtime: RuntimeDep, session: SessionDep, signed: ConsolePage, fmt: Format
 ) -> Response:
     actor, draft = await _dossier(request, runtime, session, signed)
-    issued = await issue(runtime, session, actor, draft, fmt)
-    return _file(issued.body, issued.media_type, issued.filename)
+    return _file(await issue(runtime, session, actor, draft, fmt))
 
 
 @router.get(f"{DOSSIER}.pdf")
@@ -211,8 +190,7 @@ async def _notice_file(
     fmt: Format,
 ) -> Response:
     actor, draft = await _notice(request, runtime, session, signed, breach_id)
-    issued = await issue(runtime, session, actor, draft, fmt)
-    return _file(issued.body, issued.media_type, issued.filename)
+    return _file(await issue(runtime, session, actor, draft, fmt))
 
 
 @router.get(f"{PAGE}/breaches/{{breach_id}}/notice.pdf")

@@ -58,7 +58,6 @@ from pdvault.runtime import Runtime
 from pdvault.subjects.models import AccessRequest
 
 Language = Literal["vi", "en"]
-LANGUAGES: tuple[Language, ...] = ("vi", "en")
 Kind = Literal["breach_notice", "impact_assessment"]
 BREACH_NOTICE: Kind = "breach_notice"
 IMPACT_ASSESSMENT: Kind = "impact_assessment"
@@ -266,7 +265,7 @@ class PeriodFigures(BaseModel):
     breaches: BreachFigures
 
 
-class ImpactAssessment(BaseModel):
+class AssessmentFacts(BaseModel):
     kind: Literal["impact_assessment"] = "impact_assessment"
     generated_at: datetime
     controller: ControllerFacts
@@ -281,6 +280,9 @@ class ImpactAssessment(BaseModel):
     keys: KeyFacts
     access_log: LogFacts
     figures: PeriodFigures
+
+
+class ImpactAssessment(AssessmentFacts):
     to_fill: list[str]
     document: PaperworkDocument
 
@@ -955,7 +957,7 @@ def _purpose_name(w: _Writer, purpose: str) -> str:
 
 
 def assessment_document(
-    ia: ImpactAssessment, language: Language
+    ia: AssessmentFacts, language: Language
 ) -> tuple[PaperworkDocument, list[str]]:
     w = _Writer(language)
     c, legal = ia.controller, ia.legal
@@ -1053,45 +1055,14 @@ def assessment_document(
     lines.append(DocumentLine(label=w.t("accesses"), value=accesses or w.t("none")))
     denials = "; ".join(f"{d.reason or '-'}: {d.count}" for d in fig.denials)
     lines.append(DocumentLine(label=w.t("denials"), value=denials or w.t("none")))
-    d = fig.deletion_requests
-    lines.append(
-        DocumentLine(
-            label=w.t("deletions"),
-            value=w.t(
-                "request_value",
-                received=d.received,
-                on_time=d.on_time,
-                late=d.late,
-                overdue=d.overdue,
-            ),
-        )
-    )
-    ar = fig.access_requests
-    lines.append(
-        DocumentLine(
-            label=w.t("access_requests"),
-            value=w.t(
-                "request_value",
-                received=ar.received,
-                on_time=ar.on_time,
-                late=ar.late,
-                overdue=ar.overdue,
-            ),
-        )
-    )
-    cf = fig.complaints
-    lines.append(
-        DocumentLine(
-            label=w.t("complaints"),
-            value=w.t(
-                "request_value",
-                received=cf.received,
-                on_time=cf.answered_on_time,
-                late=cf.answered_late,
-                overdue=cf.overdue,
-            ),
-        )
-    )
+    d, ar, cf = fig.deletion_requests, fig.access_requests, fig.complaints
+    for label, received, on_time, late, overdue in (
+        ("deletions", d.received, d.on_time, d.late, d.overdue),
+        ("access_requests", ar.received, ar.on_time, ar.late, ar.overdue),
+        ("complaints", cf.received, cf.answered_on_time, cf.answered_late, cf.overdue),
+    ):
+        value = w.t("request_value", received=received, on_time=on_time, late=late, overdue=overdue)
+        lines.append(DocumentLine(label=w.t(label), value=value))
     bf = fig.breaches
     lines.append(
         DocumentLine(
@@ -1141,7 +1112,7 @@ async def draft_impact_assessment(
     until = now if until is None else until
     since = started_at(p.processing_started) if since is None else since
     keys = runtime.keys
-    draft = ImpactAssessment(
+    facts = AssessmentFacts(
         generated_at=now,
         controller=controller_facts(settings),
         legal=legal_facts(settings),
@@ -1163,22 +1134,9 @@ async def draft_impact_assessment(
             checkpoint_every_seconds=settings.audit_checkpoint_every_seconds,
         ),
         figures=await period_figures(session, since, until, now),
-        to_fill=[],
-        document=PaperworkDocument(
-            language=language,
-            national_header=[],
-            issuer=[],
-            place_date="",
-            form="",
-            title="",
-            recipient="",
-            legal_basis=[],
-            sections=[],
-            signature=[],
-        ),
     )
-    draft.document, draft.to_fill = assessment_document(draft, language)
-    return draft
+    document, to_fill = assessment_document(facts, language)
+    return ImpactAssessment(**facts.__dict__, to_fill=to_fill, document=document)
 
 
 # -- what every generation leaves behind ---------------------------------------------------
@@ -1187,6 +1145,26 @@ OPERATION: dict[str, Operation] = {
     BREACH_NOTICE: Operation.BREACH_AUTHORITY_NOTICE,
     IMPACT_ASSESSMENT: Operation.REPORT_IMPACT_ASSESSMENT,
 }
+
+
+async def log_drawn(
+    runtime: Runtime,
+    session: AsyncSession,
+    actor: Actor,
+    kind: Kind,
+    breach_id: uuid.UUID | None = None,
+) -> None:
+    """The access event of a drawn document (a preview, or a version handed out), in the
+    caller's transaction."""
+    await runtime.audit.append(
+        session,
+        actor,
+        EventDraft(
+            action=OPERATION[kind].value,
+            outcome=ALLOWED,
+            basis=f"breach:{breach_id}" if breach_id is not None else None,
+        ),
+    )
 
 
 async def record_generation(
@@ -1203,15 +1181,7 @@ async def record_generation(
 ) -> PaperworkVersion:
     """The access event (through the log's one entry point) and the version row, in the
     caller's transaction: the caller commits before the document leaves."""
-    await runtime.audit.append(
-        session,
-        actor,
-        EventDraft(
-            action=OPERATION[kind].value,
-            outcome=ALLOWED,
-            basis=f"breach:{breach_id}" if breach_id is not None else None,
-        ),
-    )
+    await log_drawn(runtime, session, actor, kind, breach_id)
     version = PaperworkVersion(
         kind=kind,
         breach_id=breach_id,

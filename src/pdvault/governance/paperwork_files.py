@@ -15,7 +15,6 @@ from pdvault.governance.paperwork import (
     ImpactAssessment,
     record_generation,
 )
-from pdvault.governance.paperwork_models import PaperworkVersion
 from pdvault.governance.paperwork_pdf import render_pdf
 from pdvault.runtime import Runtime
 
@@ -28,7 +27,6 @@ class IssuedFile:
     body: bytes
     media_type: str
     filename: str
-    version: PaperworkVersion
 
 
 def filename(draft: AuthorityNotice | ImpactAssessment, fmt: Format) -> str:
@@ -55,7 +53,7 @@ async def issue(
     """Render ``draft``, log the generation and keep its version, commit; then it may leave."""
     body = render(draft, fmt)
     breach_id = draft.breach.id if isinstance(draft, AuthorityNotice) else None
-    version = await record_generation(
+    await record_generation(
         runtime,
         session,
         actor,
@@ -71,5 +69,4 @@ async def issue(
         body=body,
         media_type=PDF_TYPE if fmt == "pdf" else JSON_TYPE,
         filename=filename(draft, fmt),
-        version=version,
     )

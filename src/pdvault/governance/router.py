@@ -42,7 +42,7 @@ from pdvault.governance.paperwork import (
     draft_impact_assessment,
     started_at,
 )
-from pdvault.governance.paperwork_files import Format, issue
+from pdvault.governance.paperwork_files import Format, IssuedFile, issue
 from pdvault.governance.report_schemas import CSV_EXAMPLE, ComplianceReport
 from pdvault.governance.reports import compliance_report, report_csv
 from pdvault.openapi_docs import problems
@@ -269,18 +269,29 @@ FormatQuery = Annotated[
 ]
 
 
-def wants_pdf(accept: str | None, fmt: str | None) -> Format:
+def prefers_over_json(accept: str | None, media_type: str) -> bool:
+    """Whether ``Accept`` names ``media_type``, and before any ``application/json``."""
+    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
+    if media_type not in types:
+        return False
+    return "application/json" not in types or types.index(media_type) < types.index(
+        "application/json"
+    )
+
+
+def wants_pdf(accept: str | None, fmt: Format | None) -> Format:
     """``?format=`` decides; without it ``Accept: application/pdf`` (before any JSON) does."""
     if fmt is not None:
-        return "pdf" if fmt == "pdf" else "json"
-    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
-    if "application/pdf" not in types:
-        return "json"
-    if "application/json" in types and types.index("application/json") < types.index(
-        "application/pdf"
-    ):
-        return "json"
-    return "pdf"
+        return fmt
+    return "pdf" if prefers_over_json(accept, "application/pdf") else "json"
+
+
+def _inline(issued: IssuedFile) -> Response:
+    return Response(
+        issued.body,
+        media_type=issued.media_type,
+        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
+    )
 
 
 def _pdf_response(description: str) -> dict[int | str, dict[str, Any]]:
@@ -315,12 +326,7 @@ async def draft_breach_notice(
     )
     draft = await draft_authority_notice(session, runtime.settings, breach, lang)
     chosen = wants_pdf(request.headers.get("accept"), fmt)
-    issued = await issue(runtime, session, actor, draft, chosen)
-    return Response(
-        issued.body,
-        media_type=issued.media_type,
-        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
-    )
+    return _inline(await issue(runtime, session, actor, draft, chosen))
 
 
 @reports_router.get(
@@ -356,24 +362,10 @@ async def draft_impact_assessment_dossier(
         )
     draft = await draft_impact_assessment(session, runtime, lang, since, until, now)
     chosen = wants_pdf(request.headers.get("accept"), fmt)
-    issued = await issue(runtime, session, actor, draft, chosen)
-    return Response(
-        issued.body,
-        media_type=issued.media_type,
-        headers={"Content-Disposition": f'inline; filename="{issued.filename}"'},
-    )
+    return _inline(await issue(runtime, session, actor, draft, chosen))
 
 
 # -- the compliance report -----------------------------------------------------------------
-
-
-def wants_csv(accept: str | None) -> bool:
-    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
-    if "text/csv" not in types:
-        return False
-    return "application/json" not in types or types.index("text/csv") < types.index(
-        "application/json"
-    )
 
 
 @reports_router.get(
@@ -406,6 +398,6 @@ async def read_compliance_report(
         session, actor, EventDraft(action=Operation.REPORT_COMPLIANCE.value, outcome=ALLOWED)
     )
     await session.commit()
-    if wants_csv(request.headers.get("accept")):
+    if prefers_over_json(request.headers.get("accept"), "text/csv"):
         return Response(report_csv(report), media_type="text/csv; charset=utf-8")
     return report
