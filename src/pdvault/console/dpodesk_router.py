@@ -4,7 +4,7 @@ Every route is gated like its API route (``pass_gate`` with the API route's ``Op
 calls the service that route calls (``DeletionService``, ``AccessRequestService``,
 ``ComplaintService``, the export), so the rules, deadlines, refusals and access events are the
 API's. Every state-changing form is a ``PostedForm`` done through ``act_once`` (a double
-submit acts once); a refusal is shown on the form (``refused``), a bad form answers 422 with
+submit acts once); a refusal is shown on the form (``rolled_back``), a bad form answers 422 with
 a message beside the field and changes nothing, success answers 303 to the page that confirms
 it (``see_other`` / ``done_message``). Approving a deletion request erases the customer at
 once, as ``POST /v1/deletion-requests/{id}/approve`` does (there is no separate execute step):
@@ -30,7 +30,7 @@ from pdvault.audit import service as audit_service
 from pdvault.audit.schemas import EventOut
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.console.actions import Refused, act_once, done_message, refused, see_other
+from pdvault.console.actions import Refused, act_once, done_message, rolled_back, see_other
 from pdvault.console.dpodesk import (
     DONE,
     KIND_ITEM,
@@ -291,16 +291,14 @@ async def approve_deletion(
             runtime, session, actor, _request_form(form, request_id), "deletion.approve", work
         )
     except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
+        shown = await rolled_back(session, problem)
         return await _deletion_page(
             request,
             runtime,
             session,
             signed,
             request_id,
-            shown=refused(problem),
+            shown=shown,
             sent="approve",
             status=problem.status,
         )
@@ -405,9 +403,7 @@ async def _reject(
             work,
         )
     except Problem as problem:
-        # Nothing of the refused work stays (a refusal's own event is already committed).
-        await post.session.rollback()
-        return await again(refused(problem), problem.status)
+        return await again(await rolled_back(post.session, problem), problem.status)
     return see_other(f"{path}/{post.request_id}", "rejected")
 
 
@@ -567,16 +563,14 @@ async def fulfil_access(
             runtime, session, actor, _request_form(form, request_id), "access.fulfil", work
         )
     except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
+        shown = await rolled_back(session, problem)
         return await _access_page(
             request,
             runtime,
             session,
             signed,
             request_id,
-            shown=refused(problem),
+            shown=shown,
             sent="fulfil",
             status=problem.status,
         )
@@ -732,10 +726,7 @@ async def move_complaint(
             work,
         )
     except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
-        shown = refused(problem, {"evidence_event_ids": "evidence"})
+        shown = await rolled_back(session, problem, {"evidence_event_ids": "evidence"})
         fields = {("evidence" if k.isdigit() else k): v for k, v in shown.fields.items()}
         return await _complaint_page(
             request,
@@ -746,6 +737,6 @@ async def move_complaint(
             values=values,
             errors=fields,
             message=shown.message,
-            status=422 if problem.status == 422 else problem.status,
+            status=problem.status,
         )
     return see_other(f"{COMPLAINTS}/{complaint_id}", "moved")
