@@ -38,9 +38,9 @@ from pdvault.console.dpodesk import (
     REJECTION_GROUNDS,
     due_view,
     time_left,
-    transition_context,
 )
 from pdvault.console.i18n import N_
+from pdvault.console.people_router import complaint_page
 from pdvault.console.sessions import SignedIn
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
 from pdvault.db import utcnow
@@ -656,33 +656,6 @@ def _read_transition(form: Mapping[str, str], allowed: list[str]) -> Transition:
     return values, errors, body
 
 
-async def _complaint_page(
-    request: Request,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    signed: ConsolePage,
-    complaint_id: uuid.UUID,
-    *,
-    values: Mapping[str, str],
-    errors: Mapping[str, str],
-    message: str | None,
-    status: int,
-) -> Response:
-    """The complaint page (people_router's) again, with the transition form as sent."""
-    actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_READ)
-    out = await ComplaintService(runtime, session, actor).get(complaint_id)
-    await session.commit()
-    context = transition_context(actor, out.status)
-    context.update(move=dict(values), move_errors=dict(errors), move_message=message)
-    return render(
-        request,
-        signed,
-        "complaint.html",
-        {"complaint": out, "reveal": may_read_free_text(actor.role), **context},
-        status=status,
-    )
-
-
 @router.post(f"{COMPLAINTS}/{{complaint_id}}/transition")
 async def move_complaint(
     request: Request,
@@ -700,15 +673,15 @@ async def move_complaint(
     # the complaint is now (409 invalid_transition, logged), as the API does.
     values, errors, body = _read_transition(form, [s.value for s in ComplaintStatus])
     if body is None:
-        return await _complaint_page(
+        return await complaint_page(
             request,
             runtime,
             session,
             signed,
             complaint_id,
-            values=values,
-            errors=errors,
-            message=N_("Something in the form is not valid."),
+            move=values,
+            move_errors=errors,
+            move_message=N_("Something in the form is not valid."),
             status=422,
         )
 
@@ -728,15 +701,15 @@ async def move_complaint(
     except Problem as problem:
         shown = await rolled_back(session, problem, {"evidence_event_ids": "evidence"})
         fields = {("evidence" if k.isdigit() else k): v for k, v in shown.fields.items()}
-        return await _complaint_page(
+        return await complaint_page(
             request,
             runtime,
             session,
             signed,
             complaint_id,
-            values=values,
-            errors=fields,
-            message=shown.message,
+            move=values,
+            move_errors=fields,
+            move_message=shown.message,
             status=problem.status,
         )
     return see_other(f"{COMPLAINTS}/{complaint_id}", "moved")
