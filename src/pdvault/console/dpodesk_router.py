@@ -46,7 +46,7 @@ from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
 from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.erasure.ledger import ERASE_ACTION, SHRED_ACTION
-from pdvault.erasure.schemas import DeletionRejectIn, DeletionRequestOut
+from pdvault.erasure.schemas import DeletionRejectIn, DeletionRequestOut, DeletionRequestPage
 from pdvault.erasure.service import DeletionService
 from pdvault.erasure.shred import settle_storage
 from pdvault.errors import Problem
@@ -58,7 +58,7 @@ from pdvault.pagination import Cursor
 from pdvault.policy import Operation, default_purpose, may_call, may_read_free_text
 from pdvault.runtime import Runtime
 from pdvault.subjects.access import AccessRequestService
-from pdvault.subjects.schemas import AccessRejectIn, AccessRequestOut
+from pdvault.subjects.schemas import AccessRejectIn, AccessRequestOut, AccessRequestPage
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,9 +112,34 @@ def _left(signed: ConsolePage) -> Any:
     return lambda due: time_left(due, now, signed.language)
 
 
-def _listing_links(path: str, status: str | None, next_cursor: str | None) -> str | None:
-    query = {"status": status} if status else {}
-    return f"{path}?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None
+def _requests_page(
+    request: Request,
+    signed: ConsolePage,
+    kind: str,
+    path: str,
+    statuses: tuple[str, ...],
+    chosen: str | None,
+    page: DeletionRequestPage | AccessRequestPage,
+) -> Response:
+    """A page of deletion or access requests (``kind``), filtered by ``chosen`` status."""
+    query = {"status": chosen} if chosen else {}
+    cursor = page.next_cursor
+    return render(
+        request,
+        signed,
+        "dpodesk_requests.html",
+        {
+            "kind": kind,
+            "base": path,
+            "items": page.items,
+            "status": chosen or "",
+            "statuses": statuses,
+            "labels": REQUEST_STATUS_LABELS,
+            "channels": CHANNEL_LABELS,
+            "next_link": f"{path}?{urlencode({**query, 'cursor': cursor})}" if cursor else None,
+            "left": _left(signed),
+        },
+    )
 
 
 # -- what is due ---------------------------------------------------------------------------
@@ -160,22 +185,7 @@ async def deletion_requests(
     chosen = status if status in DELETION_STATUSES else None
     page = await DeletionService(runtime, session, actor).list(chosen, None, PAGE_SIZE, cursor)
     await session.commit()
-    return render(
-        request,
-        signed,
-        "dpodesk_requests.html",
-        {
-            "kind": "deletion",
-            "base": DELETIONS,
-            "items": page.items,
-            "status": chosen or "",
-            "statuses": DELETION_STATUSES,
-            "labels": REQUEST_STATUS_LABELS,
-            "channels": CHANNEL_LABELS,
-            "next_link": _listing_links(DELETIONS, chosen, page.next_cursor),
-            "left": _left(signed),
-        },
-    )
+    return _requests_page(request, signed, "deletion", DELETIONS, DELETION_STATUSES, chosen, page)
 
 
 async def _ledger(
@@ -445,22 +455,7 @@ async def access_requests(
     chosen = status if status in ACCESS_STATUSES else None
     page = await AccessRequestService(runtime, session, actor).list(chosen, None, PAGE_SIZE, cursor)
     await session.commit()
-    return render(
-        request,
-        signed,
-        "dpodesk_requests.html",
-        {
-            "kind": "access",
-            "base": ACCESSES,
-            "items": page.items,
-            "status": chosen or "",
-            "statuses": ACCESS_STATUSES,
-            "labels": REQUEST_STATUS_LABELS,
-            "channels": CHANNEL_LABELS,
-            "next_link": _listing_links(ACCESSES, chosen, page.next_cursor),
-            "left": _left(signed),
-        },
-    )
+    return _requests_page(request, signed, "access", ACCESSES, ACCESS_STATUSES, chosen, page)
 
 
 async def _access_page(
