@@ -127,6 +127,51 @@ def _csrf(html: str) -> str:
     return html.split('name="csrf" value="')[1].split('"')[0]
 
 
+Open = tuple[str, str, str]
+
+
+async def _open_three(app: Any, dpo: Issued, customer: str) -> Open:
+    """A pending deletion request, a pending access request (both due in 3 days) and a
+    received complaint, all about ``customer``."""
+    deletion = await _request(
+        app, DeletionRequest, customer, timedelta(days=3), by=dpo.principal_id
+    )
+    access = await _request(app, AccessRequest, customer, timedelta(days=3), by=dpo.principal_id)
+    complaint = await _complaint(app, dpo, customer)
+    return deletion, access, complaint
+
+
+def _decisions(open_: Open) -> tuple[tuple[str, str], ...]:
+    """Every decision form's path about ``open_``, with the action its refusal is logged as."""
+    deletion, access, complaint = open_
+    return (
+        (f"/console/deletion-requests/{deletion}/approve", "deletion.decide"),
+        (f"/console/deletion-requests/{deletion}/reject", "deletion.decide"),
+        (f"/console/access-requests/{access}/fulfil", "access_request.decide"),
+        (f"/console/access-requests/{access}/reject", "access_request.decide"),
+        (f"/console/complaints/{complaint}/transition", "complaint.transition"),
+    )
+
+
+async def _decisions_refused(
+    client: httpx.AsyncClient, app: Any, csrf: str, open_: Open, role: str
+) -> None:
+    """Each decision form posted by ``role`` is refused (403) and the denial logged."""
+    for path, action in _decisions(open_):
+        r = await post_form(
+            client, path, {"csrf": csrf, "reason": "x", "to": "investigating", "note": "x"}
+        )
+        assert r.status_code == 403, path
+        assert await access_events(app, action=action, outcome="denied", role=role)
+
+
+async def _still_open(app: Any, open_: Open) -> None:
+    deletion, access, complaint = open_
+    assert await _status(app, DeletionRequest, deletion) == "pending"
+    assert await _status(app, AccessRequest, access) == "pending"
+    assert await _status(app, Complaint, complaint) == "received"
+
+
 # -- time left -----------------------------------------------------------------------------
 
 
@@ -223,28 +268,11 @@ async def test_roles_that_may_not_list_requests_are_refused_the_desk(
 ) -> None:
     dpo, who = await issue("dpo"), await issue(role)
     customer = await make_customer()
-    deletion = await _request(
-        app, DeletionRequest, customer, timedelta(days=3), by=dpo.principal_id
-    )
-    access = await _request(app, AccessRequest, customer, timedelta(days=3), by=dpo.principal_id)
-    complaint = await _complaint(app, dpo, customer)
+    deletion, access, complaint = await _open_three(app, dpo, customer)
     csrf = await console_sign_in(who.token)
-    for path, action in (
-        (f"/console/deletion-requests/{deletion}/approve", "deletion.decide"),
-        (f"/console/deletion-requests/{deletion}/reject", "deletion.decide"),
-        (f"/console/access-requests/{access}/fulfil", "access_request.decide"),
-        (f"/console/access-requests/{access}/reject", "access_request.decide"),
-        (f"/console/complaints/{complaint}/transition", "complaint.transition"),
-    ):
-        r = await post_form(
-            client, path, {"csrf": csrf, "reason": "x", "to": "investigating", "note": "x"}
-        )
-        assert r.status_code == 403, path
-        assert await access_events(app, action=action, outcome="denied", role=role)
+    await _decisions_refused(client, app, csrf, (deletion, access, complaint), role)
     assert (await client.get(f"/console/access-requests/{access}/export")).status_code == 403
-    assert await _status(app, DeletionRequest, deletion) == "pending"
-    assert await _status(app, AccessRequest, access) == "pending"
-    assert await _status(app, Complaint, complaint) == "received"
+    await _still_open(app, (deletion, access, complaint))
     start = await client.get("/console/")
     assert 'href="/console/due"' not in start.text
     assert "due-summary" not in start.text
@@ -435,37 +463,20 @@ async def test_the_auditor_reads_requests_but_may_not_decide(
 ) -> None:
     dpo, auditor = await issue("dpo"), await issue("auditor")
     customer = await make_customer()
-    deletion = await _request(
-        app, DeletionRequest, customer, timedelta(days=3), by=dpo.principal_id
-    )
-    access = await _request(app, AccessRequest, customer, timedelta(days=3), by=dpo.principal_id)
-    complaint = await _complaint(app, dpo, customer)
+    deletion, access, complaint = await _open_three(app, dpo, customer)
     await console_sign_in(auditor.token, "en")
     page = await client.get(f"/console/deletion-requests/{deletion}")
     assert page.status_code == 200
     assert 'id="approve"' not in page.text
     csrf = _csrf(page.text)
-    for path, action in (
-        (f"/console/deletion-requests/{deletion}/approve", "deletion.decide"),
-        (f"/console/deletion-requests/{deletion}/reject", "deletion.decide"),
-        (f"/console/access-requests/{access}/fulfil", "access_request.decide"),
-        (f"/console/access-requests/{access}/reject", "access_request.decide"),
-        (f"/console/complaints/{complaint}/transition", "complaint.transition"),
-    ):
-        r = await post_form(
-            client, path, {"csrf": csrf, "reason": "x", "to": "investigating", "note": "x"}
-        )
-        assert r.status_code == 403, path
-        assert await access_events(app, action=action, outcome="denied", role="auditor")
+    await _decisions_refused(client, app, csrf, (deletion, access, complaint), "auditor")
     export = await client.get(f"/console/access-requests/{access}/export")
     assert export.status_code == 403
     assert await access_events(app, action="customer.export", outcome="denied", role="auditor")
     assert (await client.get(f"/console/access-requests/{access}")).status_code == 200
     complaint_page = await client.get(f"/console/complaints/{complaint}")
     assert 'id="transition"' not in complaint_page.text
-    assert await _status(app, DeletionRequest, deletion) == "pending"
-    assert await _status(app, AccessRequest, access) == "pending"
-    assert await _status(app, Complaint, complaint) == "received"
+    await _still_open(app, (deletion, access, complaint))
 
 
 # -- access requests -----------------------------------------------------------------------
@@ -628,27 +639,15 @@ async def test_every_desk_form_is_refused_without_its_csrf_token_or_from_elsewhe
 ) -> None:
     dpo = await issue("dpo")
     customer = await make_customer()
-    deletion = await _request(
-        app, DeletionRequest, customer, timedelta(days=3), by=dpo.principal_id
-    )
-    access = await _request(app, AccessRequest, customer, timedelta(days=3), by=dpo.principal_id)
-    complaint = await _complaint(app, dpo, customer)
+    deletion, access, complaint = await _open_three(app, dpo, customer)
     csrf = await console_sign_in(dpo.token, "en")
     fields = {"reason": "r", "to": "investigating", "note": "n"}
-    for path in (
-        f"/console/deletion-requests/{deletion}/approve",
-        f"/console/deletion-requests/{deletion}/reject",
-        f"/console/access-requests/{access}/fulfil",
-        f"/console/access-requests/{access}/reject",
-        f"/console/complaints/{complaint}/transition",
-    ):
+    for path, _ in _decisions((deletion, access, complaint)):
         assert (await post_form(client, path, fields)).status_code == 403, path
         forged = await post_form(
             client, path, {**fields, "csrf": csrf}, origin="https://evil.example"
         )
         assert forged.status_code == 403, path
-    assert await _status(app, DeletionRequest, deletion) == "pending"
-    assert await _status(app, AccessRequest, access) == "pending"
-    assert await _status(app, Complaint, complaint) == "received"
+    await _still_open(app, (deletion, access, complaint))
     for action in ("deletion.execute", "deletion.reject", "access_request.fulfil"):
         assert not await access_events(app, action=action)

@@ -10,7 +10,8 @@ its result confirmed on the next page (issue 19.5). Every desk's POST goes throu
   and does nothing; a repeat with other fields under the key is refused (422). The operation
   name is ``console:<operation>``, apart from the API's keys.
 - ``Refused``: a refusal that a desk shows on its form: a message for the page and one per
-  field, all gettext messages, made from the ``Problem`` the service raised (``refused``).
+  field, all gettext messages, made from the ``Problem`` the service raised (``refused``;
+  ``rolled_back`` also undoes the refused work first).
 - ``see_other(path, done)``: the answer to a successful post (303, post/redirect/get); the next
   page reads ``done`` from its query with ``done_message`` and confirms what happened.
 """
@@ -150,6 +151,15 @@ def refused(problem: Problem, names: Mapping[str, str] | None = None) -> Refused
         name = str(loc[-1])
         fields[(names or {}).get(name, name)] = FIELD_MESSAGE
     return Refused(message, fields, problem.reason)
+
+
+async def rolled_back(
+    session: AsyncSession, problem: Problem, names: Mapping[str, str] | None = None
+) -> Refused:
+    """A refused action's work undone (the refusal's own access event is already committed
+    by the service) and ``problem`` as its form shows it (``refused``)."""
+    await session.rollback()
+    return refused(problem, names)
 
 
 def see_other(path: str, done: str, **query: str) -> RedirectResponse:

@@ -10,9 +10,10 @@ role list. Items are sorted overdue first, then by deadline; counts are per kind
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,12 +155,34 @@ async def due_view(runtime: Runtime, session: AsyncSession, actor: Actor) -> Due
         if not may_call(actor.role, operation):
             continue
         items, more = await _open_items(runtime, session, actor, kind, now)
-        count = KindCount(kind, label, len(items), sum(i.overdue for i in items), more)
-        count.link = KIND_LIST[kind]
-        view.counts.append(count)
+        overdue = sum(i.overdue for i in items)
+        view.counts.append(KindCount(kind, label, len(items), overdue, more, KIND_LIST[kind]))
         view.items.extend(items)
     view.items.sort(key=lambda i: (not i.overdue, i.due_at))
     return view
+
+
+class _OpenRow(Protocol):
+    """A deletion or access request or a complaint as its service lists it."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def overdue(self) -> bool: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def customer_id(self) -> uuid.UUID | None: ...
+
+
+def _rows(kind: str, path: str, rows: Sequence[_OpenRow]) -> list[DueItem]:
+    """Listed rows as due items, each linked to its page under ``path``."""
+    return [
+        DueItem(kind, r.id, f"{PREFIX}/{path}/{r.id}", r.due_at, r.overdue, r.status, r.customer_id)
+        for r in rows
+    ]
 
 
 async def _open_items(
@@ -167,46 +190,13 @@ async def _open_items(
 ) -> tuple[list[DueItem], bool]:
     if kind == "deletion":
         d = await DeletionService(runtime, session, actor).list(PENDING, None, DUE_MAX, None)
-        return [
-            DueItem(
-                kind,
-                r.id,
-                f"{PREFIX}/deletion-requests/{r.id}",
-                r.due_at,
-                r.overdue,
-                r.status,
-                r.customer_id,
-            )
-            for r in d.items
-        ], d.next_cursor is not None
+        return _rows(kind, "deletion-requests", d.items), d.next_cursor is not None
     if kind == "access":
         a = await AccessRequestService(runtime, session, actor).list(PENDING, None, DUE_MAX, None)
-        return [
-            DueItem(
-                kind,
-                r.id,
-                f"{PREFIX}/access-requests/{r.id}",
-                r.due_at,
-                r.overdue,
-                r.status,
-                r.customer_id,
-            )
-            for r in a.items
-        ], a.next_cursor is not None
+        return _rows(kind, "access-requests", a.items), a.next_cursor is not None
     if kind == "complaint":
         c = await ComplaintService(runtime, session, actor).list(DUE_MAX, None, undecided=True)
-        return [
-            DueItem(
-                kind,
-                r.id,
-                f"{PREFIX}/complaints/{r.id}",
-                r.due_at,
-                r.overdue,
-                r.status,
-                r.customer_id,
-            )
-            for r in c.items
-        ], c.next_cursor is not None
+        return _rows(kind, "complaints", c.items), c.next_cursor is not None
     b = await BreachService(runtime, session, actor).list(
         DUE_MAX, None, None, awaiting_authority=True
     )

@@ -4,7 +4,7 @@ Every route is gated like its API route (``pass_gate`` with the API route's ``Op
 calls the service that route calls (``DeletionService``, ``AccessRequestService``,
 ``ComplaintService``, the export), so the rules, deadlines, refusals and access events are the
 API's. Every state-changing form is a ``PostedForm`` done through ``act_once`` (a double
-submit acts once); a refusal is shown on the form (``refused``), a bad form answers 422 with
+submit acts once); a refusal is shown on the form (``rolled_back``), a bad form answers 422 with
 a message beside the field and changes nothing, success answers 303 to the page that confirms
 it (``see_other`` / ``done_message``). Approving a deletion request erases the customer at
 once, as ``POST /v1/deletion-requests/{id}/approve`` does (there is no separate execute step):
@@ -30,7 +30,7 @@ from pdvault.audit import service as audit_service
 from pdvault.audit.schemas import EventOut
 from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
-from pdvault.console.actions import Refused, act_once, done_message, refused, see_other
+from pdvault.console.actions import Refused, act_once, done_message, rolled_back, see_other
 from pdvault.console.dpodesk import (
     DONE,
     KIND_ITEM,
@@ -38,15 +38,15 @@ from pdvault.console.dpodesk import (
     REJECTION_GROUNDS,
     due_view,
     time_left,
-    transition_context,
 )
 from pdvault.console.i18n import N_
+from pdvault.console.people_router import complaint_page
 from pdvault.console.sessions import SignedIn
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, render
 from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.erasure.ledger import ERASE_ACTION, SHRED_ACTION
-from pdvault.erasure.schemas import DeletionRejectIn, DeletionRequestOut
+from pdvault.erasure.schemas import DeletionRejectIn, DeletionRequestOut, DeletionRequestPage
 from pdvault.erasure.service import DeletionService
 from pdvault.erasure.shred import settle_storage
 from pdvault.errors import Problem
@@ -58,7 +58,7 @@ from pdvault.pagination import Cursor
 from pdvault.policy import Operation, default_purpose, may_call, may_read_free_text
 from pdvault.runtime import Runtime
 from pdvault.subjects.access import AccessRequestService
-from pdvault.subjects.schemas import AccessRejectIn, AccessRequestOut
+from pdvault.subjects.schemas import AccessRejectIn, AccessRequestOut, AccessRequestPage
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,9 +112,34 @@ def _left(signed: ConsolePage) -> Any:
     return lambda due: time_left(due, now, signed.language)
 
 
-def _listing_links(path: str, status: str | None, next_cursor: str | None) -> str | None:
-    query = {"status": status} if status else {}
-    return f"{path}?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None
+def _requests_page(
+    request: Request,
+    signed: ConsolePage,
+    kind: str,
+    path: str,
+    statuses: tuple[str, ...],
+    chosen: str | None,
+    page: DeletionRequestPage | AccessRequestPage,
+) -> Response:
+    """A page of deletion or access requests (``kind``), filtered by ``chosen`` status."""
+    query = {"status": chosen} if chosen else {}
+    cursor = page.next_cursor
+    return render(
+        request,
+        signed,
+        "dpodesk_requests.html",
+        {
+            "kind": kind,
+            "base": path,
+            "items": page.items,
+            "status": chosen or "",
+            "statuses": statuses,
+            "labels": REQUEST_STATUS_LABELS,
+            "channels": CHANNEL_LABELS,
+            "next_link": f"{path}?{urlencode({**query, 'cursor': cursor})}" if cursor else None,
+            "left": _left(signed),
+        },
+    )
 
 
 # -- what is due ---------------------------------------------------------------------------
@@ -160,22 +185,7 @@ async def deletion_requests(
     chosen = status if status in DELETION_STATUSES else None
     page = await DeletionService(runtime, session, actor).list(chosen, None, PAGE_SIZE, cursor)
     await session.commit()
-    return render(
-        request,
-        signed,
-        "dpodesk_requests.html",
-        {
-            "kind": "deletion",
-            "base": DELETIONS,
-            "items": page.items,
-            "status": chosen or "",
-            "statuses": DELETION_STATUSES,
-            "labels": REQUEST_STATUS_LABELS,
-            "channels": CHANNEL_LABELS,
-            "next_link": _listing_links(DELETIONS, chosen, page.next_cursor),
-            "left": _left(signed),
-        },
-    )
+    return _requests_page(request, signed, "deletion", DELETIONS, DELETION_STATUSES, chosen, page)
 
 
 async def _ledger(
@@ -291,16 +301,14 @@ async def approve_deletion(
             runtime, session, actor, _request_form(form, request_id), "deletion.approve", work
         )
     except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
+        shown = await rolled_back(session, problem)
         return await _deletion_page(
             request,
             runtime,
             session,
             signed,
             request_id,
-            shown=refused(problem),
+            shown=shown,
             sent="approve",
             status=problem.status,
         )
@@ -405,9 +413,7 @@ async def _reject(
             work,
         )
     except Problem as problem:
-        # Nothing of the refused work stays (a refusal's own event is already committed).
-        await post.session.rollback()
-        return await again(refused(problem), problem.status)
+        return await again(await rolled_back(post.session, problem), problem.status)
     return see_other(f"{path}/{post.request_id}", "rejected")
 
 
@@ -449,22 +455,7 @@ async def access_requests(
     chosen = status if status in ACCESS_STATUSES else None
     page = await AccessRequestService(runtime, session, actor).list(chosen, None, PAGE_SIZE, cursor)
     await session.commit()
-    return render(
-        request,
-        signed,
-        "dpodesk_requests.html",
-        {
-            "kind": "access",
-            "base": ACCESSES,
-            "items": page.items,
-            "status": chosen or "",
-            "statuses": ACCESS_STATUSES,
-            "labels": REQUEST_STATUS_LABELS,
-            "channels": CHANNEL_LABELS,
-            "next_link": _listing_links(ACCESSES, chosen, page.next_cursor),
-            "left": _left(signed),
-        },
-    )
+    return _requests_page(request, signed, "access", ACCESSES, ACCESS_STATUSES, chosen, page)
 
 
 async def _access_page(
@@ -567,16 +558,14 @@ async def fulfil_access(
             runtime, session, actor, _request_form(form, request_id), "access.fulfil", work
         )
     except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
+        shown = await rolled_back(session, problem)
         return await _access_page(
             request,
             runtime,
             session,
             signed,
             request_id,
-            shown=refused(problem),
+            shown=shown,
             sent="fulfil",
             status=problem.status,
         )
@@ -662,33 +651,6 @@ def _read_transition(form: Mapping[str, str], allowed: list[str]) -> Transition:
     return values, errors, body
 
 
-async def _complaint_page(
-    request: Request,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    signed: ConsolePage,
-    complaint_id: uuid.UUID,
-    *,
-    values: Mapping[str, str],
-    errors: Mapping[str, str],
-    message: str | None,
-    status: int,
-) -> Response:
-    """The complaint page (people_router's) again, with the transition form as sent."""
-    actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_READ)
-    out = await ComplaintService(runtime, session, actor).get(complaint_id)
-    await session.commit()
-    context = transition_context(actor, out.status)
-    context.update(move=dict(values), move_errors=dict(errors), move_message=message)
-    return render(
-        request,
-        signed,
-        "complaint.html",
-        {"complaint": out, "reveal": may_read_free_text(actor.role), **context},
-        status=status,
-    )
-
-
 @router.post(f"{COMPLAINTS}/{{complaint_id}}/transition")
 async def move_complaint(
     request: Request,
@@ -706,15 +668,15 @@ async def move_complaint(
     # the complaint is now (409 invalid_transition, logged), as the API does.
     values, errors, body = _read_transition(form, [s.value for s in ComplaintStatus])
     if body is None:
-        return await _complaint_page(
+        return await complaint_page(
             request,
             runtime,
             session,
             signed,
             complaint_id,
-            values=values,
-            errors=errors,
-            message=N_("Something in the form is not valid."),
+            move=values,
+            move_errors=errors,
+            move_message=N_("Something in the form is not valid."),
             status=422,
         )
 
@@ -732,20 +694,17 @@ async def move_complaint(
             work,
         )
     except Problem as problem:
-        await (
-            session.rollback()
-        )  # nothing of the refused work stays (a refusal's event is committed)
-        shown = refused(problem, {"evidence_event_ids": "evidence"})
+        shown = await rolled_back(session, problem, {"evidence_event_ids": "evidence"})
         fields = {("evidence" if k.isdigit() else k): v for k, v in shown.fields.items()}
-        return await _complaint_page(
+        return await complaint_page(
             request,
             runtime,
             session,
             signed,
             complaint_id,
-            values=values,
-            errors=fields,
-            message=shown.message,
-            status=422 if problem.status == 422 else problem.status,
+            move=values,
+            move_errors=fields,
+            move_message=shown.message,
+            status=problem.status,
         )
     return see_other(f"{COMPLAINTS}/{complaint_id}", "moved")

@@ -7,6 +7,7 @@ A customer is read by a form POST: no personal value and no free text ever sits 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -172,6 +173,42 @@ async def complaints(
     )
 
 
+async def complaint_page(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    signed: ConsolePage,
+    complaint_id: uuid.UUID,
+    *,
+    move: Mapping[str, str] | None = None,
+    move_errors: Mapping[str, str] | None = None,
+    move_message: str | None = None,
+    status: int = 200,
+) -> Response:
+    """One complaint and its history; its free text for the dpo only (the service decides).
+    The DPO's desk (issue 19.1) adds the transition form for a role that may move it, drawn
+    again as sent (``move``) when a move was not done (dpodesk_router)."""
+    actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_READ)
+    out = await ComplaintService(runtime, session, actor).get(complaint_id)
+    await session.commit()
+    context = transition_context(actor, out.status)
+    if move is not None:
+        context.update(move=dict(move), move_errors=dict(move_errors or {}))
+    return render(
+        request,
+        signed,
+        "complaint.html",
+        {
+            "complaint": out,
+            "reveal": may_read_free_text(actor.role),
+            **context,
+            "move_message": move_message,
+            "done": done_message(request, DONE),
+        },
+        status=status,
+    )
+
+
 @router.get(f"{COMPLAINTS}/{{complaint_id}}")
 async def complaint(
     request: Request,
@@ -180,21 +217,5 @@ async def complaint(
     session: SessionDep,
     signed: ConsolePage,
 ) -> Response:
-    """One complaint and its history; its free text for the dpo only (the service decides)."""
-    actor = await pass_gate(request, runtime, session, signed.actor, Operation.COMPLAINT_READ)
-    out = await ComplaintService(runtime, session, actor).get(complaint_id)
-    await session.commit()
-    reveal = may_read_free_text(actor.role)
-    # The DPO's desk (issue 19.1): the transition form, for a role that may move it.
-    moves = transition_context(actor, out.status)
-    return render(
-        request,
-        signed,
-        "complaint.html",
-        {
-            "complaint": out,
-            "reveal": reveal,
-            **moves,
-            "done": done_message(request, DONE),
-        },
-    )
+    """One complaint and its history (``complaint_page``)."""
+    return await complaint_page(request, runtime, session, signed, complaint_id)
