@@ -29,8 +29,13 @@ from pdvault.governance.breach_schemas import (
     BreachPage,
 )
 from pdvault.governance.models import Breach, BreachCustomer
-from pdvault.notifications.models import NoticeKind, Notification
-from pdvault.notifications.service import enqueue, notice_row
+from pdvault.notifications.models import NoticeKind
+from pdvault.notifications.service import (
+    breach_notice_counts,
+    breach_notice_prefix,
+    enqueue,
+    notice_row,
+)
 from pdvault.pagination import split_page, uuid_after
 from pdvault.policy import Operation
 from pdvault.runtime import Runtime
@@ -40,7 +45,7 @@ _CHUNK = 1000
 
 
 def dedupe_key(breach_id: uuid.UUID, customer_id: uuid.UUID) -> str:
-    return f"breach:{breach_id}:{customer_id}"
+    return f"{breach_notice_prefix(breach_id)}{customer_id}"
 
 
 def is_overdue(b: Breach, now: datetime) -> bool:
@@ -307,18 +312,7 @@ class BreachService:
 
     async def finish_fanout(self, b: Breach) -> int:
         """Record the fan-out on the breach; how many notices it has in the outbox."""
-        prefix = f"breach:{b.id}:"
-        total = int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(Notification)
-                .where(
-                    Notification.kind == NoticeKind.BREACH.value,
-                    Notification.dedupe_key.startswith(prefix, autoescape=True),
-                )
-            )
-            or 0
-        )
+        total, _ = await breach_notice_counts(self.session, b.id)
         await self.session.execute(
             update(Breach)
             .where(Breach.id == b.id)

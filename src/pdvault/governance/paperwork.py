@@ -33,7 +33,6 @@ from pdvault.customers.models import Customer
 from pdvault.db import utcnow
 from pdvault.documents.schemas import DocumentKind
 from pdvault.documents.service import retention_years
-from pdvault.governance.breaches import dedupe_key
 from pdvault.governance.models import Breach, BreachCustomer
 from pdvault.governance.paperwork_models import PaperworkVersion
 from pdvault.governance.report_schemas import (
@@ -49,7 +48,7 @@ from pdvault.governance.reports import (
     requests_overdue,
     requests_received,
 )
-from pdvault.notifications.models import Notification
+from pdvault.notifications.service import breach_notice_counts
 from pdvault.partners.masking import MASKS
 from pdvault.partners.models import Grant, Partner
 from pdvault.policy import Operation
@@ -730,15 +729,7 @@ def _controller_section(w: _Writer, c: ControllerFacts) -> None:
 async def breach_facts(
     session: AsyncSession, breach: Breach, settings: Settings, now: datetime
 ) -> BreachFacts:
-    prefix = dedupe_key(breach.id, uuid.UUID(int=0)).removesuffix(str(uuid.UUID(int=0)))
-    n = Notification
-    queued, delivered = (
-        await session.execute(
-            select(func.count(), func.count(n.delivered_at)).where(
-                n.dedupe_key.startswith(prefix, autoescape=True)
-            )
-        )
-    ).one()
+    queued, delivered = await breach_notice_counts(session, breach.id)
     named = int(
         await session.scalar(
             select(func.count())
