@@ -32,7 +32,6 @@ from pdvault.console.admindesk import (
     GRANT_MODES,
     NAME_MESSAGE,
     PARTNER_LINK_MESSAGE,
-    PARTNER_PURPOSES,
     Invalid,
     as_uuid,
     checked,
@@ -518,7 +517,6 @@ async def _partner_page(
             "now": now,
             "grant_fields": GRANT_FIELDS,
             "grant_modes": GRANT_MODES,
-            "purposes": PARTNER_PURPOSES,
             "values": values
             or {
                 "contract_ref": partner.contract_ref,
@@ -528,7 +526,6 @@ async def _partner_page(
             "errors": errors or {},
             "message": message,
             "done": done_message(request, DONE),
-            "may_assign": may_call(signed.actor.role, Operation.ASSIGNMENT_CREATE),
             "may_grant": may_call(signed.actor.role, Operation.GRANT_CREATE),
         },
         status=422 if errors or message else 200,
