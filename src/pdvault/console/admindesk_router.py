@@ -45,7 +45,7 @@ from pdvault.console.models import ConsoleSession
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, console_of, render
 from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
-from pdvault.errors import Conflict, NotFound, Problem
+from pdvault.errors import Problem
 from pdvault.keys.router import key_status
 from pdvault.pagination import Cursor
 from pdvault.partners.models import Assignment
@@ -53,7 +53,7 @@ from pdvault.partners.schemas import PartnerIn
 from pdvault.partners.service import PartnerService, assignment_out
 from pdvault.policy import Operation, may_call
 from pdvault.principals import service as principals
-from pdvault.principals.models import Principal, Token
+from pdvault.principals.models import Principal
 from pdvault.principals.schemas import PrincipalIn, TokenIn
 
 router = APIRouter(include_in_schema=False)
@@ -198,13 +198,6 @@ async def principal_create(
     return see_other(f"{PRINCIPALS}/{result['id']}", "principal_created")
 
 
-async def _principal_or_404(session: SessionDep, principal_id: uuid.UUID) -> Principal:
-    principal = await session.get(Principal, principal_id)
-    if principal is None:
-        raise NotFound("No such principal.")
-    return principal
-
-
 async def _principal_page(
     request: Request,
     runtime: RuntimeDep,
@@ -248,7 +241,7 @@ async def principal_page(
 ) -> Response:
     """A principal and its tokens (ids and dates), as ``GET /v1/principals/{id}/tokens``."""
     await pass_gate(request, runtime, session, signed.actor, Operation.TOKEN_LIST)
-    principal = await _principal_or_404(session, principal_id)
+    principal = await principals.principal_or_404(session, principal_id)
     return await _principal_page(request, runtime, session, signed, principal)
 
 
@@ -264,7 +257,7 @@ async def principal_disable(
     """As ``POST /v1/principals/{id}/disable``; and the principal's console sessions end
     now, in every browser (their rows are deleted in the same transaction)."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.PRINCIPAL_DISABLE)
-    principal = await _principal_or_404(session, principal_id)
+    principal = await principals.principal_or_404(session, principal_id)
 
     async def work() -> dict[str, Any]:
         await principals.disable_principal(session, principal)
@@ -292,7 +285,7 @@ async def token_issue(
     ``act_once`` remembers is its id and end, never the token: a second submit of the same
     form is told the token was issued and is not shown again."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.TOKEN_CREATE)
-    principal = await _principal_or_404(session, principal_id)
+    principal = await principals.principal_or_404(session, principal_id)
     values = {"expires_in_days": form.get("expires_in_days", "").strip()}
     try:
         raw = values["expires_in_days"]
@@ -306,8 +299,6 @@ async def token_issue(
     shown: list[str] = []  # the token, kept in this request only
 
     async def work() -> dict[str, Any]:
-        if principal.disabled_at is not None:
-            raise Conflict("The principal is disabled.", reason="principal_disabled")
         created = await principals.issue_token(
             session, principal, body.expires_in_days, issued_by=actor.principal_id
         )
@@ -324,7 +315,7 @@ async def token_issue(
     except Problem as problem:
         await session.rollback()
         refusal = refused(problem)
-        principal = await _principal_or_404(session, principal_id)
+        principal = await principals.principal_or_404(session, principal_id)
         return await _principal_page(
             request,
             runtime,
@@ -360,9 +351,7 @@ async def token_revoke(
 ) -> Response:
     """As ``POST /v1/tokens/{id}/revoke``; the console sessions signed in with it end now."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.TOKEN_REVOKE)
-    token = await session.get(Token, token_id)
-    if token is None:
-        raise NotFound("No such token.")
+    token = await principals.token_or_404(session, token_id)
     owner = token.principal_id
 
     async def work() -> dict[str, Any]:
