@@ -93,6 +93,46 @@ async def _partners(runtime: RuntimeDep, session: SessionDep, actor: Actor) -> l
     return list(page.items)
 
 
+def _listing(
+    request: Request,
+    signed: ConsolePage,
+    template: str,
+    page: Any,
+    base: str,
+    values: dict[str, str] | None,
+    errors: dict[str, str] | None,
+    message: str | None,
+    **extra: Any,
+) -> Response:
+    """A list page with its creation form (principals, partners): the page of rows, the form's
+    values and refusals (422 when there are any), the confirmation and the next page's link."""
+    return render(
+        request,
+        signed,
+        template,
+        {
+            "page": page,
+            "values": values or {},
+            "errors": errors or {},
+            "message": message,
+            "done": done_message(request, DONE),
+            "next_link": f"{base}?cursor={page.next_cursor}" if page.next_cursor else None,
+            **extra,
+        },
+        status=422 if errors or message else 200,
+    )
+
+
+def _refusal(problem: Problem, duplicate: str, **fields: str) -> tuple[dict[str, str], str]:
+    """The service's refusal of a creation form: its fields and message; a name already taken
+    (reason ``duplicate``) is shown beside the name too."""
+    shown = refused(problem, fields)
+    errors = dict(shown.fields)
+    if problem.reason == duplicate:
+        errors["name"] = shown.message
+    return errors, shown.message
+
+
 async def _principals_page(
     request: Request,
     runtime: RuntimeDep,
@@ -104,22 +144,17 @@ async def _principals_page(
     errors: dict[str, str] | None = None,
     message: str | None = None,
 ) -> Response:
-    page = await principals.list_principals(session, PAGE_SIZE, cursor)
-    return render(
+    return _listing(
         request,
         signed,
         "admindesk_principals.html",
-        {
-            "page": page,
-            "values": values or {},
-            "errors": errors or {},
-            "message": message,
-            "roles": ROLES,
-            "partners": await _partners(runtime, session, signed.actor),
-            "done": done_message(request, DONE),
-            "next_link": f"{PRINCIPALS}?cursor={page.next_cursor}" if page.next_cursor else None,
-        },
-        status=422 if errors or message else 200,
+        await principals.list_principals(session, PAGE_SIZE, cursor),
+        PRINCIPALS,
+        values,
+        errors,
+        message,
+        roles=ROLES,
+        partners=await _partners(runtime, session, signed.actor),
     )
 
 
@@ -181,19 +216,9 @@ async def principal_create(
         result, _ = await act_once(runtime, session, actor, form, "principal.create", work)
     except Problem as problem:
         await session.rollback()
-        shown = refused(problem, {"partner_id": "partner_id"})
-        fields = dict(shown.fields)
-        if problem.reason == "duplicate_principal":
-            fields["name"] = shown.message
+        errors, message = _refusal(problem, "duplicate_principal", partner_id="partner_id")
         return await _principals_page(
-            request,
-            runtime,
-            session,
-            signed,
-            None,
-            values=values,
-            errors=fields,
-            message=shown.message,
+            request, runtime, session, signed, None, values=values, errors=errors, message=message
         )
     return see_other(f"{PRINCIPALS}/{result['id']}", "principal_created")
 
@@ -381,20 +406,15 @@ async def _partners_page(
     errors: dict[str, str] | None = None,
     message: str | None = None,
 ) -> Response:
-    page = await PartnerService(runtime, session, signed.actor).list_partners(PAGE_SIZE, cursor)
-    return render(
+    return _listing(
         request,
         signed,
         "admindesk_partners.html",
-        {
-            "page": page,
-            "values": values or {},
-            "errors": errors or {},
-            "message": message,
-            "done": done_message(request, DONE),
-            "next_link": f"{PARTNERS}?cursor={page.next_cursor}" if page.next_cursor else None,
-        },
-        status=422 if errors or message else 200,
+        await PartnerService(runtime, session, signed.actor).list_partners(PAGE_SIZE, cursor),
+        PARTNERS,
+        values,
+        errors,
+        message,
     )
 
 
@@ -437,19 +457,9 @@ async def partner_create(
         result, _ = await act_once(runtime, session, actor, form, "partner.create", work)
     except Problem as problem:
         await session.rollback()
-        shown = refused(problem)
-        fields = dict(shown.fields)
-        if problem.reason == "duplicate_partner":
-            fields["name"] = shown.message
+        errors, message = _refusal(problem, "duplicate_partner")
         return await _partners_page(
-            request,
-            runtime,
-            session,
-            signed,
-            None,
-            values=values,
-            errors=fields,
-            message=shown.message,
+            request, runtime, session, signed, None, values=values, errors=errors, message=message
         )
     return see_other(f"{PARTNERS}/{result['id']}", "partner_created")
 
