@@ -32,7 +32,6 @@ from pdvault.console.admindesk import (
     GRANT_MODES,
     NAME_MESSAGE,
     PARTNER_LINK_MESSAGE,
-    PARTNER_PURPOSES,
     Invalid,
     as_uuid,
     checked,
@@ -46,7 +45,7 @@ from pdvault.console.models import ConsoleSession
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, console_of, render
 from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
-from pdvault.errors import Conflict, NotFound, Problem
+from pdvault.errors import Problem
 from pdvault.keys.router import key_status
 from pdvault.pagination import Cursor
 from pdvault.partners.models import Assignment
@@ -54,7 +53,7 @@ from pdvault.partners.schemas import PartnerIn
 from pdvault.partners.service import PartnerService, assignment_out
 from pdvault.policy import Operation, may_call
 from pdvault.principals import service as principals
-from pdvault.principals.models import Principal, Token
+from pdvault.principals.models import Principal
 from pdvault.principals.schemas import PrincipalIn, TokenIn
 
 router = APIRouter(include_in_schema=False)
@@ -94,6 +93,46 @@ async def _partners(runtime: RuntimeDep, session: SessionDep, actor: Actor) -> l
     return list(page.items)
 
 
+def _listing(
+    request: Request,
+    signed: ConsolePage,
+    template: str,
+    page: Any,
+    base: str,
+    values: dict[str, str] | None,
+    errors: dict[str, str] | None,
+    message: str | None,
+    **extra: Any,
+) -> Response:
+    """A list page with its creation form (principals, partners): the page of rows, the form's
+    values and refusals (422 when there are any), the confirmation and the next page's link."""
+    return render(
+        request,
+        signed,
+        template,
+        {
+            "page": page,
+            "values": values or {},
+            "errors": errors or {},
+            "message": message,
+            "done": done_message(request, DONE),
+            "next_link": f"{base}?cursor={page.next_cursor}" if page.next_cursor else None,
+            **extra,
+        },
+        status=422 if errors or message else 200,
+    )
+
+
+def _refusal(problem: Problem, duplicate: str, **fields: str) -> tuple[dict[str, str], str]:
+    """The service's refusal of a creation form: its fields and message; a name already taken
+    (reason ``duplicate``) is shown beside the name too."""
+    shown = refused(problem, fields)
+    errors = dict(shown.fields)
+    if problem.reason == duplicate:
+        errors["name"] = shown.message
+    return errors, shown.message
+
+
 async def _principals_page(
     request: Request,
     runtime: RuntimeDep,
@@ -105,22 +144,17 @@ async def _principals_page(
     errors: dict[str, str] | None = None,
     message: str | None = None,
 ) -> Response:
-    page = await principals.list_principals(session, PAGE_SIZE, cursor)
-    return render(
+    return _listing(
         request,
         signed,
         "admindesk_principals.html",
-        {
-            "page": page,
-            "values": values or {},
-            "errors": errors or {},
-            "message": message,
-            "roles": ROLES,
-            "partners": await _partners(runtime, session, signed.actor),
-            "done": done_message(request, DONE),
-            "next_link": f"{PRINCIPALS}?cursor={page.next_cursor}" if page.next_cursor else None,
-        },
-        status=422 if errors or message else 200,
+        await principals.list_principals(session, PAGE_SIZE, cursor),
+        PRINCIPALS,
+        values,
+        errors,
+        message,
+        roles=ROLES,
+        partners=await _partners(runtime, session, signed.actor),
     )
 
 
@@ -182,28 +216,11 @@ async def principal_create(
         result, _ = await act_once(runtime, session, actor, form, "principal.create", work)
     except Problem as problem:
         await session.rollback()
-        shown = refused(problem, {"partner_id": "partner_id"})
-        fields = dict(shown.fields)
-        if problem.reason == "duplicate_principal":
-            fields["name"] = shown.message
+        errors, message = _refusal(problem, "duplicate_principal", partner_id="partner_id")
         return await _principals_page(
-            request,
-            runtime,
-            session,
-            signed,
-            None,
-            values=values,
-            errors=fields,
-            message=shown.message,
+            request, runtime, session, signed, None, values=values, errors=errors, message=message
         )
     return see_other(f"{PRINCIPALS}/{result['id']}", "principal_created")
-
-
-async def _principal_or_404(session: SessionDep, principal_id: uuid.UUID) -> Principal:
-    principal = await session.get(Principal, principal_id)
-    if principal is None:
-        raise NotFound("No such principal.")
-    return principal
 
 
 async def _principal_page(
@@ -249,7 +266,7 @@ async def principal_page(
 ) -> Response:
     """A principal and its tokens (ids and dates), as ``GET /v1/principals/{id}/tokens``."""
     await pass_gate(request, runtime, session, signed.actor, Operation.TOKEN_LIST)
-    principal = await _principal_or_404(session, principal_id)
+    principal = await principals.principal_or_404(session, principal_id)
     return await _principal_page(request, runtime, session, signed, principal)
 
 
@@ -265,7 +282,7 @@ async def principal_disable(
     """As ``POST /v1/principals/{id}/disable``; and the principal's console sessions end
     now, in every browser (their rows are deleted in the same transaction)."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.PRINCIPAL_DISABLE)
-    principal = await _principal_or_404(session, principal_id)
+    principal = await principals.principal_or_404(session, principal_id)
 
     async def work() -> dict[str, Any]:
         await principals.disable_principal(session, principal)
@@ -293,7 +310,7 @@ async def token_issue(
     ``act_once`` remembers is its id and end, never the token: a second submit of the same
     form is told the token was issued and is not shown again."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.TOKEN_CREATE)
-    principal = await _principal_or_404(session, principal_id)
+    principal = await principals.principal_or_404(session, principal_id)
     values = {"expires_in_days": form.get("expires_in_days", "").strip()}
     try:
         raw = values["expires_in_days"]
@@ -307,8 +324,6 @@ async def token_issue(
     shown: list[str] = []  # the token, kept in this request only
 
     async def work() -> dict[str, Any]:
-        if principal.disabled_at is not None:
-            raise Conflict("The principal is disabled.", reason="principal_disabled")
         created = await principals.issue_token(
             session, principal, body.expires_in_days, issued_by=actor.principal_id
         )
@@ -325,7 +340,7 @@ async def token_issue(
     except Problem as problem:
         await session.rollback()
         refusal = refused(problem)
-        principal = await _principal_or_404(session, principal_id)
+        principal = await principals.principal_or_404(session, principal_id)
         return await _principal_page(
             request,
             runtime,
@@ -361,9 +376,7 @@ async def token_revoke(
 ) -> Response:
     """As ``POST /v1/tokens/{id}/revoke``; the console sessions signed in with it end now."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.TOKEN_REVOKE)
-    token = await session.get(Token, token_id)
-    if token is None:
-        raise NotFound("No such token.")
+    token = await principals.token_or_404(session, token_id)
     owner = token.principal_id
 
     async def work() -> dict[str, Any]:
@@ -393,20 +406,15 @@ async def _partners_page(
     errors: dict[str, str] | None = None,
     message: str | None = None,
 ) -> Response:
-    page = await PartnerService(runtime, session, signed.actor).list_partners(PAGE_SIZE, cursor)
-    return render(
+    return _listing(
         request,
         signed,
         "admindesk_partners.html",
-        {
-            "page": page,
-            "values": values or {},
-            "errors": errors or {},
-            "message": message,
-            "done": done_message(request, DONE),
-            "next_link": f"{PARTNERS}?cursor={page.next_cursor}" if page.next_cursor else None,
-        },
-        status=422 if errors or message else 200,
+        await PartnerService(runtime, session, signed.actor).list_partners(PAGE_SIZE, cursor),
+        PARTNERS,
+        values,
+        errors,
+        message,
     )
 
 
@@ -449,19 +457,9 @@ async def partner_create(
         result, _ = await act_once(runtime, session, actor, form, "partner.create", work)
     except Problem as problem:
         await session.rollback()
-        shown = refused(problem)
-        fields = dict(shown.fields)
-        if problem.reason == "duplicate_partner":
-            fields["name"] = shown.message
+        errors, message = _refusal(problem, "duplicate_partner")
         return await _partners_page(
-            request,
-            runtime,
-            session,
-            signed,
-            None,
-            values=values,
-            errors=fields,
-            message=shown.message,
+            request, runtime, session, signed, None, values=values, errors=errors, message=message
         )
     return see_other(f"{PARTNERS}/{result['id']}", "partner_created")
 
@@ -518,7 +516,6 @@ async def _partner_page(
             "now": now,
             "grant_fields": GRANT_FIELDS,
             "grant_modes": GRANT_MODES,
-            "purposes": PARTNER_PURPOSES,
             "values": values
             or {
                 "contract_ref": partner.contract_ref,
@@ -528,7 +525,6 @@ async def _partner_page(
             "errors": errors or {},
             "message": message,
             "done": done_message(request, DONE),
-            "may_assign": may_call(signed.actor.role, Operation.ASSIGNMENT_CREATE),
             "may_grant": may_call(signed.actor.role, Operation.GRANT_CREATE),
         },
         status=422 if errors or message else 200,

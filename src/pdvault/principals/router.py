@@ -9,12 +9,10 @@ from fastapi import APIRouter, Depends
 
 from pdvault.auth.principal import Actor
 from pdvault.deps import RuntimeDep, SessionDep, require
-from pdvault.errors import Conflict, NotFound
 from pdvault.openapi_docs import problems
 from pdvault.pagination import Cursor, Limit
 from pdvault.policy import Operation
 from pdvault.principals import service
-from pdvault.principals.models import Principal, Token
 from pdvault.principals.schemas import (
     PrincipalIn,
     PrincipalOut,
@@ -26,25 +24,6 @@ from pdvault.principals.schemas import (
 )
 
 router = APIRouter(tags=["administration"])
-
-
-async def _principal(session: SessionDep, principal_id: uuid.UUID) -> Principal:
-    principal = await session.get(Principal, principal_id)
-    if principal is None:
-        raise NotFound("No such principal.")
-    return principal
-
-
-async def _log(
-    runtime: RuntimeDep,
-    session: SessionDep,
-    actor: Actor,
-    action: str,
-    principal_id: uuid.UUID,
-    token_id: uuid.UUID | None = None,
-) -> None:
-    """The act's event: the actor (principal and token) and what it was about, by id."""
-    await service.log_act(runtime, session, actor, action, principal_id, token_id)
 
 
 @router.post(
@@ -61,7 +40,7 @@ async def create_principal(
     actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_CREATE))],
 ) -> PrincipalOut:
     principal = await service.create_principal(session, body)
-    await _log(runtime, session, actor, Operation.PRINCIPAL_CREATE.value, principal.id)
+    await service.log_act(runtime, session, actor, Operation.PRINCIPAL_CREATE.value, principal.id)
     await session.commit()
     return service.principal_out(principal)
 
@@ -93,8 +72,10 @@ async def disable_principal(
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.PRINCIPAL_DISABLE))],
 ) -> PrincipalOut:
-    principal = await service.disable_principal(session, await _principal(session, principal_id))
-    await _log(runtime, session, actor, Operation.PRINCIPAL_DISABLE.value, principal.id)
+    principal = await service.disable_principal(
+        session, await service.principal_or_404(session, principal_id)
+    )
+    await service.log_act(runtime, session, actor, Operation.PRINCIPAL_DISABLE.value, principal.id)
     await session.commit()
     runtime.principals.clear()
     return service.principal_out(principal)
@@ -114,12 +95,12 @@ async def issue_token(
     actor: Annotated[Actor, Depends(require(Operation.TOKEN_CREATE))],
     body: TokenIn | None = None,
 ) -> TokenCreated:
-    principal = await _principal(session, principal_id)
-    if principal.disabled_at is not None:
-        raise Conflict("The principal is disabled.", reason="principal_disabled")
+    principal = await service.principal_or_404(session, principal_id)
     days = body.expires_in_days if body is not None else runtime.settings.token_default_days
     created = await service.issue_token(session, principal, days, issued_by=actor.principal_id)
-    await _log(runtime, session, actor, Operation.TOKEN_CREATE.value, principal.id, created.id)
+    await service.log_act(
+        runtime, session, actor, Operation.TOKEN_CREATE.value, principal.id, created.id
+    )
     await session.commit()
     return created
 
@@ -137,7 +118,7 @@ async def list_tokens(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> TokenPage:
-    principal = await _principal(session, principal_id)
+    principal = await service.principal_or_404(session, principal_id)
     return await service.list_tokens(session, principal.id, limit, cursor)
 
 
@@ -153,11 +134,11 @@ async def revoke_token(
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.TOKEN_REVOKE))],
 ) -> TokenRevoked:
-    token = await session.get(Token, token_id)
-    if token is None:
-        raise NotFound("No such token.")
+    token = await service.token_or_404(session, token_id)
     revoked = await service.revoke_token(session, token)
-    await _log(runtime, session, actor, Operation.TOKEN_REVOKE.value, token.principal_id, token.id)
+    await service.log_act(
+        runtime, session, actor, Operation.TOKEN_REVOKE.value, token.principal_id, token.id
+    )
     await session.commit()
     runtime.principals.clear()
     return revoked

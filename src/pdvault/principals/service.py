@@ -13,7 +13,7 @@ from pdvault.audit.writer import ALLOWED, EventDraft
 from pdvault.auth.principal import Actor
 from pdvault.auth.tokens import hash_token, new_token
 from pdvault.db import new_id, utcnow
-from pdvault.errors import Conflict, Unprocessable
+from pdvault.errors import Conflict, NotFound, Unprocessable
 from pdvault.pagination import split_page, uuid_after
 from pdvault.partners.models import Partner
 from pdvault.principals.models import Principal, Token
@@ -110,6 +110,20 @@ async def disable_principal(session: AsyncSession, principal: Principal) -> Prin
     return principal
 
 
+async def principal_or_404(session: AsyncSession, principal_id: uuid.UUID) -> Principal:
+    principal = await session.get(Principal, principal_id)
+    if principal is None:
+        raise NotFound("No such principal.")
+    return principal
+
+
+async def token_or_404(session: AsyncSession, token_id: uuid.UUID) -> Token:
+    token = await session.get(Token, token_id)
+    if token is None:
+        raise NotFound("No such token.")
+    return token
+
+
 async def issue_token(
     session: AsyncSession,
     principal: Principal,
@@ -118,7 +132,10 @@ async def issue_token(
     issued_by: uuid.UUID | None = None,
 ) -> TokenCreated:
     """A new token for ``principal``; ``issued_by`` is the principal issuing it through the
-    API (None on the host: ``pdvault init``, ``pdvault token create``)."""
+    API (None on the host: ``pdvault init``, ``pdvault token create``). A disabled principal
+    is refused (409 ``principal_disabled``)."""
+    if principal.disabled_at is not None:
+        raise Conflict("The principal is disabled.", reason="principal_disabled")
     token = new_token()
     row = Token(
         id=new_id(),
