@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from pdvault.auth.principal import Actor
 from pdvault.console.actions import act_once, done_message, refused, see_other
@@ -41,7 +41,6 @@ from pdvault.console.admindesk import (
     shop_day,
 )
 from pdvault.console.i18n import N_
-from pdvault.console.models import ConsoleSession
 from pdvault.console.web import PREFIX, ConsolePage, PostedForm, console_of, render
 from pdvault.db import utcnow
 from pdvault.deps import RuntimeDep, SessionDep, pass_gate
@@ -384,7 +383,7 @@ async def token_revoke(
         await principals.log_act(
             runtime, session, actor, Operation.TOKEN_REVOKE.value, owner, token.id
         )
-        await session.execute(delete(ConsoleSession).where(ConsoleSession.token_id == token_id))
+        await console_of(request).sessions.end_token(session, token_id)
         return {"id": str(token_id)}
 
     await act_once(runtime, session, actor, form, f"token.revoke:{token_id}", work)

@@ -122,6 +122,10 @@ class ConsoleSessions:
             delete(ConsoleSession).where(ConsoleSession.principal_id == principal_id)
         )
 
+    async def end_token(self, session: AsyncSession, token_id: uuid.UUID) -> None:
+        """Every session signed in with this token (it was revoked)."""
+        await session.execute(delete(ConsoleSession).where(ConsoleSession.token_id == token_id))
+
     async def set_language(self, session: AsyncSession, digest: str, language: str) -> None:
         await session.execute(
             update(ConsoleSession).where(ConsoleSession.id_hash == digest).values(language=language)
