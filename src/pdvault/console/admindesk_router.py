@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from pdvault.auth.principal import Actor
-from pdvault.console.actions import act_once, done_message, refused, see_other
+from pdvault.console.actions import act_once, done_message, refused, rolled_back, see_other
 from pdvault.console.admindesk import (
     CHOICE_MESSAGE,
     CONTRACT_MESSAGE,
@@ -337,8 +337,7 @@ async def token_issue(
             runtime, session, actor, form, f"token.create:{principal_id}", work
         )
     except Problem as problem:
-        await session.rollback()
-        refusal = refused(problem)
+        refusal = await rolled_back(session, problem)
         principal = await principals.principal_or_404(session, principal_id)
         return await _principal_page(
             request,

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from pdvault.console.actions import act_once, done_message, refused, see_other
+from pdvault.console.actions import act_once, done_message, rolled_back, see_other
 from pdvault.console.i18n import N_
 from pdvault.console.legaldesk import (
     AUTHORITY_LABELS,
@@ -212,8 +212,7 @@ async def file_judicial_request(
     try:
         result, _ = await act_once(runtime, session, actor, form, "judicial.file", work)
     except Problem as problem:
-        await session.rollback()
-        shown = refused(problem)
+        shown = await rolled_back(session, problem)
         errors = service_errors(problem.extra.get("errors"), filing.id_lines)
         status = 422 if problem.status in (400, 422) else problem.status
         return _filing_page(
@@ -271,7 +270,7 @@ async def _decide(
     except Problem as problem:
         if problem.status == 404:
             raise
-        await session.rollback()
+        shown = await rolled_back(session, problem)
         out = await service.get(request_id)
         await session.commit()
         return _request_page(
@@ -279,7 +278,7 @@ async def _decide(
             signed,
             out,
             status=problem.status,
-            problem=refused(problem).message,
+            problem=shown.message,
             values={"reason": reason},
         )
     return see_other(f"{BASE}/{request_id}", "approved" if approve else "rejected")
@@ -350,10 +349,10 @@ async def disclose(
     except Problem as problem:
         if problem.status == 404:
             raise
-        await session.rollback()
+        shown = await rolled_back(session, problem)
         out = await service.get(request_id)
         await session.commit()
-        message = DISCLOSE_REASONS.get(problem.reason or "") or refused(problem).message
+        message = DISCLOSE_REASONS.get(problem.reason or "") or shown.message
         return _request_page(
             request, signed, out, status=problem.status, problem=message, chosen=chosen
         )
