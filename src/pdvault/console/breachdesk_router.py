@@ -255,9 +255,8 @@ async def _breach_page(
     out: BreachDetail = await BreachService(runtime, session, actor).get(breach_id)
     notices, delivered = await breach_notice_counts(session, breach_id)
     await session.commit()
-    runs = fanout_runs(request.app.state)
-    run = runs.by_breach.get(breach_id)
-    running = runs.running(breach_id)
+    run = fanout_runs(request.app.state).by_breach.get(breach_id)
+    running = run is not None and run.running
     now = console_of(request).sessions.now()  # the console's clock, a test's FakeClock
     total = max(out.affected_count, notices)
     progress = {
