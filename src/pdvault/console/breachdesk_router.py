@@ -420,7 +420,7 @@ async def outbox(
             signed,
             "breachdesk_outbox.html",
             {
-                "page": None,
+                "notices": None,
                 "errors": errors,
                 "state": chosen or "",
                 "breach": breach,
@@ -429,7 +429,9 @@ async def outbox(
             },
             status=422,
         )
-    page = await list_breach_notices(session, breach_id, chosen or "all", PAGE_SIZE, cursor)
+    notices, next_cursor = await list_breach_notices(
+        session, breach_id, chosen or "all", PAGE_SIZE, cursor
+    )
     await runtime.audit.append(
         session,
         actor,
@@ -440,15 +442,13 @@ async def outbox(
         ),
     )
     await session.commit()
-    next_link = (
-        f"{OUTBOX}?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else None
-    )
+    next_link = f"{OUTBOX}?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None
     return _render(
         request,
         signed,
         "breachdesk_outbox.html",
         {
-            "page": page,
+            "notices": notices,
             "errors": {},
             "state": chosen or "",
             "breach": str(breach_id) if breach_id else "",
