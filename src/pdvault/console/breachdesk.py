@@ -158,7 +158,8 @@ def read_breach_form(form: Mapping[str, str], raw_ids: str | None) -> BreachForm
         for error in invalid.errors():
             name = str(error["loc"][0]) if error["loc"] else "scope"
             if name == "summary":
-                contact = "email" in str(error.get("msg", ""))
+                # BreachIn's own check (a ValueError) is the contact values; else its length.
+                contact = error["type"] == "value_error"
                 errors["summary"] = FieldError(SUMMARY_CONTACT if contact else SUMMARY_LENGTH)
             elif name == "detected_at":
                 errors["detected_at"] = FieldError(BAD_TIME)

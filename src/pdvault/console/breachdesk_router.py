@@ -104,10 +104,6 @@ def _render(
     )
 
 
-def _check_once(form: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {**form, **(extra or {})}
-
-
 # -- the register --------------------------------------------------------------------------
 
 
@@ -218,7 +214,7 @@ async def record_breach(
             runtime,
             session,
             actor,
-            _check_once(form, {"customer_ids": raw_ids or ""}),
+            {**form, "customer_ids": raw_ids or ""},  # the ids may be longer than a field
             Operation.BREACH_RECORD.value,
             work,
         )
