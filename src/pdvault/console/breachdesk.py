@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from pdvault.auth.principal import Actor
 from pdvault.console.i18n import N_, SHOP_ZONE
+from pdvault.errors import is_storage_fault
 from pdvault.governance.breach_schemas import BreachIn
 from pdvault.governance.breaches import BreachService
 from pdvault.governance.models import Breach
@@ -314,9 +315,15 @@ async def run_fanout(runtime: Runtime, actor: Actor, breach_id: uuid.UUID, run: 
                 after = step.last
             await service.finish_fanout(breach)
             await session.commit()
-    except Exception:
-        # Ids only: the breach, never a customer's value. A re-run adds only what is missing.
-        log.exception("breach fan-out stopped", extra={"breach_id": str(breach_id)})
+    except Exception as exc:
+        # As the last resort logs a request's error (middleware): the breach's id and the
+        # error's type, a stack trace unless storage failed (a database error's text holds the
+        # statement's parameters: the customers' ids). A re-run adds only what is missing.
+        log.error(
+            "breach fan-out stopped",
+            extra={"breach_id": str(breach_id), "error": type(exc).__name__},
+            exc_info=not is_storage_fault(exc),
+        )
         run.failed = True
     finally:
         run.running = False
