@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
 from pdvault.audit.writer import ALLOWED, EventDraft
-from pdvault.console.actions import act_once, done_message, refused, see_other
+from pdvault.console.actions import act_once, done_message, rolled_back, see_other
 from pdvault.console.breachdesk import (
     CATEGORIES,
     CATEGORY_LABELS,
@@ -219,8 +219,7 @@ async def record_breach(
             work,
         )
     except Problem as problem:
-        await session.rollback()
-        shown = refused(problem)
+        shown = await rolled_back(session, problem)
         errors = service_errors(problem.extra.get("errors") or [], sent.id_lines)
         return _new_page(
             request,
@@ -333,10 +332,10 @@ async def notify_authority(
     try:
         await act_once(runtime, session, actor, form, Operation.BREACH_NOTIFY_AUTHORITY.value, work)
     except Problem as problem:
-        await session.rollback()
         if problem.status == 404:
+            await session.rollback()
             raise
-        shown = refused(problem)
+        shown = await rolled_back(session, problem)
         sent.errors.update(service_errors(problem.extra.get("errors") or [], []))
         return await _breach_page(
             request,
