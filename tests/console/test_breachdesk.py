@@ -639,3 +639,36 @@ async def test_a_fanout_that_stops_part_way_says_so_and_sending_again_adds_the_r
     assert '<progress id="fanout" max="12" value="12">' in page.text
     assert "Mọi thông báo đã vào hộp thư đi" in page.text
     assert await count(app, Notification) == 12
+
+
+async def test_a_fanout_stopped_by_the_database_logs_no_statement_parameters(
+    app: Any,
+    client: httpx.AsyncClient,
+    dpo: Issued,
+    console_sign_in: SignIn,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from pdvault.governance.breaches import BreachService
+
+    [customer] = await bulk_customers(app, 1)
+    await console_sign_in(dpo.token)
+    breach_id = await record(client, (await client.get("/console/breaches/new")).text)
+    page = await client.get(f"/console/breaches/{breach_id}")
+    action = f"/console/breaches/{breach_id}/subject-notifications"
+
+    async def database_fails(self: Any, b: Any, after: Any, size: int) -> Any:
+        raise OperationalError("INSERT INTO notifications", {"customer_id": str(customer)}, None)
+
+    monkeypatch.setattr(BreachService, "fanout_batch", database_fails)
+    with caplog.at_level("ERROR", logger="pdvault.console.breachdesk"):
+        r = await post_form(client, action, fields_of(page.text, action))
+    assert r.status_code == 303
+    [stopped] = [x for x in caplog.records if x.getMessage() == "breach fan-out stopped"]
+    assert not stopped.exc_info
+    assert getattr(stopped, "error", None) == "OperationalError"
+    assert str(customer) not in caplog.text
+    page = await client.get(f"/console/breaches/{breach_id}")
+    assert "Việc gửi đã dừng giữa chừng" in page.text

@@ -9,8 +9,8 @@
   ``POST /v1/breaches/{id}/subject-notifications`` (``start_fanout`` logs the event, then one
   committed transaction per batch, then ``finish_fanout``), but after the answer is sent
   (a background task of the response), so that the breach's page can show the outbox filling.
-  The runs of this process are kept in ``RUNS`` (running, done, failed); what the page counts
-  is the outbox itself.
+  The runs of this process are kept in ``FanoutRuns`` (``app.state``: running or failed, and
+  the erased customers skipped); what the page counts is the outbox itself.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from pdvault.auth.principal import Actor
 from pdvault.console.i18n import N_, SHOP_ZONE
-from pdvault.db import utcnow
+from pdvault.errors import is_storage_fault
 from pdvault.governance.breach_schemas import BreachIn
 from pdvault.governance.breaches import BreachService
 from pdvault.governance.models import Breach
@@ -159,7 +159,8 @@ def read_breach_form(form: Mapping[str, str], raw_ids: str | None) -> BreachForm
         for error in invalid.errors():
             name = str(error["loc"][0]) if error["loc"] else "scope"
             if name == "summary":
-                contact = "email" in str(error.get("msg", ""))
+                # BreachIn's own check (a ValueError) is the contact values; else its length.
+                contact = error["type"] == "value_error"
                 errors["summary"] = FieldError(SUMMARY_CONTACT if contact else SUMMARY_LENGTH)
             elif name == "detected_at":
                 errors["detected_at"] = FieldError(BAD_TIME)
@@ -255,11 +256,10 @@ def deadline(b: Any, now: datetime) -> Deadline:
 
 @dataclass
 class FanoutRun:
-    """One fan-out of this process: what it has done so far."""
+    """One fan-out of this process: whether it runs or failed, and what the outbox cannot
+    tell (the named customers skipped because they were erased). What it queued is counted
+    from the outbox itself."""
 
-    started_at: datetime
-    queued: int = 0
-    already_queued: int = 0
     skipped_erased: int = 0
     running: bool = True
     failed: bool = False
@@ -279,7 +279,7 @@ class FanoutRuns:
         """A new run, or None when one is running already for this breach."""
         if self.running(breach_id):
             return None
-        run = FanoutRun(started_at=utcnow())
+        run = FanoutRun()
         self.by_breach[breach_id] = run
         return run
 
@@ -309,17 +309,21 @@ async def run_fanout(runtime: Runtime, actor: Actor, breach_id: uuid.UUID, run: 
                     breach, after, runtime.settings.breach_fanout_batch
                 )
                 await session.commit()
-                run.queued += step.queued
-                run.already_queued += step.already_queued
                 run.skipped_erased += step.skipped_erased
                 if step.last is None:
                     break
                 after = step.last
             await service.finish_fanout(breach)
             await session.commit()
-    except Exception:
-        # Ids only: the breach, never a customer's value. A re-run adds only what is missing.
-        log.exception("breach fan-out stopped", extra={"breach_id": str(breach_id)})
+    except Exception as exc:
+        # As the last resort logs a request's error (middleware): the breach's id and the
+        # error's type, a stack trace unless storage failed (a database error's text holds the
+        # statement's parameters: the customers' ids). A re-run adds only what is missing.
+        log.error(
+            "breach fan-out stopped",
+            extra={"breach_id": str(breach_id), "error": type(exc).__name__},
+            exc_info=not is_storage_fault(exc),
+        )
         run.failed = True
     finally:
         run.running = False

@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
 from pdvault.audit.writer import ALLOWED, EventDraft
-from pdvault.console.actions import act_once, done_message, refused, see_other
+from pdvault.console.actions import act_once, done_message, rolled_back, see_other
 from pdvault.console.breachdesk import (
     CATEGORIES,
     CATEGORY_LABELS,
@@ -102,10 +102,6 @@ def _render(
         status=status,
         headers=headers,
     )
-
-
-def _check_once(form: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {**form, **(extra or {})}
 
 
 # -- the register --------------------------------------------------------------------------
@@ -218,13 +214,12 @@ async def record_breach(
             runtime,
             session,
             actor,
-            _check_once(form, {"customer_ids": raw_ids or ""}),
+            {**form, "customer_ids": raw_ids or ""},  # the ids may be longer than a field
             Operation.BREACH_RECORD.value,
             work,
         )
     except Problem as problem:
-        await session.rollback()
-        shown = refused(problem)
+        shown = await rolled_back(session, problem)
         errors = service_errors(problem.extra.get("errors") or [], sent.id_lines)
         return _new_page(
             request,
@@ -255,9 +250,8 @@ async def _breach_page(
     out: BreachDetail = await BreachService(runtime, session, actor).get(breach_id)
     notices, delivered = await breach_notice_counts(session, breach_id)
     await session.commit()
-    runs = fanout_runs(request.app.state)
-    run = runs.by_breach.get(breach_id)
-    running = runs.running(breach_id)
+    run = fanout_runs(request.app.state).by_breach.get(breach_id)
+    running = run is not None and run.running
     now = console_of(request).sessions.now()  # the console's clock, a test's FakeClock
     total = max(out.affected_count, notices)
     progress = {
@@ -338,10 +332,10 @@ async def notify_authority(
     try:
         await act_once(runtime, session, actor, form, Operation.BREACH_NOTIFY_AUTHORITY.value, work)
     except Problem as problem:
-        await session.rollback()
         if problem.status == 404:
+            await session.rollback()
             raise
-        shown = refused(problem)
+        shown = await rolled_back(session, problem)
         sent.errors.update(service_errors(problem.extra.get("errors") or [], []))
         return await _breach_page(
             request,
@@ -421,7 +415,7 @@ async def outbox(
             signed,
             "breachdesk_outbox.html",
             {
-                "page": None,
+                "notices": None,
                 "errors": errors,
                 "state": chosen or "",
                 "breach": breach,
@@ -430,7 +424,9 @@ async def outbox(
             },
             status=422,
         )
-    page = await list_breach_notices(session, breach_id, chosen or "all", PAGE_SIZE, cursor)
+    notices, next_cursor = await list_breach_notices(
+        session, breach_id, chosen or "all", PAGE_SIZE, cursor
+    )
     await runtime.audit.append(
         session,
         actor,
@@ -441,15 +437,13 @@ async def outbox(
         ),
     )
     await session.commit()
-    next_link = (
-        f"{OUTBOX}?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else None
-    )
+    next_link = f"{OUTBOX}?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None
     return _render(
         request,
         signed,
         "breachdesk_outbox.html",
         {
-            "page": page,
+            "notices": notices,
             "errors": {},
             "state": chosen or "",
             "breach": str(breach_id) if breach_id else "",

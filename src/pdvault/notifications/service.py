@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, exists, func, select, update
+from sqlalchemy import Select, Table, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,10 +83,9 @@ def notification_out(n: Notification) -> NotificationOut:
     )
 
 
-async def list_notifications(
-    session: AsyncSession, status: str, limit: int, cursor: str | None
-) -> NotificationPage:
-    query = select(Notification)
+def _page_of(query: Select[Any], status: str, limit: int, cursor: str | None) -> Select[Any]:
+    """An outbox query narrowed to a delivery state (pending, delivered, all) and to the ids
+    after the cursor, oldest id first, one row more than the page (``split_page``)."""
     if status == "pending":
         query = query.where(Notification.delivered_at.is_(None))
     elif status == "delivered":
@@ -92,7 +93,14 @@ async def list_notifications(
     after = uuid_after(cursor)
     if after is not None:
         query = query.where(Notification.id > after)
-    fetched = (await session.scalars(query.order_by(Notification.id).limit(limit + 1))).all()
+    return query.order_by(Notification.id).limit(limit + 1)
+
+
+async def list_notifications(
+    session: AsyncSession, status: str, limit: int, cursor: str | None
+) -> NotificationPage:
+    query = _page_of(select(Notification), status, limit, cursor)
+    fetched = (await session.scalars(query)).all()
     rows, next_cursor = split_page(fetched, limit, lambda n: n.id)
     return NotificationPage(items=[notification_out(n) for n in rows], next_cursor=next_cursor)
 
@@ -145,23 +153,34 @@ async def breach_notice_counts(session: AsyncSession, breach_id: uuid.UUID) -> t
     return int(total or 0), int(delivered or 0)
 
 
+@dataclass(frozen=True)
+class BreachNotice:
+    """A breach notice as the DPO's desk lists it: ids and times, never the customer's id."""
+
+    id: uuid.UUID
+    breach_id: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
 async def list_breach_notices(
     session: AsyncSession,
     breach_id: uuid.UUID | None,
     status: str,
     limit: int,
     cursor: str | None,
-) -> NotificationPage:
+) -> tuple[list[BreachNotice], str | None]:
     """The breach notices in the outbox (of one breach, or of all), oldest id first, by
-    delivery state as ``list_notifications`` filters it (pending, delivered, all)."""
-    query = select(Notification).where(_breach_notices(breach_id))
-    if status == "pending":
-        query = query.where(Notification.delivered_at.is_(None))
-    elif status == "delivered":
-        query = query.where(Notification.delivered_at.is_not(None))
-    after = uuid_after(cursor)
-    if after is not None:
-        query = query.where(Notification.id > after)
-    fetched = (await session.scalars(query.order_by(Notification.id).limit(limit + 1))).all()
-    rows, next_cursor = split_page(fetched, limit, lambda n: n.id)
-    return NotificationPage(items=[notification_out(n) for n in rows], next_cursor=next_cursor)
+    delivery state as ``list_notifications`` filters it (pending, delivered, all), and the
+    next page's cursor. The customer's column is not read."""
+    columns = select(
+        Notification.id, Notification.data, Notification.created_at, Notification.delivered_at
+    )
+    query = _page_of(columns.where(_breach_notices(breach_id)), status, limit, cursor)
+    fetched = (await session.execute(query)).all()
+    rows, next_cursor = split_page(fetched, limit, lambda r: r.id)
+    notices = [
+        BreachNotice(r.id, (r.data or {}).get("breach_id"), r.created_at, r.delivered_at)
+        for r in rows
+    ]
+    return notices, next_cursor
