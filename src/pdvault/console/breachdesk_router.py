@@ -175,20 +175,6 @@ async def new_breach(
     return _new_page(request, signed, {"categories": [], "scope": ""})
 
 
-async def _raw_ids(request: Request) -> str | None:
-    """The named customers' ids: a list longer than a console field (one id a line), read
-    from the form already checked by ``PostedForm`` (origin and CSRF). None: too long or
-    holding a control character other than a line break."""
-    raw = (await request.form()).get("customer_ids", "")
-    if not isinstance(raw, str):
-        return None
-    if len(raw) > IDS_MAX_CHARS:
-        return None
-    if not raw.replace("\r\n", "\n").replace("\n", "").isprintable():
-        return None
-    return raw
-
-
 @router.post(BREACHES)
 async def record_breach(
     request: Request,
@@ -199,7 +185,8 @@ async def record_breach(
 ) -> Response:
     """Record a breach, as ``POST /v1/breaches`` records it (dpo)."""
     actor = await pass_gate(request, runtime, session, signed.actor, Operation.BREACH_RECORD)
-    raw_ids = await _raw_ids(request) if form.get("scope") == "named" else ""
+    # Dropped by the form's reading when too long or holding a control character: None.
+    raw_ids = form.get("customer_ids") if form.get("scope") == "named" else ""
     sent: BreachForm = read_breach_form(form, raw_ids)
     if sent.errors or sent.body is None:
         return _new_page(request, signed, sent.values, sent.errors, status=422)
@@ -214,7 +201,7 @@ async def record_breach(
             runtime,
             session,
             actor,
-            {**form, "customer_ids": raw_ids or ""},  # the ids may be longer than a field
+            form,
             Operation.BREACH_RECORD.value,
             work,
         )

@@ -42,6 +42,7 @@ NOT_LISTED = N_("Not one of the listed values.")
 BAD_DATE = N_("A date is written YYYY-MM-DD, for example 2026-11-30.")
 NO_FIELD = N_("Choose at least one field.")
 NO_CUSTOMER = N_("Write at least one customer id, one per line.")
+IDS_MAX_CHARS = 2000  # about 50 ids: a larger request goes through the API
 TOO_MANY_IDS = N_(
     "At most 2,000 characters here (about 50 ids); record a larger request through the API."
 )
@@ -137,9 +138,9 @@ def read_filing(form: Mapping[str, str]) -> FilingForm:
                 lines.append(number)
             except ValueError:
                 errors.setdefault("customer_ids", Message(NOT_AN_ID, {"line": number}))
-    if "customer_ids" not in form:
-        # The browser always sends the textarea: a form without it held more than a form's
-        # text field takes (``web.read_form`` drops it).
+    if len(form.get("customer_ids", "")) > IDS_MAX_CHARS or "customer_ids" not in form:
+        # The browser always sends the textarea: a form without it held more than any form
+        # takes (``web.read_form`` drops it), or a control character.
         errors["customer_ids"] = Message(TOO_MANY_IDS)
     elif not ids and "customer_ids" not in errors:
         errors["customer_ids"] = Message(NO_CUSTOMER)
