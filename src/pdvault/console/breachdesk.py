@@ -29,7 +29,7 @@ from pdvault.console.i18n import N_, SHOP_ZONE
 from pdvault.console.web import LONG_FIELDS
 from pdvault.errors import is_storage_fault
 from pdvault.governance.breach_schemas import BreachIn
-from pdvault.governance.breaches import BreachService
+from pdvault.governance.breaches import BreachService, FanoutStep, run_fanout_batches
 from pdvault.governance.models import Breach
 from pdvault.runtime import Runtime
 
@@ -294,9 +294,9 @@ def fanout_runs(state: Any) -> FanoutRuns:
 
 
 async def run_fanout(runtime: Runtime, actor: Actor, breach_id: uuid.UUID, run: FanoutRun) -> None:
-    """The API's fan-out loop (``governance.router.notify_subjects``) after its first step:
-    one committed transaction per batch, then the breach's record of it. The request that
-    started it already logged ``breach.notify_subjects`` (``BreachService.start_fanout``)."""
+    """The API's fan-out (``breaches.run_fanout_batches``) after its first step, counting the
+    erased customers it skips as it goes. The request that started it already logged
+    ``breach.notify_subjects`` (``BreachService.start_fanout``)."""
     try:
         async with runtime.sessions() as session:
             service = BreachService(runtime, session, actor)
@@ -304,18 +304,13 @@ async def run_fanout(runtime: Runtime, actor: Actor, breach_id: uuid.UUID, run: 
             if breach is None:  # pragma: no cover - the request found it a moment ago
                 run.failed = True
                 return
-            after: uuid.UUID | None = None
-            while True:
-                step = await service.fanout_batch(
-                    breach, after, runtime.settings.breach_fanout_batch
-                )
-                await session.commit()
+
+            def skipped(step: FanoutStep) -> None:
                 run.skipped_erased += step.skipped_erased
-                if step.last is None:
-                    break
-                after = step.last
-            await service.finish_fanout(breach)
-            await session.commit()
+
+            await run_fanout_batches(
+                service, session, breach, runtime.settings.breach_fanout_batch, skipped
+            )
     except Exception as exc:
         # As the last resort logs a request's error (middleware): the breach's id and the
         # error's type, a stack trace unless storage failed (a database error's text holds the

@@ -8,7 +8,7 @@ customers, and a re-run (after a crash, or twice by mistake) adds nothing alread
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -320,3 +320,33 @@ class BreachService:
             .execution_options(synchronize_session=False)
         )
         return total
+
+
+async def run_fanout_batches(
+    service: BreachService,
+    session: AsyncSession,
+    breach: Breach,
+    batch: int,
+    on_step: Callable[[FanoutStep], None] | None = None,
+) -> tuple[FanoutStep, int]:
+    """The subject fan-out after ``start_fanout``, as a unit of work of its own (the API's
+    route and the console's background run both call it; it is not a service method because
+    it commits): one committed transaction per batch, so no lock is held for the whole run
+    and a run cut short keeps what it queued (the dedupe key makes a re-run add only the
+    rest), then the breach's record of it. The totals of the run, and the notices in the
+    outbox."""
+    total, after = FanoutStep(), None
+    while True:
+        step = await service.fanout_batch(breach, after, batch)
+        await session.commit()
+        total.queued += step.queued
+        total.already_queued += step.already_queued
+        total.skipped_erased += step.skipped_erased
+        if on_step is not None:
+            on_step(step)
+        if step.last is None:
+            break
+        after = step.last
+    notices = await service.finish_fanout(breach)
+    await session.commit()
+    return total, notices

@@ -22,7 +22,7 @@ from pdvault.governance.breach_schemas import (
     BreachPage,
     SubjectNotificationsOut,
 )
-from pdvault.governance.breaches import BreachService, FanoutStep
+from pdvault.governance.breaches import BreachService, run_fanout_batches
 from pdvault.governance.complaint_schemas import (
     EXAMPLE_COMPLAINT,
     EXAMPLE_TRANSITION,
@@ -234,23 +234,12 @@ async def notify_subjects(
     session: SessionDep,
     actor: Annotated[Actor, Depends(require(Operation.BREACH_NOTIFY_SUBJECTS))],
 ) -> SubjectNotificationsOut:
-    # One transaction per batch: no lock is held for the whole fan-out, and a run cut short
-    # keeps what it queued; the dedupe key makes the re-run add only the rest.
     service = BreachService(runtime, session, actor)
     breach = await service.start_fanout(breach_id)
     await session.commit()
-    total, after = FanoutStep(), None
-    while True:
-        step = await service.fanout_batch(breach, after, runtime.settings.breach_fanout_batch)
-        await session.commit()
-        total.queued += step.queued
-        total.already_queued += step.already_queued
-        total.skipped_erased += step.skipped_erased
-        if step.last is None:
-            break
-        after = step.last
-    notices = await service.finish_fanout(breach)
-    await session.commit()
+    total, notices = await run_fanout_batches(
+        service, session, breach, runtime.settings.breach_fanout_batch
+    )
     return SubjectNotificationsOut(
         breach_id=breach.id,
         queued=total.queued,
