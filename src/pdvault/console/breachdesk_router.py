@@ -23,7 +23,6 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from babel.numbers import format_decimal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
@@ -87,18 +86,12 @@ def _render(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """``render`` with the desk's own helpers: numbers in the language's format, the
-    notices' state labels."""
-    language = signed.language
-
-    def num(value: int) -> str:
-        return format_decimal(value, locale=language)
-
+    """``render`` with the notices' state labels."""
     return render(
         request,
         signed,
         template,
-        {**context, "num": num, "notice_labels": NOTICE_LABELS},
+        {**context, "notice_labels": NOTICE_LABELS},
         status=status,
         headers=headers,
     )

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from babel.dates import format_interval, format_skeleton
-from babel.numbers import format_decimal
 
 from pdvault.console.charts import Chart, DataTable, Series, bars, columns
-from pdvault.console.i18n import N_, SHOP_ZONE, translations, when
+from pdvault.console.i18n import N_, SHOP_ZONE, number, translations, when
 from pdvault.console.web import ROLE_LABELS
 from pdvault.governance.report_series import (
     DEFAULT_DAYS,
@@ -104,7 +103,7 @@ class Words:
         return translations(self.language).gettext(message)
 
     def number(self, value: float) -> str:
-        return format_decimal(value, locale=self.language)
+        return number(value, self.language)
 
     def code(self, labels: dict[str, str], code: str | None, none: str) -> str:
         if code is None:

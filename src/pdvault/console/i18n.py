@@ -22,6 +22,7 @@ from babel.dates import format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 
 LANGUAGES = ("vi", "en")
@@ -80,3 +81,8 @@ def when(value: datetime | None, language: str, style: str = "medium") -> str:
     if value is None:
         return ""
     return format_datetime(value, style, tzinfo=SHOP_ZONE, locale=language)
+
+
+def number(value: float, language: str) -> str:
+    """A number as the language writes it (``1.000`` in Vietnamese, ``1,000`` in English)."""
+    return format_decimal(value, locale=language)

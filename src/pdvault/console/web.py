@@ -29,7 +29,14 @@ from markupsafe import Markup
 
 from pdvault.config import Settings
 from pdvault.console.actions import once_field
-from pdvault.console.i18n import LANGUAGES, N_, language_or_default, translations, when
+from pdvault.console.i18n import (
+    LANGUAGES,
+    N_,
+    language_or_default,
+    number,
+    translations,
+    when,
+)
 from pdvault.console.sessions import ConsoleSessions, SignedIn
 from pdvault.deps import RuntimeDep, SessionDep
 from pdvault.errors import Forbidden, Problem
@@ -185,6 +192,7 @@ def _environment(language: str) -> Environment:
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = lambda value, style="medium": when(value, language, style)
+    env.globals["num"] = lambda value: number(value, language)
     env.globals["language"] = language
     env.globals["prefix"] = PREFIX
     env.globals["once_field"] = once_field
