@@ -20,7 +20,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from pdvault.auth.principal import Actor
 from pdvault.console.actions import act_once, done_message, refused, rolled_back, see_other
@@ -47,9 +46,8 @@ from pdvault.deps import RuntimeDep, SessionDep, pass_gate
 from pdvault.errors import Problem
 from pdvault.keys.router import key_status
 from pdvault.pagination import Cursor
-from pdvault.partners.models import Assignment
 from pdvault.partners.schemas import PartnerIn
-from pdvault.partners.service import PartnerService, assignment_out
+from pdvault.partners.service import PartnerService
 from pdvault.policy import Operation, may_call
 from pdvault.principals import service as principals
 from pdvault.principals.models import Principal
@@ -462,18 +460,6 @@ async def partner_create(
     return see_other(f"{PARTNERS}/{result['id']}", "partner_created")
 
 
-async def _assignments(session: SessionDep, partner_id: uuid.UUID) -> list[Any]:
-    """The partner's assignments, newest first: customer ids and job references (no
-    personal value); the valid ones are what the partner may read."""
-    rows = await session.scalars(
-        select(Assignment)
-        .where(Assignment.partner_id == partner_id)
-        .order_by(Assignment.id.desc())
-        .limit(200)
-    )
-    return [assignment_out(a) for a in rows]
-
-
 async def _partner_page(
     request: Request,
     runtime: RuntimeDep,
@@ -491,7 +477,7 @@ async def _partner_page(
     now = utcnow()
     today = shop_day(now)
     assignments = (
-        await _assignments(session, partner_id)
+        await service.partner_assignments(partner_id, 200)
         if may_call(signed.actor.role, Operation.ASSIGNMENT_REVOKE)
         else []
     )

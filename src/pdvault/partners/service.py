@@ -212,6 +212,17 @@ class PartnerService:
             raise NotFound(NO_SUCH_CUSTOMER)
         return self.actor.partner_id
 
+    async def partner_assignments(self, partner_id: uuid.UUID, limit: int) -> list[AssignmentOut]:
+        """A partner's assignments, newest first, revoked and lapsed ones too (the console's
+        partner page): customer ids and job references, no personal value."""
+        rows = await self.session.scalars(
+            select(Assignment)
+            .where(Assignment.partner_id == partner_id)
+            .order_by(Assignment.id.desc())
+            .limit(limit)
+        )
+        return [assignment_out(a) for a in rows]
+
     async def own_assignments(self, limit: int, cursor: str | None) -> AssignmentPage:
         now = utcnow()
         query = (
