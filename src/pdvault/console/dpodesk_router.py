@@ -208,6 +208,27 @@ async def _ledger(
     return sorted(found, key=lambda e: e.seq)
 
 
+def _decision_context(
+    request: Request,
+    signed: SignedIn,
+    shown: Refused | None,
+    sent: str | None,
+    values: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """What a request's page (deletion or access) shows around its decision forms: the
+    labels, the time left, a refused form with what was typed, the confirmation."""
+    return {
+        "labels": REQUEST_STATUS_LABELS,
+        "channels": CHANNEL_LABELS,
+        "left": _left(signed),
+        "refusal": shown,
+        "sent": sent,
+        "values": values or {},
+        "reason_max": REASON_MAX,
+        "done": done_message(request, DONE),
+    }
+
+
 async def _deletion_page(
     request: Request,
     runtime: RuntimeDep,
@@ -242,14 +263,7 @@ async def _deletion_page(
             "may_decide": may_call(actor.role, Operation.DELETION_DECIDE),
             "may_read_log": may_call(actor.role, Operation.AUDIT_EVENTS),
             "reveal": may_read_free_text(actor.role),
-            "labels": REQUEST_STATUS_LABELS,
-            "channels": CHANNEL_LABELS,
-            "left": _left(signed),
-            "refusal": shown,
-            "sent": sent,
-            "values": values or {},
-            "reason_max": REASON_MAX,
-            "done": done_message(request, DONE),
+            **_decision_context(request, signed, shown, sent, values),
         },
         status=status,
     )
@@ -481,14 +495,7 @@ async def _access_page(
             "req": out,
             "may_decide": may_call(actor.role, Operation.ACCESS_REQUEST_DECIDE),
             "may_export": may_call(actor.role, Operation.CUSTOMER_EXPORT),
-            "labels": REQUEST_STATUS_LABELS,
-            "channels": CHANNEL_LABELS,
-            "left": _left(signed),
-            "refusal": shown,
-            "sent": sent,
-            "values": values or {},
-            "reason_max": REASON_MAX,
-            "done": done_message(request, DONE),
+            **_decision_context(request, signed, shown, sent, values),
         },
         status=status,
     )
